@@ -1,0 +1,243 @@
+// `ali sample | reconstruct | encode | interpolate | info`: inference on a saved model.
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "ali/checkpoint.h"
+#include "ali/data.h"
+#include "ali/device.h"
+#include "ali/error.h"
+#include "ali/image_io.h"
+#include "ali/latent.h"
+#include "commands.h"
+
+namespace fs = std::filesystem;
+
+namespace ali::cli {
+namespace {
+
+struct ModelArgs {
+  std::string model;
+  std::string device = "cpu";
+  std::string attrs;
+  std::string out;
+};
+
+void add_model_options(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option("--model", a.model, "checkpoint (.ali)")->required();
+  cmd->add_option("--device", a.device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--attrs", a.attrs, "conditional models: attributes to switch on, e.g. \"Sneaker\"");
+}
+
+struct Loaded {
+  std::shared_ptr<AliModel> model;
+  CheckpointHeader header;
+  torch::Tensor y;  // 1 x K or undefined
+};
+
+Loaded open_model(const ModelArgs& a) {
+  Loaded l;
+  l.model = load_model(a.model, resolve_device(a.device), &l.header);
+  l.y = attribute_vector(l.model->config, split_list(a.attrs));
+  return l;
+}
+
+torch::Tensor rows_of(const torch::Tensor& y, int64_t n) { return y.defined() ? y.expand({n, -1}) : y; }
+
+torch::Tensor load_images(const std::vector<std::string>& files, const ModelConfig& c) {
+  std::vector<torch::Tensor> xs;
+  for (const auto& f : files) xs.push_back(load_image(f, c.image_size, c.image_channels));
+  return torch::stack(xs);
+}
+
+// Images people look at: small presets are scaled up so a grid is not a postage stamp.
+int display_scale(const ModelConfig& c) { return c.image_size < 48 ? 2 : 1; }
+
+void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
+  auto l = open_model(a);
+  auto z = seeded_normal(count, l.model->config.nlat, seed);
+  auto x = decode(*l.model, z, rows_of(l.y, count));
+  save_png(a.out, upscale(make_grid(x, cols > 0 ? cols : int(std::ceil(std::sqrt(count)))),
+                          display_scale(l.model->config)));
+  std::cout << "wrote " << count << " samples to " << a.out << "\n";
+}
+
+void run_reconstruct(const ModelArgs& a, const std::vector<std::string>& files) {
+  auto l = open_model(a);
+  auto x = load_images(files, l.model->config);
+  int64_t n = x.size(0);
+  auto r = reconstruct(*l.model, x, rows_of(l.y, n));
+  // Top row: inputs; bottom row: their reconstructions.
+  save_png(a.out, upscale(make_grid(torch::cat({x, r}), int(n)), display_scale(l.model->config)));
+  std::cout << "wrote " << n << " reconstructions to " << a.out << "\n";
+}
+
+void write_codes(std::ostream& o, const torch::Tensor& mu, const std::vector<std::string>& source,
+                 const torch::Tensor& labels) {
+  int64_t nlat = mu.size(1);
+  o << "source,label";
+  for (int64_t i = 0; i < nlat; ++i) o << ",mu_" << i;
+  o << "\n" << std::setprecision(7);
+  auto contiguous = mu.contiguous();
+  auto m = contiguous.accessor<float, 2>();
+  for (int64_t r = 0; r < mu.size(0); ++r) {
+    o << source[size_t(r)] << ',';
+    if (labels.defined()) o << labels[r].item<int64_t>();
+    for (int64_t i = 0; i < nlat; ++i) o << ',' << m[r][i];
+    o << '\n';
+  }
+}
+
+void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const std::string& data,
+                const std::string& split, int64_t limit) {
+  if (files.empty() == data.empty()) throw Error("give either image files or --data, not both");
+  auto l = open_model(a);
+  const ModelConfig& c = l.model->config;
+  std::vector<std::string> source;
+  torch::Tensor mu, labels;
+  if (!data.empty()) {
+    auto set = load_dataset(data, split, c.image_size, c.image_channels);
+    if (c.conditional()) set = with_class_attributes(std::move(set));
+    int64_t n = limit > 0 ? std::min(limit, set.size()) : set.size();
+    std::vector<torch::Tensor> parts;
+    for (int64_t i = 0; i < n; i += 500) {
+      auto idx = torch::arange(i, std::min(n, i + 500), torch::kLong);
+      auto y = c.conditional() ? set.attributes.index_select(0, idx) : l.y;
+      parts.push_back(encode_mu(*l.model, set.float_images(idx), rows_of(y, idx.size(0))));
+    }
+    mu = torch::cat(parts);
+    if (set.labels.defined()) labels = set.labels.narrow(0, 0, n);
+    for (int64_t i = 0; i < n; ++i) source.push_back(split + ":" + std::to_string(i));
+  } else {
+    auto x = load_images(files, c);
+    mu = encode_mu(*l.model, x, rows_of(l.y, x.size(0)));
+    source = files;
+  }
+  std::ofstream o(a.out);
+  if (!o) throw Error("cannot write " + a.out);
+  write_codes(o, mu, source, labels);
+  std::cout << "wrote " << mu.size(0) << " codes of size " << mu.size(1) << " to " << a.out << "\n";
+}
+
+torch::Tensor endpoint(const std::string& spec, AliModel& m, const torch::Tensor& y) {
+  if (spec.rfind("seed:", 0) == 0) {
+    uint64_t seed = 0;
+    try {
+      seed = std::stoull(spec.substr(5));
+    } catch (const std::exception&) {
+      throw Error("bad endpoint '" + spec + "': use seed:N or an image file");
+    }
+    return seeded_normal(1, m.config.nlat, seed)[0];
+  }
+  auto x = load_image(spec, m.config.image_size, m.config.image_channels).unsqueeze(0);
+  return encode_mu(m, x, y)[0];
+}
+
+void run_interpolate(const ModelArgs& a, const std::string& from, const std::string& to, int steps,
+                     bool slerp, int delay_cs) {
+  auto l = open_model(a);
+  auto path = interpolation_path(endpoint(from, *l.model, l.y), endpoint(to, *l.model, l.y), steps,
+                                 slerp);
+  auto frames = decode(*l.model, path, rows_of(l.y, steps));
+  int scale = display_scale(l.model->config);
+  std::string ext = fs::path(a.out).extension().string();
+  if (ext == ".gif") {
+    std::vector<torch::Tensor> v;
+    for (int64_t i = 0; i < steps; ++i) v.push_back(upscale(frames[i], scale * 2));
+    for (int64_t i = steps - 2; i > 0; --i) v.push_back(upscale(frames[i], scale * 2));  // ping-pong
+    save_gif(a.out, v, delay_cs);
+  } else {
+    save_png(a.out, upscale(make_grid(frames, steps), scale));
+  }
+  std::cout << "wrote a " << steps << "-step " << (slerp ? "spherical" : "linear")
+            << " interpolation to " << a.out << "\n";
+}
+
+void run_info(const std::string& path) {
+  CheckpointHeader h = read_checkpoint_header(path);
+  const ModelConfig& c = h.config;
+  auto m = std::make_shared<AliModel>(c);
+  std::cout << "checkpoint:   " << path << " (format " << h.format_version << ")\n"
+            << "architecture: " << c.arch << (c.bigan ? " (BiGAN: deterministic encoder)" : "")
+            << " - " << c.spec().description << "\n"
+            << "latent size:  " << c.nlat << "\n"
+            << "image shape:  " << c.image_channels << "x" << c.image_size << "x" << c.image_size
+            << "\n"
+            << "parameters:   " << m->parameter_count() << "\n"
+            << "step:         " << h.step << "\n"
+            << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
+            << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("
+            << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed << "\n"
+            << "attributes:   ";
+  if (c.attributes.empty()) std::cout << "none (unconditional)";
+  for (size_t i = 0; i < c.attributes.size(); ++i) std::cout << (i ? ", " : "") << c.attributes[i];
+  std::cout << "\n";
+  if (!h.extra.empty()) std::cout << "extra:        " << h.extra.dump() << "\n";
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto count = std::make_shared<int>(64);
+    auto seed = std::make_shared<uint64_t>(0);
+    auto cols = std::make_shared<int>(0);
+    auto* cmd = app.add_subcommand("sample", "decode random codes into a grid of images");
+    add_model_options(cmd, *a);
+    cmd->add_option("--count", *count, "number of samples")->capture_default_str()->check(CLI::Range(1, 4096));
+    cmd->add_option("--seed", *seed, "seed of the codes (same seed, same picture)")->capture_default_str();
+    cmd->add_option("--cols", *cols, "columns (default: square)");
+    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->callback([=] { run_sample(*a, *count, *seed, *cols); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto files = std::make_shared<std::vector<std::string>>();
+    auto* cmd = app.add_subcommand("reconstruct", "images beside their reconstructions G(E(x))");
+    add_model_options(cmd, *a);
+    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->add_option("images", *files, "image files")->required();
+    cmd->callback([=] { run_reconstruct(*a, *files); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto files = std::make_shared<std::vector<std::string>>();
+    auto data = std::make_shared<std::string>();
+    auto split = std::make_shared<std::string>("test");
+    auto limit = std::make_shared<int64_t>(0);
+    auto* cmd = app.add_subcommand("encode", "write the encoder's mu for images or a dataset as CSV");
+    add_model_options(cmd, *a);
+    cmd->add_option("--out", a->out, "CSV file")->required();
+    cmd->add_option("--data", *data, "a dataset instead of files (fashion-mnist, a folder)");
+    cmd->add_option("--split", *split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+    cmd->add_option("--limit", *limit, "encode at most this many dataset images");
+    cmd->add_option("images", *files, "image files");
+    cmd->callback([=] { run_encode(*a, *files, *data, *split, *limit); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto from = std::make_shared<std::string>(), to = std::make_shared<std::string>();
+    auto steps = std::make_shared<int>(8);
+    auto slerp = std::make_shared<bool>(false);
+    auto delay = std::make_shared<int>(10);
+    auto* cmd = app.add_subcommand("interpolate", "a strip (PNG) or animation (GIF) between two codes");
+    add_model_options(cmd, *a);
+    cmd->add_option("--from", *from, "image file or seed:N")->required();
+    cmd->add_option("--to", *to, "image file or seed:N")->required();
+    cmd->add_option("--steps", *steps, "frames, endpoints included")->capture_default_str()->check(CLI::Range(2, 512));
+    cmd->add_flag("--slerp", *slerp, "spherical instead of linear interpolation");
+    cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
+    cmd->add_option("--out", a->out, "strip.png or sweep.gif")->required();
+    cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
+  }
+  {
+    auto path = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("info", "describe a checkpoint");
+    cmd->add_option("checkpoint", *path, "checkpoint (.ali)")->required();
+    cmd->callback([=] { run_info(*path); });
+  }
+}
+
+}  // namespace ali::cli

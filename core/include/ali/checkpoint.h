@@ -1,0 +1,61 @@
+// The .ali checkpoint file: one file holding a JSON header (format version, model config, training
+// options, step) and a LibTorch archive (E/G/D weights, optimiser states, RNG state), with a CRC32.
+// Layout: "ALICKPT\0" | u32 version | u64 header length | header JSON | u64 payload length | payload |
+// u32 crc32(header + payload). Written atomically (temporary file, flush, fsync, rename).
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ali/config.h"
+#include "ali/models.h"
+
+namespace ali {
+
+struct TrainOptions {
+  int batch = 100;
+  double lr = 1e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  uint64_t seed = 0;
+};
+void to_json(nlohmann::json& j, const TrainOptions& o);
+void from_json(const nlohmann::json& j, TrainOptions& o);
+
+struct CheckpointHeader {
+  int format_version = kCheckpointFormatVersion;
+  ModelConfig config;
+  TrainOptions options;
+  int64_t step = 0;
+  std::vector<std::string> class_names;  // of the training data, when labelled
+  nlohmann::json extra = nlohmann::json::object();  // e.g. evaluation results
+};
+
+struct CheckpointFile {
+  CheckpointHeader header;
+  std::string payload;  // serialized torch::serialize archive
+};
+
+void write_checkpoint_file(const std::filesystem::path& path, const CheckpointHeader& header,
+                           const std::string& payload);
+// Throws ali::Error saying what is wrong: missing, not a checkpoint, newer format, truncated,
+// corrupt (checksum), bad header.
+CheckpointFile read_checkpoint_file(const std::filesystem::path& path);
+CheckpointHeader read_checkpoint_header(const std::filesystem::path& path);
+
+// Serialises the three networks into `archive` (keys encoder, decoder, discriminator) / restores them.
+void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive);
+void load_networks(AliModel& m, torch::serialize::InputArchive& archive,
+                   const std::string& what_for_errors);
+
+// A model for inference (eval mode) on `device`.
+std::shared_ptr<AliModel> load_model(const std::filesystem::path& path, const torch::Device& device,
+                                     CheckpointHeader* header_out = nullptr);
+// Throws when `have` cannot stand in for `want` (arch, latent size, channels, attributes).
+void check_compatible(const ModelConfig& have, const ModelConfig& want, const std::string& what);
+
+// True when the file starts with the checkpoint magic (for sniffing dropped files).
+bool looks_like_checkpoint(const std::filesystem::path& path);
+
+}  // namespace ali

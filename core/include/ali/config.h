@@ -1,0 +1,64 @@
+// Architecture presets (the reference tables) and the model configuration stored in checkpoints.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace ali {
+
+enum class LayerKind { Conv, ConvT };
+
+// One layer of a conv stack: kind, kernel, stride, output channels, whether BatchNorm follows.
+struct LayerSpec {
+  LayerKind kind = LayerKind::Conv;
+  int kernel = 1;
+  int stride = 1;
+  int channels = 1;
+  bool batch_norm = false;
+};
+
+struct ArchSpec {
+  std::string name;
+  int image_size = 32;
+  int image_channels = 3;
+  int nlat = 256;
+  float slope = 0.01f;             // LeakyReLU slope
+  std::vector<LayerSpec> encoder;  // before the linear 1x1 conv to (mu, log sigma)
+  std::vector<LayerSpec> decoder;  // before the 1x1 conv to image channels (sigmoid)
+  std::vector<LayerSpec> disc_x;   // D(x)
+  std::vector<LayerSpec> disc_z;   // D(z)
+  std::vector<LayerSpec> disc_joint;  // joint net before the final C1-1
+  bool maxout = false;                // 2-piece maxout in D instead of LeakyReLU (halves channels)
+  float dropout_first = 0.2f;         // dropout on the inputs of D's first x and z layers
+  float dropout_rest = 0.2f;          // dropout on the inputs of every other D layer
+  int embed_dim = 256;                // attribute embedding width (conditional models)
+  std::string description;
+};
+
+const ArchSpec& arch_preset(const std::string& name);  // throws ali::Error listing valid names
+std::vector<std::string> arch_preset_names();
+
+// Spatial size after a stack of layers applied to an input of size `in` (padding 0).
+int output_size(const std::vector<LayerSpec>& layers, int in);
+
+inline constexpr int kCheckpointFormatVersion = 1;
+
+struct ModelConfig {
+  std::string arch = "fmnist28";
+  int nlat = 0;            // 0: the preset's
+  int image_channels = 0;  // 0: the preset's
+  int image_size = 0;      // 0: the preset's
+  bool bigan = false;      // deterministic encoder (z = mu)
+  std::vector<std::string> attributes;  // non-empty: conditional model on these binary attributes
+  std::string dataset;                  // what it was trained on (informative)
+
+  // Fills zeros from the preset; throws on unknown arch.
+  ModelConfig resolved() const;
+  bool conditional() const { return !attributes.empty(); }
+  const ArchSpec& spec() const { return arch_preset(arch); }
+};
+
+void to_json(nlohmann::json& j, const ModelConfig& c);
+void from_json(const nlohmann::json& j, ModelConfig& c);
+
+}  // namespace ali

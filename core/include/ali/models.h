@@ -1,0 +1,101 @@
+// The three ALI networks, built from an ArchSpec, and the model that groups them.
+#pragma once
+#include <torch/torch.h>
+
+#include "ali/config.h"
+
+namespace ali {
+
+// A conv stack: per LayerSpec, [dropout] conv [BN] activation (LeakyReLU, or 2-piece maxout that
+// halves the channels). Dropout p: dropout_first before the first layer, dropout_rest before the others.
+torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int in_channels,
+                                      float slope, bool maxout, float dropout_first,
+                                      float dropout_rest, int* out_channels);
+
+struct EncoderOutput {
+  torch::Tensor mu;         // B x nlat
+  torch::Tensor log_sigma;  // B x nlat
+};
+
+// Gz(x): conv stack, then a linear 1x1 conv to 2*nlat channels (mu, log sigma).
+// Conditional: the attribute embedding is concatenated before that last conv.
+class EncoderImpl : public torch::nn::Module {
+ public:
+  EncoderImpl(const ModelConfig& config);
+  EncoderOutput forward(const torch::Tensor& x, const torch::Tensor& y = {});
+  // z_hat = mu + sigma * eps (or mu alone for BiGAN / deterministic).
+  torch::Tensor sample(const EncoderOutput& out, bool deterministic) const;
+
+ private:
+  torch::nn::Sequential stack_{nullptr};
+  torch::nn::Linear embed_{nullptr};
+  torch::nn::Conv2d head_{nullptr};
+  int nlat_;
+};
+TORCH_MODULE(Encoder);
+
+// Gx(z): transposed-conv stack, then a 1x1 conv with a per-pixel bias and a sigmoid.
+class DecoderImpl : public torch::nn::Module {
+ public:
+  DecoderImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& y = {});  // images in [0,1]
+  // Sets the per-pixel output bias to logit(mean pixel) of these images (N x C x H x W in [0,1]).
+  void init_output_bias(const torch::Tensor& images);
+
+ private:
+  torch::nn::Sequential stack_{nullptr};
+  torch::nn::Linear embed_{nullptr};
+  torch::nn::Conv2d head_{nullptr};
+  torch::Tensor bias_;
+  int nlat_;
+};
+TORCH_MODULE(Decoder);
+
+// D(x, z): x-branch, z-branch, concatenated (with the attribute embedding when conditional) into a
+// joint 1x1-conv net ending in one logit.
+class JointDiscriminatorImpl : public torch::nn::Module {
+ public:
+  JointDiscriminatorImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& z,
+                        const torch::Tensor& y = {});  // logits, B
+
+ private:
+  torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, joint_{nullptr};
+  torch::nn::Linear embed_{nullptr};
+  torch::nn::Dropout out_dropout_{nullptr};
+  torch::nn::Conv2d out_{nullptr};
+};
+TORCH_MODULE(JointDiscriminator);
+
+// N(0, 0.01) weights, zero biases, BN gamma 1 / beta 0, as the released code.
+void init_weights(torch::nn::Module& m);
+
+struct AliModel {
+  ModelConfig config;
+  Encoder encoder{nullptr};
+  Decoder decoder{nullptr};
+  JointDiscriminator discriminator{nullptr};
+
+  explicit AliModel(const ModelConfig& config);  // resolves the config, builds, initialises
+  void to(const torch::Device& device);
+  void train(bool on);
+  torch::Device device() const;
+  // A deep copy on `device` (parameters and BN buffers), for immutable inference snapshots.
+  std::shared_ptr<AliModel> clone_to(const torch::Device& device) const;
+  int64_t parameter_count() const;
+};
+
+// Inference: switches the model to eval mode; inputs on any device, outputs on the CPU.
+torch::Tensor encode_mu(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
+torch::Tensor decode(AliModel& m, const torch::Tensor& z, const torch::Tensor& y = {});
+torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
+// Multi-hot attribute row (1 x K) with the named attributes on. Unknown names throw ali::Error listing
+// the valid ones. A model without attributes returns an undefined tensor (and refuses any name).
+torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
+// "A,B" -> {"A","B"} (spaces trimmed, empty parts dropped).
+std::vector<std::string> split_list(const std::string& text, char sep = ',');
+
+// Standard normal codes from a seed, count x nlat, on CPU (same seed, same codes on every device).
+torch::Tensor seeded_normal(int64_t count, int nlat, uint64_t seed);
+
+}  // namespace ali

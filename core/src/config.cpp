@@ -1,0 +1,142 @@
+#include "ali/config.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "ali/error.h"
+
+namespace ali {
+namespace {
+
+LayerSpec C(int k, int s, int ch, bool bn = true) { return {LayerKind::Conv, k, s, ch, bn}; }
+LayerSpec T(int k, int s, int ch, bool bn = true) { return {LayerKind::ConvT, k, s, ch, bn}; }
+
+std::map<std::string, ArchSpec> make_presets() {
+  std::map<std::string, ArchSpec> m;
+
+  ArchSpec svhn;
+  svhn.name = "svhn32";
+  svhn.description = "SVHN 32x32x3 (ALI paper), NLAT 256";
+  svhn.image_size = 32;
+  svhn.image_channels = 3;
+  svhn.nlat = 256;
+  svhn.slope = 0.01f;
+  svhn.encoder = {C(5, 1, 32), C(4, 2, 64), C(4, 1, 128), C(4, 2, 256), C(4, 1, 512), C(1, 1, 512)};
+  svhn.decoder = {T(4, 1, 256), T(4, 2, 128), T(4, 1, 64), T(4, 2, 32), T(5, 1, 32), C(1, 1, 32)};
+  svhn.disc_x = {C(5, 1, 32, false), C(4, 2, 64), C(4, 1, 128), C(4, 2, 256), C(4, 1, 512)};
+  svhn.disc_z = {C(1, 1, 512, false), C(1, 1, 512, false)};
+  svhn.disc_joint = {C(1, 1, 1024, false), C(1, 1, 1024, false)};
+  svhn.dropout_first = svhn.dropout_rest = 0.2f;
+  m[svhn.name] = svhn;
+
+  ArchSpec cifar = svhn;
+  cifar.name = "cifar32";
+  cifar.description = "CIFAR-10 32x32x3 (ALI paper), NLAT 64, maxout D";
+  cifar.nlat = 64;
+  cifar.slope = 0.1f;
+  cifar.maxout = true;
+  for (auto& l : cifar.disc_x) l.batch_norm = false;
+  cifar.dropout_first = 0.2f;
+  cifar.dropout_rest = 0.5f;
+  m[cifar.name] = cifar;
+
+  ArchSpec celeba;
+  celeba.name = "celeba64";
+  celeba.description = "CelebA 64x64x3 (ALI paper), NLAT 256";
+  celeba.image_size = 64;
+  celeba.image_channels = 3;
+  celeba.nlat = 256;
+  celeba.slope = 0.02f;
+  celeba.encoder = {C(2, 1, 64), C(7, 2, 128), C(5, 2, 256), C(7, 2, 256), C(4, 1, 512)};
+  celeba.decoder = {T(4, 1, 512), T(7, 2, 256), T(5, 2, 256), T(7, 2, 128), T(2, 1, 64)};
+  celeba.disc_x = {C(2, 1, 64, false), C(7, 2, 128), C(5, 2, 256), C(7, 2, 256), C(4, 1, 512)};
+  celeba.disc_z = {C(1, 1, 1024, false), C(1, 1, 1024, false)};
+  celeba.disc_joint = {C(1, 1, 2048, false), C(1, 1, 2048, false)};
+  celeba.dropout_first = celeba.dropout_rest = 0.2f;
+  m[celeba.name] = celeba;
+
+  // Project preset: the SVHN structure scaled to 28x28x1 so that it trains on 2 CPU cores.
+  ArchSpec fm;
+  fm.name = "fmnist28";
+  fm.description = "Fashion-MNIST 28x28x1 (project preset, SVHN structure), NLAT 64";
+  fm.image_size = 28;
+  fm.image_channels = 1;
+  fm.nlat = 64;
+  fm.slope = 0.02f;
+  fm.encoder = {C(5, 1, 32), C(4, 2, 64), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256), C(1, 1, 256)};
+  fm.decoder = {T(3, 1, 256), T(4, 2, 128), T(4, 1, 64), T(4, 2, 64), T(5, 1, 32), C(1, 1, 32)};
+  fm.disc_x = {C(5, 1, 32, false), C(4, 2, 64), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256)};
+  fm.disc_z = {C(1, 1, 256, false), C(1, 1, 256, false)};
+  fm.disc_joint = {C(1, 1, 512, false), C(1, 1, 512, false)};
+  fm.dropout_first = fm.dropout_rest = 0.2f;
+  fm.embed_dim = 64;
+  m[fm.name] = fm;
+  return m;
+}
+
+const std::map<std::string, ArchSpec>& presets() {
+  static const std::map<std::string, ArchSpec> p = make_presets();
+  return p;
+}
+
+}  // namespace
+
+
+const ArchSpec& arch_preset(const std::string& name) {
+  auto it = presets().find(name);
+  if (it == presets().end()) {
+    std::string names;
+    for (const auto& [n, _] : presets()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown architecture '" + name + "' (valid: " + names + ")");
+  }
+  return it->second;
+}
+
+std::vector<std::string> arch_preset_names() {
+  std::vector<std::string> v;
+  for (const auto& [n, _] : presets()) v.push_back(n);
+  return v;
+}
+
+int output_size(const std::vector<LayerSpec>& layers, int in) {
+  int s = in;
+  for (const auto& l : layers)
+    s = l.kind == LayerKind::Conv ? (s - l.kernel) / l.stride + 1 : (s - 1) * l.stride + l.kernel;
+  return s;
+}
+
+ModelConfig ModelConfig::resolved() const {
+  const ArchSpec& a = arch_preset(arch);
+  ModelConfig c = *this;
+  if (c.nlat <= 0) c.nlat = a.nlat;
+  if (c.image_channels <= 0) c.image_channels = a.image_channels;
+  if (c.image_size <= 0) c.image_size = a.image_size;
+  if (c.image_size != a.image_size)
+    throw Error("architecture " + arch + " takes " + std::to_string(a.image_size) + "x" +
+                std::to_string(a.image_size) + " images, not " + std::to_string(c.image_size));
+  if (c.image_channels != 1 && c.image_channels != 3)
+    throw Error("images must have 1 or 3 channels, not " + std::to_string(c.image_channels));
+  return c;
+}
+
+void to_json(nlohmann::json& j, const ModelConfig& c) {
+  j = nlohmann::json{{"arch", c.arch},
+                     {"nlat", c.nlat},
+                     {"image_channels", c.image_channels},
+                     {"image_size", c.image_size},
+                     {"bigan", c.bigan},
+                     {"attributes", c.attributes},
+                     {"dataset", c.dataset}};
+}
+
+void from_json(const nlohmann::json& j, ModelConfig& c) {
+  c.arch = j.at("arch").get<std::string>();
+  c.nlat = j.at("nlat").get<int>();
+  c.image_channels = j.at("image_channels").get<int>();
+  c.image_size = j.at("image_size").get<int>();
+  c.bigan = j.value("bigan", false);
+  c.attributes = j.value("attributes", std::vector<std::string>{});
+  c.dataset = j.value("dataset", std::string{});
+}
+
+}  // namespace ali

@@ -1,0 +1,276 @@
+#include "ali/data.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <future>
+
+#include "ali/error.h"
+#include "ali/image_io.h"
+
+namespace fs = std::filesystem;
+
+namespace ali {
+
+torch::Tensor ImageSet::float_images(const torch::Tensor& index) const {
+  return images.index_select(0, index).to(torch::kFloat).div_(255.0);
+}
+
+ImageSet with_class_attributes(ImageSet set) {
+  if (!set.labels.defined() || set.class_names.empty())
+    throw Error("dataset " + set.name + " has no class labels to condition on");
+  set.attributes = torch::one_hot(set.labels, int64_t(set.class_names.size())).to(torch::kFloat);
+  set.attribute_names = set.class_names;
+  return set;
+}
+
+fs::path default_fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
+
+const std::vector<std::string>& fashion_mnist_class_names() {
+  static const std::vector<std::string> names{"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                              "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                              "Bag",         "Ankle boot"};
+  return names;
+}
+
+torch::Tensor read_idx(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error("IDX file " + path.string() + " does not exist");
+  gzFile f = gzopen(path.c_str(), "rb");  // reads gzip and plain files alike
+  if (!f) throw Error("cannot open " + path.string());
+  std::vector<unsigned char> bytes;
+  unsigned char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+  int errnum = 0;
+  std::string gzmsg = gzerror(f, &errnum);
+  gzclose(f);
+  if (n < 0 || (errnum != Z_OK && errnum != Z_BUF_ERROR))
+    throw Error(path.string() + " is corrupt (" + gzmsg + ")");
+  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0)
+    throw Error(path.string() + " is not an IDX file (bad magic number)");
+  if (bytes[2] != 0x08) throw Error(path.string() + ": only unsigned-byte IDX data is supported");
+  int ndim = bytes[3];
+  if (ndim < 1 || ndim > 4) throw Error(path.string() + ": bad IDX dimension count");
+  size_t header = 4 + 4 * size_t(ndim);
+  if (bytes.size() < header) throw Error(path.string() + " is truncated (in its header)");
+  std::vector<int64_t> dims;
+  size_t expect = 1;
+  for (int d = 0; d < ndim; ++d) {
+    const unsigned char* p = &bytes[4 + 4 * d];
+    int64_t v = (int64_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+    dims.push_back(v);
+    expect *= size_t(v);
+  }
+  if (bytes.size() - header < expect)
+    throw Error(path.string() + " is truncated: its header promises " + std::to_string(expect) +
+                " bytes of data, the file has " + std::to_string(bytes.size() - header));
+  return torch::from_blob(bytes.data() + header, dims, torch::kUInt8).clone();
+}
+
+namespace {
+fs::path find_idx(const fs::path& dir, const std::string& prefix, const std::string& kind) {
+  for (const std::string& name : {prefix + "-" + kind + "-ubyte", prefix + "-" + kind + ".ubyte",
+                                  prefix + "-" + kind.substr(0, kind.find('-')) + "." +
+                                      kind.substr(kind.find('-') + 1) + "-ubyte"})
+    for (const char* ext : {".gz", ""}) {
+      fs::path p = dir / (name + ext);
+      if (fs::exists(p)) return p;
+    }
+  throw Error("no " + prefix + "-" + kind + "-ubyte[.gz] in " + dir.string());
+}
+}  // namespace
+
+ImageSet load_mnist_folder(const fs::path& dir, const std::string& split) {
+  if (!fs::is_directory(dir)) throw Error("dataset folder " + dir.string() + " does not exist");
+  if (split != "train" && split != "test")
+    throw Error("split must be 'train' or 'test', not '" + split + "'");
+  std::string prefix = split == "train" ? "train" : "t10k";
+  auto images = read_idx(find_idx(dir, prefix, "images-idx3"));
+  auto labels = read_idx(find_idx(dir, prefix, "labels-idx1"));
+  if (images.dim() != 3) throw Error("image IDX file must be N x H x W");
+  if (labels.dim() != 1 || labels.size(0) != images.size(0))
+    throw Error("label count does not match image count in " + dir.string());
+  ImageSet s;
+  s.name = dir.filename().string();
+  s.images = images.unsqueeze(1).contiguous();
+  s.labels = labels.to(torch::kLong);
+  std::string lower = dir.string();
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower.find("fashion") != std::string::npos) {
+    s.class_names = fashion_mnist_class_names();
+    s.name = "fashion-mnist";
+  } else {
+    for (int i = 0; i < 10; ++i) s.class_names.push_back(std::to_string(i));
+  }
+  return s;
+}
+
+ImageSet load_image_folder(const fs::path& dir, int size, int channels) {
+  if (!fs::is_directory(dir)) throw Error("image folder " + dir.string() + " does not exist");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && has_image_extension(e.path())) files.push_back(e.path());
+  if (files.empty()) throw Error("no images (PNG, JPEG, ...) found in " + dir.string());
+  std::sort(files.begin(), files.end());
+
+  // Images in class subfolders (dir/cls/img.png for every file) are labelled by folder.
+  std::vector<std::string> classes;
+  bool by_folder = true;
+  for (const auto& f : files) {
+    if (f.parent_path().parent_path() != dir) {
+      by_folder = false;
+      break;
+    }
+    classes.push_back(f.parent_path().filename().string());
+  }
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  if (classes.size() < 2) by_folder = false;
+
+  auto images = torch::empty({int64_t(files.size()), channels, size, size}, torch::kUInt8);
+  unsigned workers = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+  std::vector<std::future<void>> jobs;
+  for (unsigned w = 0; w < workers; ++w)
+    jobs.push_back(std::async(std::launch::async, [&, w] {
+      for (size_t i = w; i < files.size(); i += workers)
+        images[int64_t(i)].copy_(conform_image(decode_image_file(files[i]), size, channels));
+    }));
+  for (auto& j : jobs) j.get();  // rethrows the first decoding error, naming the file
+
+  ImageSet s;
+  s.name = dir.filename().string();
+  s.images = images;
+  if (by_folder) {
+    s.class_names = classes;
+    std::vector<int64_t> labels;
+    for (const auto& f : files)
+      labels.push_back(std::lower_bound(classes.begin(), classes.end(),
+                                        f.parent_path().filename().string()) -
+                       classes.begin());
+    s.labels = torch::tensor(labels, torch::kLong);
+  }
+  return s;
+}
+
+ImageSet conform(ImageSet set, int size, int channels) {
+  if (set.image_size() == size && set.channels() == channels) return set;
+  torch::NoGradGuard ng;
+  auto x = set.images.to(torch::kFloat);
+  if (set.image_size() != size)
+    x = torch::nn::functional::interpolate(
+        x, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{size, size})
+               .mode(torch::kBilinear)
+               .align_corners(false));
+  if (x.size(1) == 1 && channels == 3) x = x.expand({-1, 3, -1, -1});
+  if (x.size(1) == 3 && channels == 1)
+    x = (x.select(1, 0) * 0.299 + x.select(1, 1) * 0.587 + x.select(1, 2) * 0.114).unsqueeze(1);
+  set.images = x.round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  return set;
+}
+
+ImageSet load_dataset(const std::string& spec, const std::string& split, int size, int channels) {
+  ImageSet s;
+  if (spec == "fashion-mnist" || spec == "fmnist" || spec == "fashion_mnist") {
+    fs::path dir = default_fashion_mnist_dir();
+    if (!fs::is_directory(dir))
+      throw Error("Fashion-MNIST is not installed: " + dir.string() +
+                  " is missing (apt-get install dataset-fashion-mnist)");
+    s = load_mnist_folder(dir, split);
+  } else {
+    fs::path dir = spec;
+    if (!fs::is_directory(dir)) throw Error("dataset folder " + spec + " does not exist");
+    bool idx = false;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().find("idx3") != std::string::npos) idx = true;
+    s = idx ? load_mnist_folder(dir, split) : load_image_folder(dir, size, channels);
+  }
+  return conform(std::move(s), size, channels);
+}
+
+torch::Tensor epoch_permutation(int64_t set_size, uint64_t seed, int64_t epoch) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch));
+  return torch::randperm(set_size, gen, torch::kLong);
+}
+
+torch::Tensor batch_indices(int64_t set_size, int batch, uint64_t seed, int64_t step) {
+  if (batch <= 0) throw Error("batch size must be positive");
+  if (set_size < batch)
+    throw Error("the dataset has " + std::to_string(set_size) + " images, fewer than one batch of " +
+                std::to_string(batch));
+  int64_t per_epoch = set_size / batch;
+  return epoch_permutation(set_size, seed, step / per_epoch).narrow(0, (step % per_epoch) * batch, batch);
+}
+
+BatchLoader::BatchLoader(std::shared_ptr<const ImageSet> set, int batch, uint64_t seed,
+                         int64_t first_step, torch::Device device, int prefetch)
+    : set_(std::move(set)),
+      batch_(batch),
+      seed_(seed),
+      device_(device),
+      prefetch_(size_t(std::max(1, prefetch))),
+      next_produce_(first_step) {
+  batch_indices(set_->size(), batch_, seed_, 0);  // validates sizes before the worker starts
+  worker_ = std::jthread([this](std::stop_token st) { work(st); });
+}
+
+BatchLoader::~BatchLoader() {
+  worker_.request_stop();
+  cv_.notify_all();
+}
+
+int64_t BatchLoader::batches_per_epoch() const { return set_->size() / batch_; }
+
+void BatchLoader::work(std::stop_token st) {
+  int64_t cached_epoch = -1;
+  torch::Tensor perm;
+  try {
+    while (!st.stop_requested()) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, st, [&] { return queue_.size() < prefetch_; });
+        if (st.stop_requested()) return;
+      }
+      int64_t step = next_produce_++;
+      int64_t per_epoch = batches_per_epoch(), epoch = step / per_epoch;
+      if (epoch != cached_epoch) {
+        perm = epoch_permutation(set_->size(), seed_, epoch);
+        cached_epoch = epoch;
+      }
+      Batch b;
+      b.step = step;
+      b.index = perm.narrow(0, (step % per_epoch) * batch_, batch_);
+      b.x = set_->float_images(b.index);
+      if (set_->labels.defined()) b.labels = set_->labels.index_select(0, b.index);
+      if (set_->attributes.defined()) b.y = set_->attributes.index_select(0, b.index);
+      if (!device_.is_cpu()) {
+        b.x = b.x.pin_memory().to(device_, /*non_blocking=*/true);
+        if (b.y.defined()) b.y = b.y.pin_memory().to(device_, /*non_blocking=*/true);
+      }
+      {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(b));
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard lock(mu_);
+    error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+Batch BatchLoader::next() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !queue_.empty() || error_; });
+  if (queue_.empty()) std::rethrow_exception(error_);
+  Batch b = std::move(queue_.front());
+  queue_.pop_front();
+  lock.unlock();
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace ali

@@ -1,0 +1,177 @@
+#include "ali/image_io.h"
+
+#include <gif_lib.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "ali/error.h"
+
+namespace fs = std::filesystem;
+
+namespace ali {
+
+namespace {
+torch::Tensor decode_with_stb(const unsigned char* data, int size, const std::string& name) {
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(data, size, &w, &h, &comp))
+    throw Error(name + " is not an image I can read (" + stbi_failure_reason() + ")");
+  int want = comp <= 2 ? 1 : 3;  // drop alpha
+  unsigned char* pixels = stbi_load_from_memory(data, size, &w, &h, &comp, want);
+  if (!pixels) throw Error(name + " could not be decoded (" + stbi_failure_reason() + ")");
+  auto t = torch::from_blob(pixels, {h, w, want}, torch::kUInt8).clone();
+  stbi_image_free(pixels);
+  return t;
+}
+}  // namespace
+
+torch::Tensor decode_image_memory(const void* data, size_t size, const std::string& name) {
+  if (size == 0) throw Error(name + " is empty");
+  if (size > size_t(1) << 30) throw Error(name + " is too large to be an image");
+  return decode_with_stb(static_cast<const unsigned char*>(data), int(size), name);
+}
+
+torch::Tensor decode_image_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error("image " + path.string() + " does not exist");
+  if (fs::is_directory(path, ec)) throw Error(path.string() + " is a folder, not an image");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open image " + path.string());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return decode_image_memory(bytes.data(), bytes.size(), path.string());
+}
+
+torch::Tensor conform_image(const torch::Tensor& hwc_in, int size, int channels) {
+  TORCH_CHECK(hwc_in.dim() == 3 && hwc_in.scalar_type() == torch::kUInt8, "expected uint8 HxWxC");
+  auto hwc = hwc_in.contiguous();
+  int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
+  // Shorter side to `size`, keeping aspect; then centre crop.
+  int rw = w <= h ? size : std::max(size, int(std::lround(double(w) * size / h)));
+  int rh = w <= h ? std::max(size, int(std::lround(double(h) * size / w))) : size;
+  torch::Tensor resized = hwc;
+  if (rw != w || rh != h) {
+    resized = torch::empty({rh, rw, c}, torch::kUInt8);
+    if (!stbir_resize_uint8(hwc.data_ptr<uint8_t>(), w, h, 0, resized.data_ptr<uint8_t>(), rw, rh,
+                            0, c))
+      throw Error("image resize failed");
+  }
+  int y0 = (rh - size) / 2, x0 = (rw - size) / 2;
+  auto crop = resized.narrow(0, y0, size).narrow(1, x0, size);
+  if (c == channels) return crop.permute({2, 0, 1}).contiguous();
+  if (channels == 3) return crop.permute({2, 0, 1}).expand({3, size, size}).contiguous();
+  auto f = crop.to(torch::kFloat);
+  auto grey = f.select(2, 0) * 0.299 + f.select(2, 1) * 0.587 + f.select(2, 2) * 0.114;
+  return grey.round().clamp(0, 255).to(torch::kUInt8).unsqueeze(0).contiguous();
+}
+
+torch::Tensor load_image(const fs::path& path, int size, int channels) {
+  return conform_image(decode_image_file(path), size, channels).to(torch::kFloat).div_(255.0);
+}
+
+torch::Tensor make_grid(const torch::Tensor& images, int cols, int pad, float pad_value) {
+  TORCH_CHECK(images.dim() == 4, "make_grid takes B x C x H x W");
+  int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  cols = int(std::max<int64_t>(1, std::min<int64_t>(cols, n)));
+  int64_t rows = (n + cols - 1) / cols;
+  auto grid = torch::full({c, rows * (h + pad) + pad, cols * (w + pad) + pad}, pad_value);
+  auto src = images.detach().to(torch::kCPU, torch::kFloat);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = i / cols, q = i % cols;
+    grid.narrow(1, pad + r * (h + pad), h).narrow(2, pad + q * (w + pad), w).copy_(src[i]);
+  }
+  return grid;
+}
+
+torch::Tensor to_hwc_u8(const torch::Tensor& chw) {
+  TORCH_CHECK(chw.dim() == 3, "expected C x H x W");
+  return chw.detach()
+      .to(torch::kCPU, torch::kFloat)
+      .clamp(0, 1)
+      .mul(255)
+      .round()
+      .to(torch::kUInt8)
+      .permute({1, 2, 0})
+      .contiguous();
+}
+
+torch::Tensor upscale(const torch::Tensor& chw, int factor) {
+  if (factor <= 1) return chw;
+  return chw.repeat_interleave(factor, 1).repeat_interleave(factor, 2);
+}
+
+void save_png(const fs::path& path, const torch::Tensor& chw) {
+  auto hwc = to_hwc_u8(chw);
+  int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  if (!stbi_write_png(path.c_str(), w, h, c, hwc.data_ptr<uint8_t>(), w * c))
+    throw Error("cannot write " + path.string());
+}
+
+void save_gif(const fs::path& path, const std::vector<torch::Tensor>& frames, int delay_cs) {
+  if (frames.empty()) throw Error("no frames to write to " + path.string());
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  int err = 0;
+  GifFileType* gif = EGifOpenFileName(path.c_str(), false, &err);
+  if (!gif) throw Error("cannot write " + path.string() + " (" + GifErrorString(err) + ")");
+  auto fail = [&](const char* what) {
+    EGifCloseFile(gif, &err);
+    throw Error("writing " + path.string() + " failed at " + what);
+  };
+  auto first = to_hwc_u8(frames[0]);
+  int h = int(first.size(0)), w = int(first.size(1));
+  EGifSetGifVersion(gif, true);
+  if (EGifPutScreenDesc(gif, w, h, 8, 0, nullptr) == GIF_ERROR) fail("screen");
+  // NETSCAPE2.0 application extension: loop forever.
+  unsigned char loop[3] = {1, 0, 0};
+  if (EGifPutExtensionLeader(gif, APPLICATION_EXT_FUNC_CODE) == GIF_ERROR ||
+      EGifPutExtensionBlock(gif, 11, "NETSCAPE2.0") == GIF_ERROR ||
+      EGifPutExtensionBlock(gif, 3, loop) == GIF_ERROR || EGifPutExtensionTrailer(gif) == GIF_ERROR)
+    fail("loop extension");
+  std::vector<GifByteType> index(size_t(w) * h), r(index.size()), g(index.size()), b(index.size());
+  for (const auto& frame : frames) {
+    auto hwc = to_hwc_u8(frame);
+    if (hwc.size(0) != h || hwc.size(1) != w) fail("a frame of another size");
+    int c = int(hwc.size(2));
+    const uint8_t* p = hwc.data_ptr<uint8_t>();
+    ColorMapObject* cmap = GifMakeMapObject(256, nullptr);
+    if (c == 1) {
+      for (int i = 0; i < 256; ++i) cmap->Colors[i] = {GifByteType(i), GifByteType(i), GifByteType(i)};
+      std::copy(p, p + index.size(), index.begin());
+    } else {
+      for (size_t i = 0; i < index.size(); ++i) {
+        r[i] = p[3 * i];
+        g[i] = p[3 * i + 1];
+        b[i] = p[3 * i + 2];
+      }
+      int colours = 256;
+      if (GifQuantizeBuffer(w, h, &colours, r.data(), g.data(), b.data(), index.data(),
+                            cmap->Colors) == GIF_ERROR) {
+        GifFreeMapObject(cmap);
+        fail("colour quantisation");
+      }
+    }
+    GraphicsControlBlock gcb{DISPOSAL_UNSPECIFIED, false, delay_cs, NO_TRANSPARENT_COLOR};
+    GifByteType ext[4];
+    EGifGCBToExtension(&gcb, ext);
+    bool ok = EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, 4, ext) != GIF_ERROR &&
+              EGifPutImageDesc(gif, 0, 0, w, h, false, cmap) != GIF_ERROR;
+    for (int y = 0; ok && y < h; ++y) ok = EGifPutLine(gif, index.data() + size_t(y) * w, w) != GIF_ERROR;
+    GifFreeMapObject(cmap);
+    if (!ok) fail("a frame");
+  }
+  if (EGifCloseFile(gif, &err) == GIF_ERROR)
+    throw Error("cannot finish " + path.string() + " (" + GifErrorString(err) + ")");
+}
+
+bool has_image_extension(const fs::path& path) {
+  std::string e = path.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".gif" || e == ".tga" ||
+         e == ".pgm" || e == ".ppm" || e == ".pnm";
+}
+
+}  // namespace ali

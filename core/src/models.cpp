@@ -1,0 +1,287 @@
+#include "ali/models.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "ali/error.h"
+
+namespace ali {
+namespace nn = torch::nn;
+
+torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int in_channels,
+                                      float slope, bool maxout, float dropout_first,
+                                      float dropout_rest, int* out_channels) {
+  nn::Sequential seq;
+  int ch = in_channels;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerSpec& l = layers[i];
+    float p = i == 0 ? dropout_first : dropout_rest;
+    if (p > 0) seq->push_back(nn::Dropout(p));
+    if (l.kind == LayerKind::Conv)
+      seq->push_back(nn::Conv2d(
+          nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
+    else
+      seq->push_back(nn::ConvTranspose2d(
+          nn::ConvTranspose2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
+    // Released code: running averages updated as 0.95 p + 0.05 batch.
+    if (l.batch_norm) seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(l.channels).momentum(0.05)));
+    if (maxout) {
+      TORCH_CHECK(l.channels % 2 == 0, "maxout needs an even channel count");
+      seq->push_back(nn::Functional([](const torch::Tensor& t) {
+        auto s = t.sizes().vec();
+        s[1] /= 2;
+        s.insert(s.begin() + 1, 2);  // B x 2 x C/2 x H x W: pieces are the two channel halves
+        return std::get<0>(t.view(s).max(1));
+      }));
+      ch = l.channels / 2;
+    } else {
+      seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(slope)));
+      ch = l.channels;
+    }
+  }
+  *out_channels = ch;
+  return seq;
+}
+
+namespace {
+void check_square(const ModelConfig& c, const std::vector<LayerSpec>& stack, const char* what) {
+  int s = output_size(stack, c.image_size);
+  if (s != 1)
+    throw Error(std::string(what) + " of " + c.arch + " reduces " + std::to_string(c.image_size) +
+                " pixels to " + std::to_string(s) + ", not 1");
+}
+}  // namespace
+
+EncoderImpl::EncoderImpl(const ModelConfig& c) : nlat_(c.nlat) {
+  const ArchSpec& a = c.spec();
+  check_square(c, a.encoder, "the encoder");
+  int ch = 0;
+  stack_ = register_module("stack", make_conv_stack(a.encoder, c.image_channels, a.slope, false, 0, 0, &ch));
+  if (c.conditional()) {
+    embed_ = register_module("embed", nn::Linear(int(c.attributes.size()), a.embed_dim));
+    ch += a.embed_dim;
+  }
+  head_ = register_module("head", nn::Conv2d(nn::Conv2dOptions(ch, 2 * c.nlat, 1)));
+}
+
+EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& y) {
+  auto h = stack_->forward(x);
+  if (embed_) {
+    TORCH_CHECK(y.defined(), "a conditional encoder needs attributes");
+    h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
+  }
+  auto out = head_->forward(h).flatten(1);
+  return {out.narrow(1, 0, nlat_), out.narrow(1, nlat_, nlat_)};
+}
+
+torch::Tensor EncoderImpl::sample(const EncoderOutput& out, bool deterministic) const {
+  if (deterministic) return out.mu;
+  return out.mu + out.log_sigma.exp() * torch::randn_like(out.mu);
+}
+
+DecoderImpl::DecoderImpl(const ModelConfig& c) : nlat_(c.nlat) {
+  const ArchSpec& a = c.spec();
+  if (output_size(a.decoder, 1) != c.image_size)
+    throw Error("the decoder of " + c.arch + " does not produce " + std::to_string(c.image_size) +
+                " pixels");
+  int in = c.nlat;
+  if (c.conditional()) {
+    embed_ = register_module("embed", nn::Linear(int(c.attributes.size()), a.embed_dim));
+    in += a.embed_dim;
+  }
+  int ch = 0;
+  stack_ = register_module("stack", make_conv_stack(a.decoder, in, a.slope, false, 0, 0, &ch));
+  head_ = register_module("head", nn::Conv2d(nn::Conv2dOptions(ch, c.image_channels, 1).bias(false)));
+  bias_ = register_parameter("out_bias",
+                             torch::zeros({c.image_channels, c.image_size, c.image_size}));
+}
+
+torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& y) {
+  auto h = z.reshape({z.size(0), nlat_, 1, 1});
+  if (embed_) {
+    TORCH_CHECK(y.defined(), "a conditional decoder needs attributes");
+    h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
+  }
+  return torch::sigmoid(head_->forward(stack_->forward(h)) + bias_);
+}
+
+void DecoderImpl::init_output_bias(const torch::Tensor& images) {
+  torch::NoGradGuard ng;
+  auto mean = images.to(torch::kFloat).mean(0).clamp(1e-3, 1 - 1e-3);
+  TORCH_CHECK(mean.sizes() == bias_.sizes(), "output bias images have the wrong shape");
+  bias_.copy_(torch::log(mean / (1 - mean)));
+}
+
+JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c) {
+  const ArchSpec& a = c.spec();
+  check_square(c, a.disc_x, "D(x)");
+  int cx = 0, cz = 0, cj = 0;
+  dx_ = register_module("dx", make_conv_stack(a.disc_x, c.image_channels, a.slope, a.maxout,
+                                              a.dropout_first, a.dropout_rest, &cx));
+  dz_ = register_module("dz", make_conv_stack(a.disc_z, c.nlat, a.slope, a.maxout, a.dropout_first,
+                                              a.dropout_rest, &cz));
+  int joint_in = cx + cz;
+  if (c.conditional()) {
+    embed_ = register_module("embed", nn::Linear(int(c.attributes.size()), a.embed_dim));
+    joint_in += a.embed_dim;
+  }
+  joint_ = register_module("joint", make_conv_stack(a.disc_joint, joint_in, a.slope, a.maxout,
+                                                    a.dropout_rest, a.dropout_rest, &cj));
+  if (a.dropout_rest > 0) out_dropout_ = register_module("out_dropout", nn::Dropout(a.dropout_rest));
+  out_ = register_module("out", nn::Conv2d(nn::Conv2dOptions(cj, 1, 1)));
+}
+
+torch::Tensor JointDiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& z,
+                                              const torch::Tensor& y) {
+  auto hx = dx_->forward(x);
+  auto hz = dz_->forward(z.reshape({z.size(0), -1, 1, 1}));
+  std::vector<torch::Tensor> parts{hx, hz};
+  if (embed_) {
+    TORCH_CHECK(y.defined(), "a conditional discriminator needs attributes");
+    parts.push_back(embed_->forward(y).view({x.size(0), -1, 1, 1}));
+  }
+  auto h = joint_->forward(torch::cat(parts, 1));
+  if (out_dropout_) h = out_dropout_->forward(h);
+  return out_->forward(h).flatten();
+}
+
+void init_weights(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.named_parameters()) {
+    const std::string& name = p.key();
+    auto& t = p.value();
+    bool is_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    if (is_weight && t.dim() > 1)
+      t.normal_(0.0, 0.01);
+    else if (is_weight)
+      t.fill_(1.0);  // BatchNorm gamma
+    else
+      t.zero_();
+  }
+}
+
+AliModel::AliModel(const ModelConfig& c)
+    : config(c.resolved()),
+      encoder(config),
+      decoder(config),
+      discriminator(config) {
+  init_weights(*encoder);
+  init_weights(*decoder);
+  init_weights(*discriminator);
+}
+
+void AliModel::to(const torch::Device& d) {
+  encoder->to(d);
+  decoder->to(d);
+  discriminator->to(d);
+}
+
+void AliModel::train(bool on) {
+  encoder->train(on);
+  decoder->train(on);
+  discriminator->train(on);
+}
+
+torch::Device AliModel::device() const { return encoder->parameters().front().device(); }
+
+namespace {
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to) {
+  auto src_p = from.named_parameters(), dst_p = to.named_parameters();
+  for (auto& p : src_p) dst_p[p.key()].copy_(p.value());
+  auto src_b = from.named_buffers(), dst_b = to.named_buffers();
+  for (auto& b : src_b) dst_b[b.key()].copy_(b.value());
+}
+}  // namespace
+
+std::shared_ptr<AliModel> AliModel::clone_to(const torch::Device& d) const {
+  torch::NoGradGuard ng;
+  // Building modules draws from the default generator; keep the trainer's random stream intact.
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  at::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state = gen.get_state();
+  }
+  auto m = std::make_shared<AliModel>(config);
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  }
+  m->to(d);
+  copy_state(*encoder, *m->encoder);
+  copy_state(*decoder, *m->decoder);
+  copy_state(*discriminator, *m->discriminator);
+  m->train(encoder->is_training());
+  return m;
+}
+
+int64_t AliModel::parameter_count() const {
+  int64_t n = 0;
+  for (const auto* mod : std::initializer_list<const torch::nn::Module*>{
+           encoder.get(), decoder.get(), discriminator.get()})
+    for (const auto& p : mod->parameters()) n += p.numel();
+  return n;
+}
+
+namespace {
+torch::Tensor on(AliModel& m, const torch::Tensor& t) {
+  return t.defined() ? t.to(m.device(), torch::kFloat) : t;
+}
+}  // namespace
+
+torch::Tensor encode_mu(AliModel& m, const torch::Tensor& x, const torch::Tensor& y) {
+  torch::InferenceMode guard;
+  m.train(false);
+  return m.encoder->forward(on(m, x), on(m, y)).mu.cpu();
+}
+
+torch::Tensor decode(AliModel& m, const torch::Tensor& z, const torch::Tensor& y) {
+  torch::InferenceMode guard;
+  m.train(false);
+  return m.decoder->forward(on(m, z), on(m, y)).cpu();
+}
+
+torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tensor& y) {
+  torch::InferenceMode guard;
+  m.train(false);
+  auto xd = on(m, x), yd = on(m, y);
+  return m.decoder->forward(m.encoder->forward(xd, yd).mu, yd).cpu();
+}
+
+std::vector<std::string> split_list(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string::npos) end = text.size();
+    std::string part = text.substr(start, end - start);
+    size_t a = part.find_first_not_of(" \t"), b = part.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(part.substr(a, b - a + 1));
+    start = end + 1;
+  }
+  return out;
+}
+
+torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on) {
+  if (!config.conditional()) {
+    if (!on.empty()) throw Error("this model is not conditional: it takes no attributes");
+    return {};
+  }
+  auto y = torch::zeros({1, int64_t(config.attributes.size())});
+  for (const auto& name : on) {
+    auto it = std::find(config.attributes.begin(), config.attributes.end(), name);
+    if (it == config.attributes.end()) {
+      std::string valid;
+      for (const auto& a : config.attributes) valid += (valid.empty() ? "" : ", ") + a;
+      throw Error("unknown attribute '" + name + "' (valid: " + valid + ")");
+    }
+    y[0][it - config.attributes.begin()] = 1.0f;
+  }
+  return y;
+}
+
+torch::Tensor seeded_normal(int64_t count, int nlat, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randn({count, nlat}, gen);
+}
+
+}  // namespace ali

@@ -1,0 +1,202 @@
+#include "ali/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "ali/error.h"
+
+namespace ali {
+
+AliLosses ali_losses(const torch::Tensor& l_q, const torch::Tensor& l_p) {
+  namespace F = torch::nn::functional;
+  return {F::softplus(-l_q).mean() + F::softplus(l_p).mean(),
+          F::softplus(l_q).mean() + F::softplus(-l_p).mean()};
+}
+
+namespace {
+std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params,
+                                              const TrainOptions& o) {
+  return std::make_unique<torch::optim::Adam>(
+      params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)));
+}
+
+std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
+
+std::shared_ptr<AliModel> seeded_model(const ModelConfig& config, uint64_t seed) {
+  torch::manual_seed(seed);  // the initial weights and the random stream follow the seed
+  return std::make_shared<AliModel>(config);
+}
+}  // namespace
+
+Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::Device device)
+    : model_(seeded_model(config, options.seed)), options_(options), device_(device) {
+  if (options_.batch <= 0) throw Error("batch size must be positive");
+  if (!(options_.lr > 0)) throw Error("learning rate must be positive");
+  model_->to(device_);
+  model_->train(true);
+  d_params_ = model_->discriminator->parameters();
+  g_params_ = concat(model_->encoder->parameters(), model_->decoder->parameters());
+  opt_d_ = make_adam(d_params_, options_);
+  opt_g_ = make_adam(g_params_, options_);
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torch::Device device) {
+  CheckpointFile f = read_checkpoint_file(path);
+  auto t = std::make_unique<Trainer>(f.header.config, f.header.options, device);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(f.payload.data(), f.payload.size(), device);
+  } catch (const c10::Error& e) {
+    throw Error(path.string() + " has unreadable weights (" + e.what_without_backtrace() + ")");
+  }
+  load_networks(*t->model_, archive, path.string());
+  t->model_->to(device);
+  // Module::load may swap tensors; rebuild the optimisers on the loaded parameters, then restore them.
+  t->d_params_ = t->model_->discriminator->parameters();
+  t->g_params_ = concat(t->model_->encoder->parameters(), t->model_->decoder->parameters());
+  t->opt_d_ = make_adam(t->d_params_, t->options_);
+  t->opt_g_ = make_adam(t->g_params_, t->options_);
+  try {
+    torch::serialize::InputArchive od, og;
+    archive.read("opt_d", od);
+    archive.read("opt_g", og);
+    t->opt_d_->load(od);
+    t->opt_g_->load(og);
+    torch::Tensor rng;
+    if (archive.try_read("rng_cpu", rng)) {
+      auto gen = cpu_generator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng.cpu());
+    }
+  } catch (const c10::Error& e) {
+    throw Error(path.string() + ": optimiser state does not match (" + e.what_without_backtrace() +
+                ")");
+  }
+  t->step_ = f.header.step;
+  t->output_bias_set_ = true;
+  t->model_->train(true);
+  return t;
+}
+
+void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
+  const ModelConfig& c = model_->config;
+  if (!data || data->size() == 0) throw Error("the training set is empty");
+  if (data->channels() != c.image_channels || data->image_size() != c.image_size)
+    throw Error("training images are " + std::to_string(data->channels()) + "x" +
+                std::to_string(data->image_size()) + "x" + std::to_string(data->image_size()) +
+                ", the model takes " + std::to_string(c.image_channels) + "x" +
+                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  if (c.conditional() && (!data->attributes.defined() || data->attribute_names != c.attributes))
+    throw Error("this conditional model needs data with its attributes (" +
+                std::to_string(c.attributes.size()) + " of them)");
+  data_ = std::move(data);
+  if (model_->config.dataset.empty()) model_->config.dataset = data_->name;
+  if (!output_bias_set_ && step_ == 0) {
+    auto idx = epoch_permutation(data_->size(), options_.seed ^ 0x5A5A5A5Aull, 0)
+                   .narrow(0, 0, std::min<int64_t>(500, data_->size()));
+    model_->decoder->init_output_bias(data_->float_images(idx).to(device_));
+    output_bias_set_ = true;
+  }
+  rebuild_loader();
+}
+
+void Trainer::rebuild_loader() {
+  loader_.reset();
+  loader_ = std::make_unique<BatchLoader>(data_, options_.batch, options_.seed, step_, device_);
+}
+
+int64_t Trainer::steps_per_epoch() const {
+  return data_ ? std::max<int64_t>(1, data_->size() / options_.batch) : 0;
+}
+
+StepStats Trainer::step() {
+  if (!loader_) throw Error("no training data set");
+  auto t0 = std::chrono::steady_clock::now();
+  Batch b = loader_->next();
+  if (b.step != step_) {  // the stream always matches the counter; rebuild if it ever drifts
+    rebuild_loader();
+    b = loader_->next();
+  }
+  const auto& x = b.x;
+  const auto& y = b.y;
+  const int64_t n = x.size(0);
+  const ModelConfig& c = model_->config;
+
+  auto z = torch::randn({n, c.nlat}, x.options());
+  auto enc = model_->encoder->forward(x, y);
+  auto z_hat = model_->encoder->sample(enc, c.bigan);
+  auto x_tilde = model_->decoder->forward(z, y);
+  // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
+  auto logits = model_->discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
+                                               y.defined() ? torch::cat({y, y}) : y);
+  auto l_q = logits.narrow(0, 0, n), l_p = logits.narrow(0, n, n);
+  AliLosses losses = ali_losses(l_q, l_p);
+
+  auto stats = torch::stack({losses.d_loss.detach(), losses.g_loss.detach(),
+                             torch::sigmoid(l_q.detach()).mean(), torch::sigmoid(l_p.detach()).mean()})
+                   .to(torch::kCPU, torch::kDouble);
+  auto s = stats.accessor<double, 1>();
+  if (!std::isfinite(s[0]) || !std::isfinite(s[1]))
+    throw NonFiniteLoss("training diverged at step " + std::to_string(step_ + 1) +
+                        ": the loss is not finite (L_D " + std::to_string(s[0]) + ", L_G " +
+                        std::to_string(s[1]) + ")");
+
+  // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
+  auto d_grads = torch::autograd::grad({losses.d_loss}, d_params_, {}, /*retain_graph=*/true,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+  auto g_grads = torch::autograd::grad({losses.g_loss}, g_params_, {}, false, false, true);
+  for (size_t i = 0; i < d_params_.size(); ++i) d_params_[i].mutable_grad() = d_grads[i];
+  for (size_t i = 0; i < g_params_.size(); ++i) g_params_[i].mutable_grad() = g_grads[i];
+  opt_d_->step();
+  opt_g_->step();
+  ++step_;
+
+  StepStats out;
+  out.step = step_;
+  out.d_loss = s[0];
+  out.g_loss = s[1];
+  out.p_real = s[2];
+  out.p_fake = s[3];
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+void Trainer::set_learning_rate(double lr) {
+  if (!(lr > 0)) throw Error("learning rate must be positive");
+  options_.lr = lr;
+  for (auto* opt : {opt_d_.get(), opt_g_.get()})
+    for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+}
+
+void Trainer::save(const std::filesystem::path& path, const nlohmann::json& extra) const {
+  torch::serialize::OutputArchive archive;
+  save_networks(*model_, archive);
+  torch::serialize::OutputArchive od, og;
+  opt_d_->save(od);
+  opt_g_->save(og);
+  archive.write("opt_d", od);
+  archive.write("opt_g", og);
+  {
+    auto gen = cpu_generator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("rng_cpu", gen.get_state());
+  }
+  std::ostringstream os;
+  archive.save_to(os);
+  CheckpointHeader h;
+  h.config = model_->config;
+  h.options = options_;
+  h.step = step_;
+  if (data_) h.class_names = data_->class_names;
+  if (!extra.is_null()) h.extra = extra;
+  write_checkpoint_file(path, h, os.str());
+}
+
+}  // namespace ali
