@@ -63,9 +63,9 @@ std::map<std::string, ArchSpec> make_presets() {
   fm.image_channels = 1;
   fm.nlat = 64;
   fm.slope = 0.02f;
-  fm.encoder = {C(5, 1, 32), C(4, 2, 64), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256), C(1, 1, 256)};
-  fm.decoder = {T(3, 1, 256), T(4, 2, 128), T(4, 1, 64), T(4, 2, 64), T(5, 1, 32), C(1, 1, 32)};
-  fm.disc_x = {C(5, 1, 32, false), C(4, 2, 64), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256)};
+  fm.encoder = {C(5, 1, 16), C(4, 2, 32), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256), C(1, 1, 256)};
+  fm.decoder = {T(3, 1, 256), T(4, 2, 128), T(4, 1, 64), T(4, 2, 32), T(5, 1, 16), C(1, 1, 16)};
+  fm.disc_x = {C(5, 1, 16, false), C(4, 2, 32), C(4, 1, 64), C(4, 2, 128), C(3, 1, 256)};
   fm.disc_z = {C(1, 1, 256, false), C(1, 1, 256, false)};
   fm.disc_joint = {C(1, 1, 512, false), C(1, 1, 512, false)};
   fm.dropout_first = fm.dropout_rest = 0.2f;

@@ -41,10 +41,12 @@ Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::
   if (!(options_.lr > 0)) throw Error("learning rate must be positive");
   model_->to(device_);
   model_->train(true);
-  d_params_ = model_->discriminator->parameters();
-  g_params_ = concat(model_->encoder->parameters(), model_->decoder->parameters());
-  opt_d_ = make_adam(d_params_, options_);
-  opt_g_ = make_adam(g_params_, options_);
+  build_optimisers();
+}
+
+void Trainer::build_optimisers() {
+  opt_d_ = make_adam(model_->discriminator->parameters(), options_);
+  opt_g_ = make_adam(concat(model_->encoder->parameters(), model_->decoder->parameters()), options_);
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torch::Device device) {
@@ -59,10 +61,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   load_networks(*t->model_, archive, path.string());
   t->model_->to(device);
   // Module::load may swap tensors; rebuild the optimisers on the loaded parameters, then restore them.
-  t->d_params_ = t->model_->discriminator->parameters();
-  t->g_params_ = concat(t->model_->encoder->parameters(), t->model_->decoder->parameters());
-  t->opt_d_ = make_adam(t->d_params_, t->options_);
-  t->opt_g_ = make_adam(t->g_params_, t->options_);
+  t->build_optimisers();
   try {
     torch::serialize::InputArchive od, og;
     archive.read("opt_d", od);
@@ -116,6 +115,29 @@ int64_t Trainer::steps_per_epoch() const {
   return data_ ? std::max<int64_t>(1, data_->size() / options_.batch) : 0;
 }
 
+GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y) {
+  const int64_t n = x.size(0);
+  const ModelConfig& c = m.config;
+  auto z = torch::randn({n, c.nlat}, x.options());
+  auto enc = m.encoder->forward(x, y);
+  auto z_hat = m.encoder->sample(enc, c.bigan);
+  auto x_tilde = m.decoder->forward(z, y);
+  // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
+  auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
+                                         y.defined() ? torch::cat({y, y}) : y);
+  GradientResult r{ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)), logits.narrow(0, 0, n),
+                   logits.narrow(0, n, n)};
+  // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
+  auto d_params = m.discriminator->parameters();
+  auto g_params = concat(m.encoder->parameters(), m.decoder->parameters());
+  auto d_grads = torch::autograd::grad({r.losses.d_loss}, d_params, {}, /*retain_graph=*/true,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+  auto g_grads = torch::autograd::grad({r.losses.g_loss}, g_params, {}, false, false, true);
+  for (size_t i = 0; i < d_params.size(); ++i) d_params[i].mutable_grad() = d_grads[i];
+  for (size_t i = 0; i < g_params.size(); ++i) g_params[i].mutable_grad() = g_grads[i];
+  return r;
+}
+
 StepStats Trainer::step() {
   if (!loader_) throw Error("no training data set");
   auto t0 = std::chrono::steady_clock::now();
@@ -124,23 +146,10 @@ StepStats Trainer::step() {
     rebuild_loader();
     b = loader_->next();
   }
-  const auto& x = b.x;
-  const auto& y = b.y;
-  const int64_t n = x.size(0);
-  const ModelConfig& c = model_->config;
-
-  auto z = torch::randn({n, c.nlat}, x.options());
-  auto enc = model_->encoder->forward(x, y);
-  auto z_hat = model_->encoder->sample(enc, c.bigan);
-  auto x_tilde = model_->decoder->forward(z, y);
-  // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
-  auto logits = model_->discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
-                                               y.defined() ? torch::cat({y, y}) : y);
-  auto l_q = logits.narrow(0, 0, n), l_p = logits.narrow(0, n, n);
-  AliLosses losses = ali_losses(l_q, l_p);
-
+  GradientResult r = compute_ali_gradients(*model_, b.x, b.y);
+  const AliLosses& losses = r.losses;
   auto stats = torch::stack({losses.d_loss.detach(), losses.g_loss.detach(),
-                             torch::sigmoid(l_q.detach()).mean(), torch::sigmoid(l_p.detach()).mean()})
+                             torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean()})
                    .to(torch::kCPU, torch::kDouble);
   auto s = stats.accessor<double, 1>();
   if (!std::isfinite(s[0]) || !std::isfinite(s[1]))
@@ -148,12 +157,6 @@ StepStats Trainer::step() {
                         ": the loss is not finite (L_D " + std::to_string(s[0]) + ", L_G " +
                         std::to_string(s[1]) + ")");
 
-  // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
-  auto d_grads = torch::autograd::grad({losses.d_loss}, d_params_, {}, /*retain_graph=*/true,
-                                       /*create_graph=*/false, /*allow_unused=*/true);
-  auto g_grads = torch::autograd::grad({losses.g_loss}, g_params_, {}, false, false, true);
-  for (size_t i = 0; i < d_params_.size(); ++i) d_params_[i].mutable_grad() = d_grads[i];
-  for (size_t i = 0; i < g_params_.size(); ++i) g_params_[i].mutable_grad() = g_grads[i];
   opt_d_->step();
   opt_g_->step();
   ++step_;

@@ -40,19 +40,27 @@ void TrainingSession::pause() {
 
 void TrainingSession::resume() {
   pause_requested_ = false;
+  wake();
+}
+
+void TrainingSession::wake() {
+  { std::lock_guard lock(mu_); }  // a waiter between its predicate check and its sleep sees this
   cv_.notify_all();
 }
 
 void TrainingSession::stop() {
   if (thread_.joinable()) thread_.request_stop();
-  cv_.notify_all();
+  wake();
 }
 
 void TrainingSession::wait() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TrainingSession::request_save() { save_requested_ = true; }
+void TrainingSession::request_save() {
+  save_requested_ = true;
+  wake();
+}
 
 void TrainingSession::set_learning_rate(double lr) {
   if (!(lr > 0)) throw Error("learning rate must be positive");

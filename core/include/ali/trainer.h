@@ -19,6 +19,15 @@ struct AliLosses {
 // l_q: logits of encoder pairs (x, E(x)); l_p: logits of decoder pairs (G(z), z).
 AliLosses ali_losses(const torch::Tensor& l_q, const torch::Tensor& l_p);
 
+struct GradientResult {
+  AliLosses losses;
+  torch::Tensor l_q, l_p;  // logits of the encoder pairs and of the decoder pairs
+};
+// One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
+// gradients: every discriminator parameter's .grad set to dL_D/dtheta, every encoder and decoder
+// parameter's .grad to dL_G/dtheta. Noise (z, eps, dropout) comes from the default generator.
+GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
+
 struct StepStats {
   int64_t step = 0;  // steps completed after this one
   double d_loss = 0, g_loss = 0;
@@ -59,12 +68,12 @@ class Trainer {
 
  private:
   void rebuild_loader();
+  void build_optimisers();
 
   std::shared_ptr<AliModel> model_;
   TrainOptions options_;
   torch::Device device_;
   std::unique_ptr<torch::optim::Adam> opt_d_, opt_g_;
-  std::vector<torch::Tensor> d_params_, g_params_;
   std::shared_ptr<const ImageSet> data_;
   std::unique_ptr<BatchLoader> loader_;
   int64_t step_ = 0;

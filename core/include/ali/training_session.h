@@ -55,6 +55,7 @@ class TrainingSession {
   void run(std::stop_token st);
   void publish_snapshot();
   void save_checkpoint();
+  void wake();
 
   std::unique_ptr<Trainer> trainer_;  // touched only by the thread once started
   SessionOptions options_;

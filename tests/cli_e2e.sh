@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End to end: train fmnist28 on real Fashion-MNIST for a few dozen steps with the ali CLI, then
+# sample, reconstruct, encode, interpolate and describe; and check that bad input fails cleanly.
+set -euo pipefail
+ALI=${1:?usage: cli_e2e.sh path/to/ali}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# A command that must fail: non-zero exit, an "ali: error:" line, no C++ backtrace.
+must_fail() {
+  local what=$1; shift
+  if "$@" >"$work/out" 2>"$work/err"; then fail "$what: succeeded"; fi
+  grep -q "ali: error:" "$work/err" || fail "$what: no error message: $(cat "$work/err")"
+  if grep -qiE "Exception raised from|frame #|terminate called" "$work/err"; then
+    fail "$what: a stack trace reached the user: $(cat "$work/err")"
+  fi
+  echo "ok (refused): $what: $(head -c 200 "$work/err")"
+}
+
+run="$work/run"
+"$ALI" train --data fashion-mnist --arch fmnist28 --steps 24 --checkpoint-every 12 --device cpu \
+  --seed 5 --out "$run" | tee "$work/train.log"
+[ -f "$run/checkpoint.ali" ] || fail "no checkpoint"
+[ "$(wc -l <"$run/log.csv")" -eq 25 ] || fail "log.csv should have a header and 24 rows"
+head -1 "$run/log.csv" | grep -q "step,wall_s,loss_d,loss_g,p_real,p_fake" || fail "log.csv header"
+[ -f "$run/samples_0000012.png" ] && [ -f "$run/samples_0000024.png" ] || fail "sample grids"
+"$ALI" info "$run/checkpoint.ali" | tee "$work/info"
+grep -q "step: *24" "$work/info" || fail "info step"
+grep -q "architecture: fmnist28" "$work/info" || fail "info arch"
+
+# Resume continues from the checkpoint and appends to the log.
+"$ALI" train --steps 30 --checkpoint-every 0 --out "$run" --resume --device cpu >/dev/null
+"$ALI" info "$run/checkpoint.ali" | grep -q "step: *30" || fail "resume did not reach step 30"
+[ "$(wc -l <"$run/log.csv")" -eq 31 ] || fail "resumed log.csv should have 30 rows"
+must_fail "training over an existing run without --resume" "$ALI" train --steps 2 --out "$run"
+
+ck="$run/checkpoint.ali"
+"$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s1.png"
+"$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s2.png"
+"$ALI" sample --model "$ck" --count 9 --seed 4 --out "$work/s3.png"
+cmp -s "$work/s1.png" "$work/s2.png" || fail "same seed gave a different picture"
+
+# Any image: the 16-sample grid (a large RGB PNG) is brought to 28x28 grey like the data loader does.
+"$ALI" reconstruct --model "$ck" --out "$work/rec.png" "$work/s1.png" "$run/samples_0000012.png"
+[ -s "$work/rec.png" ] || fail "reconstruction grid"
+
+"$ALI" encode --model "$ck" --out "$work/z.csv" "$work/s1.png" "$work/s3.png"
+[ "$(wc -l <"$work/z.csv")" -eq 3 ] || fail "encode images: header + 2 rows"
+[ "$(head -1 "$work/z.csv" | tr ',' '\n' | wc -l)" -eq 66 ] || fail "source,label + 64 mu columns"
+"$ALI" encode --model "$ck" --data fashion-mnist --split test --limit 300 --out "$work/zt.csv"
+[ "$(wc -l <"$work/zt.csv")" -eq 301 ] || fail "encode dataset rows"
+sed -n 2p "$work/zt.csv" | grep -qE '^test:0,[0-9],' || fail "dataset rows carry labels"
+
+"$ALI" interpolate --model "$ck" --from seed:1 --to seed:2 --steps 6 --out "$work/strip.png"
+"$ALI" interpolate --model "$ck" --from "$work/s1.png" --to seed:2 --steps 5 --slerp --out "$work/sweep.gif"
+[ "$(head -c 6 "$work/sweep.gif")" = "GIF89a" ] || fail "GIF written"
+
+# Bad input: clear errors, non-zero exit, no stack traces.
+head -c 3000 "$ck" >"$work/trunc.ali"
+must_fail "truncated checkpoint" "$ALI" sample --model "$work/trunc.ali" --out "$work/x.png"
+echo "not a model" >"$work/foreign.ali"
+must_fail "foreign checkpoint" "$ALI" info "$work/foreign.ali"
+must_fail "missing checkpoint" "$ALI" sample --model "$work/none.ali" --out "$work/x.png"
+echo "garbage" >"$work/garbage.png"
+must_fail "garbage image" "$ALI" reconstruct --model "$ck" --out "$work/x.png" "$work/garbage.png"
+must_fail "missing image" "$ALI" encode --model "$ck" --out "$work/x.csv" "$work/nothing.jpg"
+must_fail "missing data folder" "$ALI" train --data "$work/no-such-dir" --steps 2 --out "$work/r2"
+must_fail "unknown preset" "$ALI" train --arch resnet --steps 2 --out "$work/r3"
+must_fail "attributes on an unconditional model" "$ALI" sample --model "$ck" --attrs Smiling --out "$work/x.png"
+must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --device cuda:9 --out '$work/x.png'"
+echo "cli end-to-end: all checks passed"

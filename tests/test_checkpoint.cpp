@@ -1,0 +1,147 @@
+// .ali checkpoints: round trip, resume equals an uninterrupted run, and every bad file is refused
+// with a message that says what is wrong.
+#include <gtest/gtest.h>
+
+#include "ali/checkpoint.h"
+#include "ali/trainer.h"
+#include "test_util.h"
+
+using namespace ali;
+namespace fs = std::filesystem;
+
+namespace {
+
+ModelConfig fmnist() {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  return c;
+}
+
+TrainOptions small_batch(uint64_t seed = 3) {
+  TrainOptions o;
+  o.batch = 8;
+  o.seed = seed;
+  return o;
+}
+
+void expect_same_state(torch::nn::Module& a, torch::nn::Module& b, double atol) {
+  auto pa = a.named_parameters(), pb = b.named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (auto& p : pa)
+    EXPECT_TRUE(torch::allclose(p.value(), pb[p.key()], 1e-5, atol)) << p.key();
+  auto ba = a.named_buffers(), bb = b.named_buffers();
+  for (auto& p : ba) EXPECT_TRUE(torch::allclose(p.value(), bb[p.key()], 1e-5, atol)) << p.key();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(Checkpoint, RoundTripKeepsWeightsAndHeader) {
+  test::TempDir dir;
+  Trainer t(fmnist(), small_batch(), torch::kCPU);
+  t.set_data(test::synthetic_set(40, 1, 28));
+  t.step();
+  t.step();
+  t.save(dir / "m.ali", {{"note", "hello"}});
+  CheckpointHeader h;
+  auto m = load_model(dir / "m.ali", torch::kCPU, &h);
+  EXPECT_EQ(h.step, 2);
+  EXPECT_EQ(h.config.arch, "fmnist28");
+  EXPECT_EQ(h.config.nlat, 64);
+  EXPECT_EQ(h.config.dataset, "synthetic");
+  EXPECT_EQ(h.options.batch, 8);
+  EXPECT_EQ(h.extra["note"], "hello");
+  EXPECT_EQ(h.class_names.size(), 10u);
+  expect_same_state(*t.model().encoder, *m->encoder, 0);
+  expect_same_state(*t.model().decoder, *m->decoder, 0);
+  expect_same_state(*t.model().discriminator, *m->discriminator, 0);
+  for (const auto& e : fs::directory_iterator(dir.path()))  // the temporary file was renamed away
+    EXPECT_EQ(e.path().filename(), "m.ali");
+}
+
+TEST(Checkpoint, ResumedRunEqualsUninterruptedRun) {
+  test::TempDir dir;
+  auto data = test::synthetic_set(40, 1, 28);  // 5 batches per epoch: the run crosses an epoch
+  const int K = 8;
+  Trainer straight(fmnist(), small_batch(), torch::kCPU);
+  straight.set_data(data);
+  for (int i = 0; i < K; ++i) straight.step();
+
+  {
+    Trainer first(fmnist(), small_batch(), torch::kCPU);
+    first.set_data(data);
+    for (int i = 0; i < K / 2; ++i) first.step();
+    first.save(dir / "half.ali");
+  }
+  torch::manual_seed(12345);  // whatever happened in between must not matter
+  auto resumed = Trainer::resume(dir / "half.ali", torch::kCPU);
+  resumed->set_data(data);
+  EXPECT_EQ(resumed->step_count(), K / 2);
+  for (int i = 0; i < K / 2; ++i) resumed->step();
+  EXPECT_EQ(resumed->step_count(), K);
+  expect_same_state(*straight.model().encoder, *resumed->model().encoder, 1e-6);
+  expect_same_state(*straight.model().decoder, *resumed->model().decoder, 1e-6);
+  expect_same_state(*straight.model().discriminator, *resumed->model().discriminator, 1e-6);
+}
+
+TEST(Checkpoint, BadFilesAreRefusedWithAReason) {
+  test::TempDir dir;
+  Trainer t(fmnist(), small_batch(), torch::kCPU);
+  t.set_data(test::synthetic_set(16, 1, 28));
+  t.save(dir / "good.ali");
+  std::string good = test::read_file(dir / "good.ali");
+  auto load = [&](const std::string& name) {
+    return [&, name] { load_model(dir / name, torch::kCPU); };
+  };
+
+  EXPECT_NE(error_of(load("missing.ali")).find("does not exist"), std::string::npos);
+
+  test::write_file(dir / "truncated.ali", good.substr(0, good.size() / 2));
+  EXPECT_NE(error_of(load("truncated.ali")).find("truncated"), std::string::npos);
+
+  test::write_file(dir / "short.ali", good.substr(0, 10));
+  EXPECT_NE(error_of(load("short.ali")).find("truncated"), std::string::npos);
+
+  std::string flipped = good;
+  flipped[flipped.size() - 100] ^= 0x5A;
+  test::write_file(dir / "flipped.ali", flipped);
+  EXPECT_NE(error_of(load("flipped.ali")).find("corrupt"), std::string::npos);
+
+  test::write_file(dir / "text.ali", "hello, I am not a model\n");
+  EXPECT_NE(error_of(load("text.ali")).find("not an ALI checkpoint"), std::string::npos);
+
+  test::write_file(dir / "empty.ali", "");
+  EXPECT_NE(error_of(load("empty.ali")).find("not an ALI checkpoint"), std::string::npos);
+
+  test::write_file(dir / "torch.pt", std::string("PK\x03\x04", 4) + std::string(100, 'x'));
+  EXPECT_NE(error_of(load("torch.pt")).find("zip"), std::string::npos);
+
+  std::string newer = good;
+  newer[8] = 99;  // format version
+  test::write_file(dir / "newer.ali", newer);
+  EXPECT_NE(error_of(load("newer.ali")).find("format 99"), std::string::npos);
+
+  EXPECT_NE(error_of([&] { load_model(dir.path(), torch::kCPU); }).find("folder"), std::string::npos);
+  EXPECT_TRUE(looks_like_checkpoint(dir / "good.ali"));
+  EXPECT_FALSE(looks_like_checkpoint(dir / "text.ali"));
+}
+
+TEST(Checkpoint, MismatchedModelIsNamed) {
+  ModelConfig celeba;
+  celeba.arch = "celeba64";
+  std::string msg = error_of([&] { check_compatible(celeba, fmnist(), "x.ali"); });
+  EXPECT_EQ(msg, "x.ali was written for arch celeba64, this model is fmnist28");
+  ModelConfig small = fmnist();
+  small.nlat = 16;
+  EXPECT_NE(error_of([&] { check_compatible(small, fmnist(), "x.ali"); }).find("latent size 16"),
+            std::string::npos);
+  EXPECT_EQ(error_of([&] { check_compatible(fmnist(), fmnist(), "x.ali"); }), "(no error)");
+}

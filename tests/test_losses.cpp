@@ -1,0 +1,128 @@
+// The ALI losses on hand-computed logits, and the simultaneous update's gradient routing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ali/trainer.h"
+#include "test_util.h"
+
+using namespace ali;
+
+namespace {
+double softplus(double x) { return std::log1p(std::exp(x)); }
+}  // namespace
+
+TEST(Losses, MatchHandComputedValues) {
+  auto l_q = torch::tensor({0.0, 2.0}, torch::kDouble);
+  auto l_p = torch::tensor({-1.0, 1.0}, torch::kDouble);
+  auto L = ali_losses(l_q, l_p);
+  double d = (softplus(-0.0) + softplus(-2.0)) / 2 + (softplus(-1.0) + softplus(1.0)) / 2;
+  double g = (softplus(0.0) + softplus(2.0)) / 2 + (softplus(1.0) + softplus(-1.0)) / 2;
+  EXPECT_NEAR(L.d_loss.item<double>(), d, 1e-12);
+  EXPECT_NEAR(L.g_loss.item<double>(), g, 1e-12);
+  // At D's equilibrium (all logits 0) both losses are 2 log 2.
+  auto zero = torch::zeros({4}, torch::kDouble);
+  EXPECT_NEAR(ali_losses(zero, zero).d_loss.item<double>(), 2 * std::log(2.0), 1e-12);
+}
+
+namespace {
+std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : params) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  return g;
+}
+void clear(const std::vector<torch::Tensor>& params) {
+  for (auto p : params) p.mutable_grad() = torch::Tensor();
+}
+bool all_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!torch::allclose(a[i], b[i], 1e-4, 1e-7)) return false;
+  return true;
+}
+}  // namespace
+
+TEST(Losses, DiscriminatorLearnsFromLdAndGeneratorsFromLg) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  AliModel m(c);
+  m.train(true);
+  auto x = test::synthetic_set(6, 1, 28)->float_images(torch::arange(6));
+  auto d_params = m.discriminator->parameters();
+  auto g_params = m.encoder->parameters();
+  for (auto& p : m.decoder->parameters()) g_params.push_back(p);
+
+  torch::manual_seed(11);
+  compute_ali_gradients(m, x);
+  auto got_d = grads_of(d_params), got_g = grads_of(g_params);
+
+  // The same forward pass by hand (same noise), then each loss's gradients separately.
+  torch::manual_seed(11);
+  auto z = torch::randn({6, m.config.nlat});
+  auto enc = m.encoder->forward(x);
+  auto z_hat = m.encoder->sample(enc, false);
+  auto x_tilde = m.decoder->forward(z);
+  auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}));
+  auto L = ali_losses(logits.narrow(0, 0, 6), logits.narrow(0, 6, 6));
+  clear(d_params);
+  clear(g_params);
+  L.d_loss.backward({}, /*retain_graph=*/true);
+  auto ld_d = grads_of(d_params), ld_g = grads_of(g_params);
+  clear(d_params);
+  clear(g_params);
+  L.g_loss.backward();
+  auto lg_d = grads_of(d_params), lg_g = grads_of(g_params);
+
+  EXPECT_TRUE(all_close(got_d, ld_d));   // D: from L_D ...
+  EXPECT_FALSE(all_close(got_d, lg_d));  // ... not from L_G
+  EXPECT_TRUE(all_close(got_g, lg_g));   // E and G: from L_G ...
+  EXPECT_FALSE(all_close(got_g, ld_g));  // ... not from L_D
+}
+
+TEST(Losses, BiganEncoderIsDeterministic) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.bigan = true;
+  AliModel m(c);
+  auto x = torch::rand({2, 1, 28, 28});
+  auto enc = m.encoder->forward(x);
+  EXPECT_TRUE(torch::equal(m.encoder->sample(enc, true), enc.mu));
+  EXPECT_FALSE(torch::equal(m.encoder->sample(enc, false), enc.mu));
+}
+
+TEST(Losses, TrainerStepUpdatesAllThreeNetworks) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  TrainOptions o;
+  o.batch = 8;
+  Trainer t(c, o, torch::kCPU);
+  t.set_data(test::synthetic_set(32, 1, 28));
+  auto before_e = t.model().encoder->parameters()[0].clone();
+  auto before_g = t.model().decoder->parameters()[0].clone();
+  auto before_d = t.model().discriminator->parameters()[0].clone();
+  auto s = t.step();
+  EXPECT_EQ(s.step, 1);
+  EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss));
+  EXPECT_GT(s.p_real, 0.0);
+  EXPECT_LT(s.p_fake, 1.0);
+  EXPECT_FALSE(torch::equal(before_e, t.model().encoder->parameters()[0]));
+  EXPECT_FALSE(torch::equal(before_g, t.model().decoder->parameters()[0]));
+  EXPECT_FALSE(torch::equal(before_d, t.model().discriminator->parameters()[0]));
+}
+
+TEST(Losses, NonFiniteLossStopsWithoutTouchingTheModel) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  TrainOptions o;
+  o.batch = 8;
+  Trainer t(c, o, torch::kCPU);
+  t.set_data(test::synthetic_set(32, 1, 28));
+  t.step();
+  {
+    torch::NoGradGuard ng;
+    t.model().decoder->named_parameters()["out_bias"].fill_(std::nanf(""));
+  }
+  auto d0 = t.model().discriminator->parameters()[0].clone();
+  EXPECT_THROW(t.step(), NonFiniteLoss);
+  EXPECT_EQ(t.step_count(), 1);
+  EXPECT_TRUE(torch::equal(d0, t.model().discriminator->parameters()[0]));
+}

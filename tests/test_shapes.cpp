@@ -1,0 +1,171 @@
+// Every preset against the reference tables: feature-map sizes, output shapes, BN placement, slopes.
+#include <gtest/gtest.h>
+
+#include "ali/error.h"
+#include "ali/models.h"
+
+using namespace ali;
+
+namespace {
+
+// Spatial size after each conv of a stack, by running a tensor through it layer by layer.
+std::vector<int64_t> conv_sizes(const std::vector<LayerSpec>& layers, int channels, int size) {
+  int out = 0;
+  auto seq = make_conv_stack(layers, channels, 0.01f, false, 0, 0, &out);
+  seq->eval();
+  torch::NoGradGuard ng;
+  auto x = torch::zeros({1, channels, size, size});
+  std::vector<int64_t> sizes{size};
+  for (const auto& m : seq->children()) {
+    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) {
+      x = c->forward(x);
+      sizes.push_back(x.size(2));
+    } else if (auto t = std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+      x = t->forward(x);
+      sizes.push_back(x.size(2));
+    } else if (auto b = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      x = b->forward(x);
+    }
+  }
+  return sizes;
+}
+
+int count_bn(torch::nn::Module& m) {
+  int n = 0;
+  for (const auto& c : m.modules(false))
+    if (std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(c)) ++n;
+  return n;
+}
+
+std::set<float> slopes(torch::nn::Module& m) {
+  std::set<float> s;
+  for (const auto& c : m.modules(false))
+    if (auto l = std::dynamic_pointer_cast<torch::nn::LeakyReLUImpl>(c))
+      s.insert(float(l->options.negative_slope()));
+  return s;
+}
+
+}  // namespace
+
+TEST(Shapes, SvhnFeatureMapsMatchReference) {
+  const ArchSpec& a = arch_preset("svhn32");
+  // Reference: 32 -> 28 -> 13 -> 10 -> 4 -> 1 (then the 1x1 convs).
+  EXPECT_EQ(conv_sizes(a.encoder, 3, 32), (std::vector<int64_t>{32, 28, 13, 10, 4, 1, 1}));
+  EXPECT_EQ(conv_sizes(a.disc_x, 3, 32), (std::vector<int64_t>{32, 28, 13, 10, 4, 1}));
+  EXPECT_EQ(conv_sizes(a.decoder, 256, 1), (std::vector<int64_t>{1, 4, 10, 13, 28, 32, 32}));
+}
+
+TEST(Shapes, CelebaFeatureMapsMatchReference) {
+  const ArchSpec& a = arch_preset("celeba64");
+  EXPECT_EQ(conv_sizes(a.encoder, 3, 64), (std::vector<int64_t>{64, 63, 29, 13, 4, 1}));
+  EXPECT_EQ(conv_sizes(a.decoder, 256, 1), (std::vector<int64_t>{1, 4, 13, 29, 63, 64}));
+}
+
+TEST(Shapes, Fmnist28FeatureMaps) {
+  const ArchSpec& a = arch_preset("fmnist28");
+  EXPECT_EQ(conv_sizes(a.encoder, 1, 28), (std::vector<int64_t>{28, 24, 11, 8, 3, 1, 1}));
+  EXPECT_EQ(conv_sizes(a.decoder, 64, 1), (std::vector<int64_t>{1, 3, 8, 11, 24, 28, 28}));
+}
+
+TEST(Shapes, EveryPresetProducesTheRightTensors) {
+  for (const auto& name : arch_preset_names()) {
+    SCOPED_TRACE(name);
+    ModelConfig c;
+    c.arch = name;
+    AliModel m(c);
+    const ModelConfig& r = m.config;
+    m.train(true);
+    auto x = torch::rand({3, r.image_channels, r.image_size, r.image_size});
+    auto enc = m.encoder->forward(x);
+    EXPECT_EQ(enc.mu.sizes(), (std::vector<int64_t>{3, r.nlat}));
+    EXPECT_EQ(enc.log_sigma.sizes(), (std::vector<int64_t>{3, r.nlat}));
+    auto z = torch::randn({3, r.nlat});
+    auto g = m.decoder->forward(z);
+    EXPECT_EQ(g.sizes(), (std::vector<int64_t>{3, r.image_channels, r.image_size, r.image_size}));
+    EXPECT_GE(g.min().item<float>(), 0.0f);
+    EXPECT_LE(g.max().item<float>(), 1.0f);
+    EXPECT_EQ(m.discriminator->forward(x, z).sizes(), (std::vector<int64_t>{3}));
+  }
+}
+
+TEST(Shapes, PaperLatentSizesAndSlopes) {
+  struct Want {
+    const char* arch;
+    int nlat;
+    double slope;
+  };
+  for (Want w : {Want{"svhn32", 256, 0.01}, Want{"cifar32", 64, 0.1}, Want{"celeba64", 256, 0.02}}) {
+    SCOPED_TRACE(w.arch);
+    ModelConfig c;
+    c.arch = w.arch;
+    AliModel m(c);
+    EXPECT_EQ(m.config.nlat, w.nlat);
+    EXPECT_EQ(slopes(*m.encoder), std::set<float>{float(w.slope)});
+    EXPECT_EQ(slopes(*m.decoder), std::set<float>{float(w.slope)});
+  }
+}
+
+TEST(Shapes, BatchNormPlacement) {
+  ModelConfig c;
+  c.arch = "svhn32";
+  AliModel svhn(c);
+  EXPECT_EQ(count_bn(*svhn.encoder), 6);        // all six convs before the linear head
+  EXPECT_EQ(count_bn(*svhn.decoder), 6);        // five transposed + C1-32
+  EXPECT_EQ(count_bn(*svhn.discriminator), 4);  // D(x) minus its first conv; D(z), joint: none
+  c.arch = "cifar32";
+  AliModel cifar(c);
+  EXPECT_EQ(count_bn(*cifar.discriminator), 0);  // maxout D has no BN
+}
+
+TEST(Shapes, CifarMaxoutHalvesChannels) {
+  const ArchSpec& a = arch_preset("cifar32");
+  int cx = 0, cz = 0;
+  make_conv_stack(a.disc_x, 3, a.slope, true, 0.2f, 0.5f, &cx);
+  make_conv_stack(a.disc_z, 64, a.slope, true, 0.2f, 0.5f, &cz);
+  EXPECT_EQ(cx + cz, 512);  // the code's joint input: 256 + 256
+}
+
+TEST(Shapes, DecoderOutputBiasIsLogOddsOfMeanPixel) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  AliModel m(c);
+  auto images = torch::full({10, 1, 28, 28}, 0.25f);
+  m.decoder->init_output_bias(images);
+  auto bias = m.decoder->named_parameters()["out_bias"];
+  EXPECT_NEAR(bias.mean().item<float>(), std::log(0.25 / 0.75), 1e-5);
+}
+
+TEST(Shapes, ConditionalModelsTakeAttributes) {
+  for (const char* arch : {"fmnist28", "celeba64"}) {
+    ModelConfig c;
+    c.arch = arch;
+    c.attributes = {"A", "B", "C"};
+    AliModel m(c);
+    const auto& r = m.config;
+    auto x = torch::rand({2, r.image_channels, r.image_size, r.image_size});
+    auto y = torch::tensor({{1.f, 0.f, 1.f}, {0.f, 1.f, 0.f}});
+    auto enc = m.encoder->forward(x, y);
+    EXPECT_EQ(enc.mu.size(1), r.nlat);
+    EXPECT_EQ(m.decoder->forward(enc.mu, y).size(0), 2);
+    EXPECT_EQ(m.discriminator->forward(x, enc.mu, y).size(0), 2);
+    EXPECT_THROW(m.decoder->forward(enc.mu), c10::Error);
+  }
+}
+
+TEST(Shapes, UnknownPresetNamesTheValidOnes) {
+  try {
+    arch_preset("resnet");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fmnist28"), std::string::npos);
+  }
+}
+
+TEST(Shapes, WeightsInitialisedAsReleasedCode) {
+  ModelConfig c;
+  c.arch = "svhn32";
+  AliModel m(c);
+  for (auto& p : m.encoder->named_parameters()) {
+    if (p.value().dim() == 4) EXPECT_NEAR(p.value().std().item<float>(), 0.01f, 0.002f) << p.key();
+  }
+}
