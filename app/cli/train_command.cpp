@@ -39,6 +39,7 @@ struct TrainArgs {
   std::string out;
   bool resume = false;
   int64_t checkpoint_every = 500;
+  int64_t keep_every = 0;
   int nlat = 0;
 };
 
@@ -155,6 +156,11 @@ void run_train(const TrainArgs& a) {
       name << "samples_" << std::setw(7) << std::setfill('0') << s.step << ".png";
       write_samples(*trainer, out / name.str());
     }
+    if (a.keep_every > 0 && s.step % a.keep_every == 0) {
+      std::ostringstream name;
+      name << "checkpoint_" << std::setw(7) << std::setfill('0') << s.step << ".ali";
+      trainer->save(out / name.str());  // kept, so the best one can be chosen by evaluation later
+    }
   }
   std::signal(SIGINT, SIG_DFL);
   if (tty) std::cout << "\n";
@@ -192,6 +198,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", a->resume, "continue the run in --out");
   cmd->add_option("--checkpoint-every", a->checkpoint_every, "steps between checkpoints (0: end only)")
       ->capture_default_str();
+  cmd->add_option("--keep-every", a->keep_every,
+                  "also keep checkpoint_STEP.ali every N steps (to pick the best by evaluation)");
   cmd->callback([a] { run_train(*a); });
 }
 
