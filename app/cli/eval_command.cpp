@@ -1,0 +1,102 @@
+// `ali eval`: every quality figure of a model beside its baseline, as a table and as JSON.
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "ali/checkpoint.h"
+#include "ali/device.h"
+#include "ali/error.h"
+#include "ali/evaluation.h"
+#include "commands.h"
+
+namespace fs = std::filesystem;
+
+namespace ali::cli {
+namespace {
+
+struct EvalArgs {
+  std::string model, data = "fashion-mnist", out, classifier, device = "cpu";
+  EvalOptions options;
+};
+
+fs::path classifier_path(const EvalArgs& a, const ModelConfig& c) {
+  if (!a.classifier.empty()) return a.classifier;
+  std::string key = fs::path(a.data).filename().string();
+  if (key.empty()) key = "data";
+  return default_cache_dir() /
+         (key + "-classifier-" + std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
+}
+
+void row(const std::string& what, double value, const std::string& baseline_name, double baseline) {
+  std::cout << "  " << std::left << std::setw(34) << what << std::right << std::setw(10) << std::fixed
+            << std::setprecision(4) << value;
+  if (!baseline_name.empty())
+    std::cout << "   " << std::left << std::setw(30) << baseline_name << std::right << std::setw(10)
+              << baseline;
+  std::cout << "\n";
+}
+
+void run_eval(const EvalArgs& a) {
+  CheckpointHeader h;
+  auto m = load_model(a.model, resolve_device(a.device), &h);
+  const ModelConfig& c = m->config;
+  auto progress = [](const std::string& s) { std::cerr << "[eval] " << s << "\n"; };
+  auto train = load_dataset(a.data, "train", c.image_size, c.image_channels);
+  auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
+  ClassifierReport cr;
+  auto clf = cached_classifier(classifier_path(a, c), train, test, &cr, progress);
+  auto j = evaluate_model(*m, train, test, clf, cr, a.options, progress);
+  j["checkpoint"] = {{"path", a.model}, {"step", h.step}};
+
+  std::cout << "evaluation of " << a.model << " (" << c.arch << ", step " << h.step << ") on "
+            << test.name << ", " << j["test_images"].get<int64_t>() << " test images\n";
+  std::cout << "  " << std::left << std::setw(34) << "figure" << std::right << std::setw(10) << "value"
+            << "   " << std::left << std::setw(30) << "baseline (same run)" << "\n";
+  const auto& p = j["linear_probe"];
+  row("linear probe accuracy (mu)", p["accuracy_mean"], "raw pixels", p["baseline_raw_pixels_mean"]);
+  row("  spread (std over draws)", p["accuracy_std"], "raw pixels", p["baseline_raw_pixels_std"]);
+  const auto& r = j["reconstruction"];
+  row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
+  row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",
+      r["classifier_accuracy_on_inputs"]);
+  const auto& s = j["sample_quality"];
+  row("Frechet distance (samples)", s["frechet_distance"], "train vs test split", s["baseline_train_vs_test"]);
+  if (j.contains("conditional_fidelity"))
+    row("conditional fidelity", j["conditional_fidelity"]["mean"], "chance",
+        j["conditional_fidelity"]["baseline_chance"]);
+  const auto& q = j["prior_match"];
+  const auto& qb = q["baseline_prior_samples"];
+  row("E(x) mean norm", q["mean_norm"], "N(0,I) samples", qb["mean_norm"]);
+  row("E(x) mean variance", q["mean_variance"], "N(0,I) samples", qb["mean_variance"]);
+  row("E(x) mean |off-diag corr|", q["mean_abs_offdiag_corr"], "N(0,I) samples", qb["mean_abs_offdiag_corr"]);
+  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", qb["kl_to_prior"]);
+  row("evaluation classifier accuracy", cr.test_accuracy, "", 0);
+  std::cout << "  (" << std::setprecision(1) << j["seconds"].get<double>() << " s)\n";
+  if (!a.out.empty()) {
+    std::ofstream o(a.out);
+    if (!o) throw Error("cannot write " + a.out);
+    o << j.dump(2) << "\n";
+    std::cout << "report: " << a.out << "\n";
+  }
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "measure a model: probe, reconstruction, samples, prior");
+  cmd->add_option("--model", a->model, "checkpoint (.ali)")->required();
+  cmd->add_option("--data", a->data, "labelled dataset (fashion-mnist or an IDX folder)")->capture_default_str();
+  cmd->add_option("--out", a->out, "write the report as JSON");
+  cmd->add_option("--classifier", a->classifier, "evaluation classifier (trained and cached when missing)");
+  cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--test-limit", a->options.test_limit, "use only the first N test images");
+  cmd->add_option("--probe-draws", a->options.probe_draws, "random labelled subsets for the probe")->capture_default_str();
+  cmd->add_option("--probe-per-class", a->options.probe_per_class, "labels per class")->capture_default_str();
+  cmd->add_option("--samples", a->options.fd_samples, "generated samples for the Frechet distance")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed)->capture_default_str();
+  cmd->callback([a] { run_eval(*a); });
+}
+
+}  // namespace ali::cli

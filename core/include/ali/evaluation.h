@@ -1,0 +1,111 @@
+// Model quality: a small image classifier (trained and cached by ali itself), linear probes,
+// reconstruction and label preservation, conditional fidelity, Frechet distance in the classifier's
+// feature space, and the match of E(x) to the N(0, I) prior. Each figure comes with its baseline.
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "ali/data.h"
+#include "ali/models.h"
+
+namespace ali {
+
+// conv32-pool-conv64-pool-fc128-fc(classes); `features` is the 128-d penultimate layer.
+class ClassifierImpl : public torch::nn::Module {
+ public:
+  ClassifierImpl(int channels, int image_size, int classes);
+  torch::Tensor forward(const torch::Tensor& x);   // logits
+  torch::Tensor features(const torch::Tensor& x);  // penultimate activations
+  int channels, image_size, classes;
+
+ private:
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
+  torch::nn::Linear f1{nullptr}, f2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(Classifier);
+
+struct ClassifierReport {
+  double test_accuracy = 0;
+  int epochs = 0;
+  bool from_cache = false;
+  std::filesystem::path path;
+};
+
+using Progress = std::function<void(const std::string&)>;
+
+Classifier train_classifier(const ImageSet& train, const ImageSet& test, int epochs, uint64_t seed,
+                            double* test_accuracy, const Progress& progress = {});
+void save_classifier(const std::filesystem::path& path, Classifier& c, double test_accuracy);
+Classifier load_classifier(const std::filesystem::path& path, double* test_accuracy);
+// Loads `path`, or trains (2 epochs) and saves it there when it does not exist.
+Classifier cached_classifier(const std::filesystem::path& path, const ImageSet& train,
+                             const ImageSet& test, ClassifierReport* report,
+                             const Progress& progress = {});
+std::filesystem::path default_cache_dir();
+
+// Argmax predictions / features of a classifier over many images (float N x C x H x W), in batches.
+torch::Tensor classify(Classifier& c, const torch::Tensor& images);
+torch::Tensor classifier_features(Classifier& c, const torch::Tensor& images);
+
+// Multinomial logistic regression (L-BFGS, L2 `l2` on the weights, features standardised by the
+// training rows); returns test accuracy.
+double logistic_regression_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                                    const torch::Tensor& test_x, const torch::Tensor& test_y,
+                                    int classes, double l2 = 1e-2);
+
+struct ProbeResult {
+  double mean = 0, std = 0;
+  std::vector<double> runs;
+};
+// `draws` random class-balanced subsets of `per_class` training rows each; accuracy on all test rows.
+// `features(rows)` maps training-row indices to feature rows (so only the drawn rows are encoded).
+ProbeResult linear_probe(const std::function<torch::Tensor(const torch::Tensor&)>& train_features,
+                         const torch::Tensor& train_labels, const torch::Tensor& test_x,
+                         const torch::Tensor& test_y, int classes, int per_class, int draws,
+                         uint64_t seed);
+
+// Frechet distance between Gaussians fitted to two sets of rows (N x D).
+double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
+
+struct PriorMatch {
+  double mean_norm = 0;          // |mean of z|
+  double mean_variance = 0;      // average diagonal of cov(z) (1 for the prior)
+  double mean_abs_offdiag = 0;   // average |off-diagonal correlation| (0 for the prior)
+  double kl = 0;                 // KL(N(mean, cov) || N(0, I))
+};
+PriorMatch prior_match(const torch::Tensor& z);
+
+struct ReconstructionFigures {
+  double pixel_mse = 0;
+  double random_pairs_mse = 0;     // baseline: x against another random test image
+  double label_preservation = 0;   // classifier(rec) == label(x)
+  double classifier_accuracy = 0;  // classifier(x) == label(x), the ceiling for the line above
+};
+ReconstructionFigures reconstruction_figures(const torch::Tensor& x, const torch::Tensor& rec,
+                                             const torch::Tensor& labels, Classifier& classifier,
+                                             uint64_t seed);
+
+struct EvalOptions {
+  int probe_per_class = 100;
+  int probe_draws = 5;
+  int64_t test_limit = 0;      // 0: the whole test split
+  int64_t fd_samples = 10000;  // generated samples for the Frechet distance
+  int fidelity_per_class = 500;
+  uint64_t seed = 0;
+};
+
+// Every figure above for a model on a labelled dataset (train and test splits shaped as the model
+// takes). Returns the report as JSON (see docs in the CLI's `ali eval`).
+nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                              Classifier& classifier, const ClassifierReport& classifier_report,
+                              const EvalOptions& options, const Progress& progress = {});
+
+// Batched helpers over a model (CPU outputs).
+torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample);
+torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows);
+
+}  // namespace ali

@@ -1,0 +1,385 @@
+#include "ali/evaluation.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <numeric>
+
+#include "ali/error.h"
+
+namespace fs = std::filesystem;
+
+namespace ali {
+namespace F = torch::nn::functional;
+
+ClassifierImpl::ClassifierImpl(int channels_, int image_size_, int classes_)
+    : channels(channels_), image_size(image_size_), classes(classes_) {
+  c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 32, 3).padding(1)));
+  c2 = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)));
+  int s = image_size / 4;
+  f1 = register_module("f1", torch::nn::Linear(64 * s * s, 128));
+  f2 = register_module("f2", torch::nn::Linear(128, classes));
+  drop = register_module("drop", torch::nn::Dropout(0.3));
+}
+
+torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
+  auto h = F::max_pool2d(torch::relu(c1->forward(x)), F::MaxPool2dFuncOptions(2));
+  h = F::max_pool2d(torch::relu(c2->forward(h)), F::MaxPool2dFuncOptions(2));
+  return torch::relu(f1->forward(h.flatten(1)));
+}
+
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) {
+  return f2->forward(drop->forward(features(x)));
+}
+
+namespace {
+
+template <typename Fn>
+torch::Tensor batched(int64_t n, int64_t batch, Fn fn) {
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < n; i += batch) parts.push_back(fn(i, std::min(n, i + batch)));
+  return torch::cat(parts);
+}
+
+double accuracy(const torch::Tensor& pred, const torch::Tensor& labels) {
+  return pred.eq(labels).to(torch::kDouble).mean().item<double>();
+}
+
+void say(const Progress& p, const std::string& s) {
+  if (p) p(s);
+}
+
+}  // namespace
+
+torch::Tensor classify(Classifier& c, const torch::Tensor& images) {
+  torch::InferenceMode guard;
+  c->eval();
+  return batched(images.size(0), 1000, [&](int64_t a, int64_t b) {
+    return c->forward(images.slice(0, a, b)).argmax(1);
+  });
+}
+
+torch::Tensor classifier_features(Classifier& c, const torch::Tensor& images) {
+  torch::InferenceMode guard;
+  c->eval();
+  return batched(images.size(0), 1000,
+                 [&](int64_t a, int64_t b) { return c->features(images.slice(0, a, b)); });
+}
+
+Classifier train_classifier(const ImageSet& train, const ImageSet& test, int epochs, uint64_t seed,
+                            double* test_accuracy, const Progress& progress) {
+  if (!train.labels.defined() || train.class_names.empty())
+    throw Error("the classifier needs a labelled dataset");
+  torch::manual_seed(seed);
+  Classifier c(train.channels(), train.image_size(), int(train.class_names.size()));
+  torch::optim::Adam opt(c->parameters(), torch::optim::AdamOptions(1e-3));
+  const int batch = 128;
+  const int64_t per_epoch = train.size() / batch;
+  for (int e = 0; e < epochs; ++e) {
+    c->train();
+    auto perm = epoch_permutation(train.size(), seed, e);
+    for (int64_t s = 0; s < per_epoch; ++s) {
+      auto idx = perm.narrow(0, s * batch, batch);
+      auto loss = F::cross_entropy(c->forward(train.float_images(idx)), train.labels.index_select(0, idx));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    say(progress, "classifier epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs));
+  }
+  double acc = accuracy(classify(c, test.float_images(torch::arange(test.size()))), test.labels);
+  if (test_accuracy) *test_accuracy = acc;
+  return c;
+}
+
+void save_classifier(const fs::path& path, Classifier& c, double test_accuracy) {
+  torch::serialize::OutputArchive a;
+  c->save(a);
+  a.write("shape", torch::tensor({int64_t(c->channels), int64_t(c->image_size), int64_t(c->classes)}));
+  a.write("test_accuracy", torch::tensor(test_accuracy, torch::kDouble));
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  fs::path tmp = path;
+  tmp += ".tmp";
+  a.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+
+Classifier load_classifier(const fs::path& path, double* test_accuracy) {
+  if (!fs::exists(path)) throw Error("classifier " + path.string() + " does not exist");
+  try {
+    torch::serialize::InputArchive a;
+    a.load_from(path.string());
+    torch::Tensor shape, acc;
+    a.read("shape", shape);
+    a.read("test_accuracy", acc);
+    Classifier c(int(shape[0].item<int64_t>()), int(shape[1].item<int64_t>()),
+                 int(shape[2].item<int64_t>()));
+    c->load(a);
+    c->eval();
+    if (test_accuracy) *test_accuracy = acc.item<double>();
+    return c;
+  } catch (const c10::Error& e) {
+    throw Error("classifier " + path.string() + " is unreadable (" + e.what_without_backtrace() + ")");
+  }
+}
+
+fs::path default_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ali-explorer";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "ali-explorer";
+  return fs::temp_directory_path() / "ali-explorer-cache";
+}
+
+Classifier cached_classifier(const fs::path& path, const ImageSet& train, const ImageSet& test,
+                             ClassifierReport* report, const Progress& progress) {
+  ClassifierReport r;
+  r.path = path;
+  r.epochs = 2;
+  Classifier c{nullptr};
+  if (fs::exists(path)) {
+    c = load_classifier(path, &r.test_accuracy);
+    if (c->channels != train.channels() || c->image_size != train.image_size() ||
+        c->classes != int(train.class_names.size()))
+      throw Error("classifier " + path.string() + " was trained on other images or classes");
+    r.from_cache = true;
+  } else {
+    say(progress, "training the evaluation classifier (cached at " + path.string() + ")");
+    c = train_classifier(train, test, r.epochs, 1234, &r.test_accuracy, progress);
+    save_classifier(path, c, r.test_accuracy);
+  }
+  if (report) *report = r;
+  return c;
+}
+
+double logistic_regression_accuracy(const torch::Tensor& train_x_in, const torch::Tensor& train_y,
+                                    const torch::Tensor& test_x_in, const torch::Tensor& test_y,
+                                    int classes, double l2) {
+  auto train_x = train_x_in.to(torch::kDouble).flatten(1);
+  auto test_x = test_x_in.to(torch::kDouble).flatten(1);
+  auto mean = train_x.mean(0), std = train_x.std(0).clamp_min(1e-3);
+  train_x = (train_x - mean) / std;
+  test_x = (test_x - mean) / std;
+  auto W = torch::zeros({train_x.size(1), classes}, torch::kDouble).requires_grad_();
+  auto b = torch::zeros({classes}, torch::kDouble).requires_grad_();
+  torch::optim::LBFGS opt({W, b}, torch::optim::LBFGSOptions(1).max_iter(300).line_search_fn("strong_wolfe"));
+  auto closure = [&] {
+    opt.zero_grad();
+    auto loss = F::cross_entropy(torch::mm(train_x, W) + b, train_y) + l2 * W.pow(2).sum();
+    loss.backward();
+    return loss;
+  };
+  opt.step(closure);
+  torch::NoGradGuard ng;
+  return accuracy((torch::mm(test_x, W) + b).argmax(1), test_y);
+}
+
+ProbeResult linear_probe(const std::function<torch::Tensor(const torch::Tensor&)>& train_features,
+                         const torch::Tensor& train_labels, const torch::Tensor& test_x,
+                         const torch::Tensor& test_y, int classes, int per_class, int draws,
+                         uint64_t seed) {
+  ProbeResult r;
+  for (int d = 0; d < draws; ++d) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 7919 * uint64_t(d));
+    std::vector<torch::Tensor> rows;
+    for (int c = 0; c < classes; ++c) {
+      auto of_class = train_labels.eq(c).nonzero().flatten();
+      if (of_class.size(0) < per_class)
+        throw Error("class " + std::to_string(c) + " has fewer than " + std::to_string(per_class) +
+                    " training images");
+      rows.push_back(of_class.index_select(0, torch::randperm(of_class.size(0), gen).narrow(0, 0, per_class)));
+    }
+    auto idx = torch::cat(rows);
+    r.runs.push_back(logistic_regression_accuracy(train_features(idx), train_labels.index_select(0, idx),
+                                                  test_x, test_y, classes));
+  }
+  auto t = torch::tensor(r.runs, torch::kDouble);
+  r.mean = t.mean().item<double>();
+  r.std = draws > 1 ? t.std().item<double>() : 0.0;
+  return r;
+}
+
+namespace {
+torch::Tensor sqrtm_psd(const torch::Tensor& s) {
+  auto [w, v] = torch::linalg::eigh(s, "L");
+  return torch::mm(v * w.clamp_min(0).sqrt().unsqueeze(0), v.t());
+}
+std::pair<torch::Tensor, torch::Tensor> moments(const torch::Tensor& x_in) {
+  auto x = x_in.to(torch::kDouble).flatten(1);
+  auto mu = x.mean(0);
+  auto c = x - mu;
+  return {mu, torch::mm(c.t(), c) / std::max<int64_t>(1, x.size(0) - 1)};
+}
+}  // namespace
+
+double frechet_distance(const torch::Tensor& a, const torch::Tensor& b) {
+  auto [m1, s1] = moments(a);
+  auto [m2, s2] = moments(b);
+  auto r1 = sqrtm_psd(s1);
+  auto cross = sqrtm_psd(torch::mm(torch::mm(r1, s2), r1));
+  double d = (m1 - m2).pow(2).sum().item<double>() +
+             (s1.trace() + s2.trace() - 2 * cross.trace()).item<double>();
+  return std::max(0.0, d);
+}
+
+PriorMatch prior_match(const torch::Tensor& z) {
+  auto [mu, cov] = moments(z);
+  PriorMatch p;
+  const int64_t d = mu.size(0);
+  p.mean_norm = mu.norm().item<double>();
+  auto var = cov.diagonal();
+  p.mean_variance = var.mean().item<double>();
+  auto sd = var.clamp_min(1e-12).sqrt();
+  auto corr = cov / torch::outer(sd, sd);
+  p.mean_abs_offdiag = d > 1 ? ((corr.abs().sum() - corr.diagonal().abs().sum()) / double(d * (d - 1))).item<double>() : 0.0;
+  auto logdet = torch::linalg::slogdet(cov + 1e-9 * torch::eye(d, torch::kDouble));
+  p.kl = 0.5 * (cov.trace().item<double>() + mu.pow(2).sum().item<double>() - double(d) -
+                std::get<1>(logdet).item<double>());
+  return p;
+}
+
+torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample) {
+  torch::InferenceMode guard;
+  m.train(false);
+  auto dev = m.device();
+  return batched(rows.size(0), 500, [&](int64_t a, int64_t b) {
+    auto idx = rows.slice(0, a, b);
+    torch::Tensor y;
+    if (m.config.conditional()) y = set.attributes.index_select(0, idx).to(dev);
+    auto out = m.encoder->forward(set.float_images(idx).to(dev), y);
+    return m.encoder->sample(out, !sample || m.config.bigan).cpu();
+  });
+}
+
+torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows) {
+  torch::InferenceMode guard;
+  m.train(false);
+  auto dev = m.device();
+  return batched(rows.size(0), 500, [&](int64_t a, int64_t b) {
+    auto idx = rows.slice(0, a, b);
+    torch::Tensor y;
+    if (m.config.conditional()) y = set.attributes.index_select(0, idx).to(dev);
+    auto x = set.float_images(idx).to(dev);
+    return m.decoder->forward(m.encoder->forward(x, y).mu, y).cpu();
+  });
+}
+
+ReconstructionFigures reconstruction_figures(const torch::Tensor& x, const torch::Tensor& rec,
+                                             const torch::Tensor& labels, Classifier& classifier,
+                                             uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 99);
+  auto perm = torch::randperm(x.size(0), gen);
+  ReconstructionFigures f;
+  f.pixel_mse = (x - rec).pow(2).mean().item<double>();
+  f.random_pairs_mse = (x - x.index_select(0, perm)).pow(2).mean().item<double>();
+  f.label_preservation = accuracy(classify(classifier, rec), labels);
+  f.classifier_accuracy = accuracy(classify(classifier, x), labels);
+  return f;
+}
+
+namespace {
+torch::Tensor generate(AliModel& m, int64_t n, uint64_t seed, const torch::Tensor& classes) {
+  torch::InferenceMode guard;
+  m.train(false);
+  auto z = seeded_normal(n, m.config.nlat, seed);
+  return batched(n, 500, [&](int64_t a, int64_t b) {
+    torch::Tensor y;
+    if (classes.defined())
+      y = torch::one_hot(classes.slice(0, a, b), int64_t(m.config.attributes.size())).to(torch::kFloat);
+    return decode(m, z.slice(0, a, b), y);
+  });
+}
+}  // namespace
+
+nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                              Classifier& classifier, const ClassifierReport& cr,
+                              const EvalOptions& o, const Progress& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (!train.labels.defined() || !test.labels.defined())
+    throw Error("evaluation needs a labelled dataset");
+  const int classes = int(train.class_names.size());
+  const ModelConfig& c = m.config;
+  ImageSet tr = train, te = test;
+  if (c.conditional()) {
+    if (c.attributes != train.class_names)
+      throw Error("this conditional model's attributes are not the dataset's classes");
+    tr = with_class_attributes(tr);
+    te = with_class_attributes(te);
+  }
+  int64_t n_test = o.test_limit > 0 ? std::min(o.test_limit, te.size()) : te.size();
+  auto test_rows = torch::arange(n_test, torch::kLong);
+  auto test_y = te.labels.narrow(0, 0, n_test);
+  auto test_x = te.float_images(test_rows);
+
+  nlohmann::json j;
+  j["model"] = {{"arch", c.arch}, {"nlat", c.nlat}, {"bigan", c.bigan}, {"conditional", c.conditional()},
+                {"dataset", c.dataset}};
+  j["test_images"] = n_test;
+  j["classifier"] = {{"test_accuracy", cr.test_accuracy}, {"path", cr.path.string()},
+                     {"from_cache", cr.from_cache}};
+
+  say(progress, "linear probe on the encoder's mu");
+  auto test_mu = encode_all(m, te, test_rows, false);
+  auto probe = linear_probe([&](const torch::Tensor& rows) { return encode_all(m, tr, rows, false); },
+                            tr.labels, test_mu, test_y, classes, o.probe_per_class, o.probe_draws, o.seed);
+  say(progress, "linear probe on raw pixels (baseline)");
+  auto pixels = linear_probe([&](const torch::Tensor& rows) { return tr.float_images(rows); }, tr.labels,
+                             test_x, test_y, classes, o.probe_per_class, o.probe_draws, o.seed);
+  j["linear_probe"] = {{"features", "encoder mu"},
+                       {"labels_per_class", o.probe_per_class},
+                       {"draws", o.probe_draws},
+                       {"accuracy_mean", probe.mean},
+                       {"accuracy_std", probe.std},
+                       {"runs", probe.runs},
+                       {"baseline_raw_pixels_mean", pixels.mean},
+                       {"baseline_raw_pixels_std", pixels.std}};
+
+  say(progress, "reconstructions");
+  auto rf = reconstruction_figures(test_x, reconstruct_all(m, te, test_rows), test_y, classifier, o.seed);
+  j["reconstruction"] = {{"pixel_mse", rf.pixel_mse},
+                         {"baseline_random_pairs_mse", rf.random_pairs_mse},
+                         {"label_preservation", rf.label_preservation},
+                         {"classifier_accuracy_on_inputs", rf.classifier_accuracy}};
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
+
+  say(progress, "samples and Frechet distance");
+  torch::Tensor sample_classes;
+  if (c.conditional()) sample_classes = torch::arange(o.fd_samples, torch::kLong).remainder(classes);
+  auto samples = generate(m, o.fd_samples, o.seed + 5, sample_classes);
+  auto real_feats = classifier_features(classifier, test_x);
+  auto train_rows = torch::randperm(tr.size(), gen).narrow(0, 0, std::min<int64_t>(n_test, tr.size()));
+  j["sample_quality"] = {
+      {"frechet_distance", frechet_distance(classifier_features(classifier, samples), real_feats)},
+      {"baseline_train_vs_test", frechet_distance(classifier_features(classifier, tr.float_images(train_rows)), real_feats)},
+      {"samples", o.fd_samples},
+      {"feature_space", "evaluation classifier, penultimate layer (128-d)"}};
+
+  if (c.conditional()) {
+    say(progress, "conditional fidelity");
+    auto cls = torch::arange(int64_t(o.fidelity_per_class) * classes, torch::kLong).remainder(classes);
+    auto pred = classify(classifier, generate(m, cls.size(0), o.seed + 17, cls));
+    std::vector<double> per;
+    for (int k = 0; k < classes; ++k) {
+      auto mask = cls.eq(k);
+      per.push_back(accuracy(pred.masked_select(mask), cls.masked_select(mask)));
+    }
+    j["conditional_fidelity"] = {{"mean", accuracy(pred, cls)},
+                                 {"per_class", per},
+                                 {"class_names", train.class_names},
+                                 {"samples_per_class", o.fidelity_per_class},
+                                 {"baseline_chance", 1.0 / classes}};
+  }
+
+  say(progress, "prior match");
+  auto zs = encode_all(m, te, test_rows, true);
+  auto pm = prior_match(zs);
+  auto ref = prior_match(seeded_normal(n_test, c.nlat, o.seed + 3));
+  j["prior_match"] = {{"mean_norm", pm.mean_norm},           {"mean_variance", pm.mean_variance},
+                      {"mean_abs_offdiag_corr", pm.mean_abs_offdiag}, {"kl_to_prior", pm.kl},
+                      {"baseline_prior_samples", {{"mean_norm", ref.mean_norm}, {"mean_variance", ref.mean_variance},
+                                                  {"mean_abs_offdiag_corr", ref.mean_abs_offdiag},
+                                                  {"kl_to_prior", ref.kl}}}};
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return j;
+}
+
+}  // namespace ali
