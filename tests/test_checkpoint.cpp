@@ -92,6 +92,25 @@ TEST(Checkpoint, ResumedRunEqualsUninterruptedRun) {
   expect_same_state(*straight.model().discriminator, *resumed->model().discriminator, 1e-6);
 }
 
+TEST(Checkpoint, WeightsOnlyFileLoadsAndResumesWithFreshOptimisers) {
+  test::TempDir dir;
+  Trainer t(fmnist(), small_batch(), torch::kCPU);
+  auto data = test::synthetic_set(40, 1, 28);
+  t.set_data(data);
+  t.step();
+  t.save(dir / "full.ali");
+  CheckpointHeader h = read_checkpoint_header(dir / "full.ali");
+  save_model(dir / "small.ali", t.model(), h);
+  EXPECT_LT(std::filesystem::file_size(dir / "small.ali"),
+            std::filesystem::file_size(dir / "full.ali") / 2);
+  auto m = load_model(dir / "small.ali", torch::kCPU);
+  expect_same_state(*t.model().decoder, *m->decoder, 0);
+  auto r = Trainer::resume(dir / "small.ali", torch::kCPU);
+  r->set_data(data);
+  EXPECT_EQ(r->step_count(), 1);
+  EXPECT_TRUE(std::isfinite(r->step().d_loss));
+}
+
 TEST(Checkpoint, BadFilesAreRefusedWithAReason) {
   test::TempDir dir;
   Trainer t(fmnist(), small_batch(), torch::kCPU);

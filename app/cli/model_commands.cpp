@@ -154,6 +154,14 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
             << " interpolation to " << a.out << "\n";
 }
 
+void run_export(const std::string& in, const std::string& out) {
+  CheckpointHeader h;
+  auto m = load_model(in, torch::kCPU, &h);
+  save_model(out, *m, h);
+  std::cout << "wrote the networks of " << in << " (step " << h.step << ") to " << out << " ("
+            << fs::file_size(out) / 1024 << " KiB, no optimiser state)\n";
+}
+
 void run_info(const std::string& path) {
   CheckpointHeader h = read_checkpoint_header(path);
   const ModelConfig& c = h.config;
@@ -231,6 +239,13 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
     cmd->add_option("--out", a->out, "strip.png or sweep.gif")->required();
     cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
+  }
+  {
+    auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("export", "write a model's networks alone (small, for shipping)");
+    cmd->add_option("--model", *in, "checkpoint (.ali)")->required();
+    cmd->add_option("--out", *out, "output .ali")->required();
+    cmd->callback([=] { run_export(*in, *out); });
   }
   {
     auto path = std::make_shared<std::string>();

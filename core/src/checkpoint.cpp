@@ -177,6 +177,17 @@ void load_networks(AliModel& m, torch::serialize::InputArchive& archive, const s
   }
 }
 
+void save_model(const fs::path& path, const AliModel& m, const CheckpointHeader& header) {
+  torch::serialize::OutputArchive archive;
+  save_networks(m, archive);
+  std::ostringstream os;
+  archive.save_to(os);
+  CheckpointHeader h = header;
+  h.config = m.config;
+  h.extra["weights_only"] = true;
+  write_checkpoint_file(path, h, os.str());
+}
+
 std::shared_ptr<AliModel> load_model(const fs::path& path, const torch::Device& device,
                                       CheckpointHeader* header_out) {
   CheckpointFile f = read_checkpoint_file(path);

@@ -64,10 +64,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   t->build_optimisers();
   try {
     torch::serialize::InputArchive od, og;
-    archive.read("opt_d", od);
-    archive.read("opt_g", og);
-    t->opt_d_->load(od);
-    t->opt_g_->load(og);
+    // A weights-only file (save_model) has no optimiser state: Adam starts afresh.
+    if (archive.try_read("opt_d", od) && archive.try_read("opt_g", og)) {
+      t->opt_d_->load(od);
+      t->opt_g_->load(og);
+    }
     torch::Tensor rng;
     if (archive.try_read("rng_cpu", rng)) {
       auto gen = cpu_generator();

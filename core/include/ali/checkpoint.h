@@ -49,6 +49,10 @@ void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive);
 void load_networks(AliModel& m, torch::serialize::InputArchive& archive,
                    const std::string& what_for_errors);
 
+// Writes only the three networks (no optimiser or RNG state): a small file for shipping a model.
+// Training can resume from it with fresh optimiser state.
+void save_model(const std::filesystem::path& path, const AliModel& m, const CheckpointHeader& header);
+
 // A model for inference (eval mode) on `device`.
 std::shared_ptr<AliModel> load_model(const std::filesystem::path& path, const torch::Device& device,
                                      CheckpointHeader* header_out = nullptr);
