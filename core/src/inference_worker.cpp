@@ -88,7 +88,9 @@ void InferenceWorker::run(std::stop_token st) {
     try {
       if (!req.model) throw Error("no model is loaded");
       if (!copy_ || copy_version_ != req.model_version) {
-        copy_ = req.model->clone_to(torch::kCPU);
+        // Refresh the private copy in place when the architecture is unchanged: building a new one
+        // would draw from (and rewind) the global generator that a running trainer uses.
+        if (!copy_ || !copy_->copy_state_from(*req.model)) copy_ = req.model->clone_to(torch::kCPU);
         copy_->train(false);
         copy_version_ = req.model_version;
       }

@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <nlohmann/json.hpp>
+
 #include "ali/error.h"
 
 namespace ali {
@@ -212,6 +214,18 @@ std::shared_ptr<AliModel> AliModel::clone_to(const torch::Device& d) const {
   copy_state(*discriminator, *m->discriminator);
   m->train(encoder->is_training());
   return m;
+}
+
+bool AliModel::copy_state_from(const AliModel& other) {
+  nlohmann::json a = config, b = other.config;
+  a.erase("dataset");
+  b.erase("dataset");
+  if (a != b) return false;
+  torch::NoGradGuard ng;
+  copy_state(*other.encoder, *encoder);
+  copy_state(*other.decoder, *decoder);
+  copy_state(*other.discriminator, *discriminator);
+  return true;
 }
 
 int64_t AliModel::parameter_count() const {

@@ -81,7 +81,13 @@ struct AliModel {
   void train(bool on);
   torch::Device device() const;
   // A deep copy on `device` (parameters and BN buffers), for immutable inference snapshots.
+  // Building modules draws from the global generator, which clone_to saves and restores: from another
+  // thread that can rewind a running trainer's noise stream. Threads that refresh a copy often should
+  // build it once and then copy_state_from, which draws nothing.
   std::shared_ptr<AliModel> clone_to(const torch::Device& device) const;
+  // Copies parameters and BN buffers from a model of the same configuration; false (nothing copied)
+  // when the configurations differ.
+  bool copy_state_from(const AliModel& other);
   int64_t parameter_count() const;
 };
 

@@ -1,0 +1,63 @@
+// OpenGL textures for model images and the image-quad renderer (shaders/image_quad.*): images are drawn
+// inside ImGui windows through draw-list callbacks, crisp at any zoom (sharp-bilinear sampling) with a
+// faint pixel grid when zoomed in far. Main thread only.
+#pragma once
+#include <deque>
+#include <memory>
+
+#include "ali/inference_worker.h"
+#include "imgui.h"
+
+namespace ali::explorer {
+
+class Texture {
+ public:
+  Texture() = default;
+  ~Texture();
+  Texture(const Texture&) = delete;
+  Texture& operator=(const Texture&) = delete;
+  // (Re)uploads; grey buffers become R8 textures swizzled to grey RGB.
+  void upload(const PixelBuffer& b);
+  unsigned id() const { return id_; }
+  int width() const { return w_; }
+  int height() const { return h_; }
+  bool valid() const { return id_ != 0 && w_ > 0; }
+
+ private:
+  unsigned id_ = 0;
+  int w_ = 0, h_ = 0, c_ = 0;
+};
+using TexturePtr = std::shared_ptr<Texture>;
+TexturePtr make_texture(const PixelBuffer& b);
+
+class ImageRenderer {
+ public:
+  // Compiles the baked-in shaders. Throws ali::Error with the GLSL log on failure.
+  void init();
+  void shutdown();
+  // Draws tex into the rectangle [p0, p1) of the current window's draw list.
+  void draw(const Texture& tex, ImVec2 p0, ImVec2 p1, float alpha = 1.0f);
+  // Call once per frame after rendering: frees the per-frame command storage.
+  void end_frame() { commands_.clear(); }
+
+  struct Command {
+    ImageRenderer* self;
+    unsigned texture;
+    float x0, y0, x1, y1;
+    float alpha;
+    float texels_per_pixel;
+  };
+
+ private:
+  static void callback(const ImDrawList* list, const ImDrawCmd* cmd);
+  unsigned program_ = 0, vao_ = 0;
+  int u_rect_ = -1, u_tex_ = -1, u_alpha_ = -1, u_grid_ = -1, u_size_ = -1;
+  std::deque<Command> commands_;
+};
+
+// An image widget: fits `tex` into (max_w, max_h) keeping aspect (integer zoom when that loses <10%), reserves
+// the space like ImGui::Image. Returns the item's rectangle size; hovering/clicking as for any item.
+ImVec2 image_widget(ImageRenderer& r, const Texture* tex, float max_w, float max_h,
+                    const char* id = nullptr);
+
+}  // namespace ali::explorer

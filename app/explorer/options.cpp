@@ -1,0 +1,65 @@
+#include "options.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+namespace fs = std::filesystem;
+
+namespace ali::explorer {
+
+fs::path default_config_dir() {
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return fs::path(x) / "ali-explorer";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".config" / "ali-explorer";
+  return fs::current_path() / ".ali-explorer";
+}
+
+fs::path find_default_model(const fs::path& executable_dir) {
+  for (const fs::path& p : {executable_dir / ".." / ".." / "assets" / "fmnist28.ali",
+                            executable_dir / ".." / "assets" / "fmnist28.ali",
+                            fs::current_path() / "assets" / "fmnist28.ali"}) {
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec);
+  }
+  return {};
+}
+
+int parse_options(int argc, char** argv, Options& o) {
+  CLI::App app{
+      "ali-explorer: the desktop latent-space explorer for ALI models (train, encode, interpolate, "
+      "inspect, map).\nWithout a display use the command line `ali` instead."};
+  std::string config_dir;
+  app.add_option("--model", o.model, "checkpoint (.ali) to open");
+  app.add_option("--data", o.data, "training data: fashion-mnist, an IDX folder or an image folder");
+  app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
+      ->capture_default_str();
+  app.add_option("--config-dir", config_dir,
+                 "settings, window layout and latent shelf (default $XDG_CONFIG_HOME/ali-explorer)");
+  app.add_option("--width", o.width, "window width")->check(CLI::Range(320, 16384));
+  app.add_option("--height", o.height, "window height")->check(CLI::Range(240, 16384));
+  app.add_flag("--train", o.train, "start training right after loading");
+  app.add_option("--drop", o.drops, "a file handled as if dropped on the window (repeatable)");
+  app.add_option("--frames", o.frames, "scripted mode: run this many frames, then exit")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--min-steps", o.min_steps,
+                 "scripted mode: also wait until training has done this many steps");
+  app.add_option("--timeout", o.timeout_s, "scripted mode: give up waiting after this many seconds")
+      ->capture_default_str();
+  app.add_option("--screenshot", o.screenshot, "scripted mode: save the window as this PNG at exit");
+  app.add_option("--tab", o.tab, "Explore tab to show first")
+      ->check(CLI::IsMember({"interpolate", "inspect", "map"}));
+  app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95 frame times at exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  o.config_dir = config_dir.empty() ? default_config_dir() : fs::path(config_dir);
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  o.executable_dir = ec ? fs::current_path() : exe.parent_path();
+  if ((o.min_steps > 0 || !o.screenshot.empty()) && o.frames == 0) o.frames = 1;
+  return -1;
+}
+
+}  // namespace ali::explorer

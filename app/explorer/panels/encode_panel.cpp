@@ -1,0 +1,57 @@
+#include "imgui.h"
+#include "imgui_stdlib.h"
+#include "panels.h"
+
+namespace ali::explorer {
+
+void EncodePanel::draw(AppState& s) {
+  if (!begin_panel("Encode", 0.24f, 0.52f, 0.36f, 0.48f)) {
+    ImGui::End();
+    return;
+  }
+  ImGui::SetNextItemWidth(-60);
+  bool enter = ImGui::InputTextWithHint("##img", "drop images on the window, or type a path", &path_input_,
+                                        ImGuiInputTextFlags_EnterReturnsTrue);
+  ImGui::SameLine();
+  if ((ImGui::Button("Add", ImVec2(-1, 0)) || enter) && !path_input_.empty()) s.handle_drops({path_input_});
+  if (s.dropped.empty()) {
+    ImGui::TextDisabled("Each dropped image appears beside its reconstruction G(E(x));");
+    ImGui::TextDisabled("its code goes onto the latent shelf. While a model trains they follow it live.");
+    ImGui::End();
+    return;
+  }
+  const float cell = std::clamp((ImGui::GetContentRegionAvail().x - 40) / 6.0f, 40.0f, 112.0f);
+  const float card_w = cell * 2 + ImGui::GetStyle().ItemSpacing.x;
+  int per_row = std::max(1, int((ImGui::GetContentRegionAvail().x + 10) / (card_w + 14)));
+  ImGui::BeginChild("cards");
+  int i = 0;
+  uint64_t remove = 0;
+  for (auto& d : s.dropped) {
+    if (i % per_row) ImGui::SameLine(0, 14);
+    ImGui::PushID(int(d.id));
+    ImGui::BeginGroup();
+    image_widget(s.renderer, d.input.get(), cell, cell, "in");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", d.path.c_str());
+    ImGui::SameLine();
+    image_widget(s.renderer, d.recon.get(), cell, cell, "out");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("reconstruction G(E(x)), step %lld", (long long)s.step());
+    std::string name = d.name.size() > 14 ? d.name.substr(0, 13) + "~" : d.name;
+    ImGui::TextUnformatted(name.c_str());
+    ImGui::SameLine(card_w - 48);
+    if (ImGui::SmallButton("edit")) {
+      for (auto& e : s.shelf)
+        if (e.source == d.path) s.set_inspect(e.code, e.name);
+    }
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("load its code into the inspector");
+    ImGui::SameLine();
+    if (ImGui::SmallButton("x")) remove = d.id;
+    ImGui::EndGroup();
+    ImGui::PopID();
+    ++i;
+  }
+  ImGui::EndChild();
+  if (remove) s.remove_dropped(remove);
+  ImGui::End();
+}
+
+}  // namespace ali::explorer

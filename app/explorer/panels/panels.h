@@ -1,0 +1,83 @@
+// The explorer's panels: each a small widget that draws from, and writes into, the one AppState
+// (StyleGAN3 visualizer style). Panels never wait: they post actions and requests.
+#pragma once
+#include <string>
+
+#include "../app_state.h"
+
+namespace ali::explorer {
+
+// Begins a window whose first-use placement is given as fractions of the display (x, y, w, h);
+// afterwards ImGui's saved layout wins.
+bool begin_panel(const char* title, float x, float y, float w, float h, bool* open = nullptr);
+
+class ModelPanel {
+ public:
+  void draw(AppState& s);
+
+ private:
+  std::string path_input_;
+  int preset_ = -1;
+  std::string dataset_input_;
+  bool dataset_synced_ = false;
+};
+
+class TrainPanel {
+ public:
+  void draw(AppState& s);
+};
+
+class LiveViewPanel {
+ public:
+  void draw(AppState& s);
+};
+
+class EncodePanel {
+ public:
+  void draw(AppState& s);
+
+ private:
+  std::string path_input_;
+};
+
+class ShelfPanel {
+ public:
+  void draw(AppState& s);
+};
+
+class ExplorePanel {  // Interpolate | Inspect | Latent map
+ public:
+  void draw(AppState& s);
+
+ private:
+  void interpolate_tab(AppState& s);
+  void inspect_tab(AppState& s);
+  void map_tab(AppState& s);
+  bool show_all_dims_ = false;
+  bool tab_selected_ = false;
+};
+
+class StatusBar {
+ public:
+  void draw(AppState& s);
+
+ private:
+  bool show_messages_ = false;
+};
+
+class OpenDialog {  // Ctrl+O
+ public:
+  void draw(AppState& s);
+
+ private:
+  std::string input_;
+  bool focus_ = false;
+};
+
+// Small shared drawing helpers.
+void help_marker(const char* text);
+void plot_series(const char* id, const std::vector<const std::vector<float>*>& series,
+                 const std::vector<ImU32>& colours, const std::vector<const char*>& names, float height,
+                 float y_min, float y_max, bool auto_range);
+
+}  // namespace ali::explorer

@@ -1,0 +1,96 @@
+#include "panels.h"
+
+namespace ali::explorer {
+
+void TrainPanel::draw(AppState& s) {
+  if (!begin_panel("Train", 0.0f, 0.40f, 0.24f, 0.60f)) {
+    ImGui::End();
+    return;
+  }
+  TrainState st = s.session ? s.session->state() : TrainState::Idle;
+  bool starting = s.tasks.busy("start") || s.tasks.busy("new");
+  const char* label = starting ? "starting" : to_string(st);
+  ImVec4 colour = st == TrainState::Running ? ImVec4(0.4f, 0.9f, 0.4f, 1)
+                  : st == TrainState::Error ? ImVec4(1, 0.4f, 0.4f, 1)
+                                            : ImVec4(0.8f, 0.8f, 0.8f, 1);
+  ImGui::TextColored(colour, "%s", label);
+  ImGui::SameLine();
+  double rate = s.session ? s.session->steps_per_second() : 0;
+  int64_t step = s.step();
+  int64_t total = s.session ? s.session->max_steps() : s.max_steps;
+  ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
+  if (total > 0) {
+    double eta = rate > 0 ? double(total - step) / rate : -1;
+    ImGui::ProgressBar(total ? float(double(step) / double(total)) : 0.0f, ImVec2(-1, 0),
+                       (std::to_string(step) + " / " + std::to_string(total) + "   ETA " +
+                        (st == TrainState::Running ? format_duration(eta) : std::string("-")))
+                           .c_str());
+  }
+
+  // Controls. Space toggles pause; the trainer handles requests at step boundaries.
+  float w = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3;
+  bool running = st == TrainState::Running, paused = st == TrainState::Paused;
+  if (starting) ImGui::BeginDisabled();
+  if (running) {
+    if (ImGui::Button("Pause", ImVec2(w, 0))) s.pause_or_resume();
+  } else if (paused) {
+    if (ImGui::Button("Resume", ImVec2(w, 0))) s.pause_or_resume();
+  } else if (ImGui::Button("Train", ImVec2(w, 0))) {
+    s.start_training();
+  }
+  if (starting) ImGui::EndDisabled();
+  ImGui::SameLine();
+  bool can_stop = running || paused;
+  if (!can_stop) ImGui::BeginDisabled();
+  if (ImGui::Button("Stop", ImVec2(w, 0))) s.stop_training();
+  if (!can_stop) ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("Save", ImVec2(w, 0))) s.save();
+
+  ImGui::PushItemWidth(ImGui::GetContentRegionAvail().x * 0.5f);
+  if (ImGui::InputDouble("learning rate", &s.lr, 0, 0, "%.2e")) {
+    s.lr = std::clamp(s.lr, 1e-7, 1.0);
+    if (s.session && s.training_active()) s.session->set_learning_rate(s.lr);
+  }
+  if (ImGui::InputInt("batch", &s.batch, 10, 50)) s.batch = std::clamp(s.batch, 1, 4096);
+  help_marker("Used by new models; a resumed checkpoint keeps the batch size it was trained with.");
+  long long ms = s.max_steps;
+  if (ImGui::InputScalar("steps", ImGuiDataType_S64, &ms, nullptr, nullptr, "%lld"))
+    s.max_steps = std::max<long long>(0, ms);
+  help_marker("Train until this many steps in all (0: until stopped). Applies when a run starts.");
+  ImGui::PopItemWidth();
+  if (s.session) {
+    ImGui::TextDisabled("checkpoint every %lld steps and on stop:", (long long)s.checkpoint_every);
+    ImGui::TextWrapped("%s", s.session_checkpoint.c_str());
+    if (st == TrainState::Error) {
+      ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.4f, 0.4f, 1));
+      ImGui::TextWrapped("%s", s.session->error().c_str());
+      ImGui::PopStyleColor();
+    }
+  }
+
+  // Curves: the losses, and D's mean probabilities on both pairs (0.5/0.5 is the game's balance).
+  ImGui::Separator();
+  std::vector<float> ld, lg, pr, pf;
+  for (const auto& h : s.history) {
+    ld.push_back(float(h.d_loss));
+    lg.push_back(float(h.g_loss));
+    pr.push_back(float(h.p_real));
+    pf.push_back(float(h.p_fake));
+  }
+  float avail = ImGui::GetContentRegionAvail().y;
+  float ph = std::max(70.0f, (avail - ImGui::GetTextLineHeightWithSpacing() * 2) / 2 - 4);
+  ImGui::TextDisabled("losses");
+  plot_series("loss", {&ld, &lg}, {IM_COL32(240, 120, 80, 255), IM_COL32(90, 170, 250, 255)},
+              {"L_D", "L_G"}, ph, 0, 1, true);
+  ImGui::TextDisabled("D probabilities");
+  plot_series("prob", {&pr, &pf}, {IM_COL32(120, 220, 120, 255), IM_COL32(230, 200, 80, 255)},
+              {"D(x,E(x))", "D(G(z),z)"}, ph, 0, 1, false);
+  if (s.history.empty()) {
+    ImGui::SetCursorPosY(ImGui::GetCursorPosY() - ph * 1.5f);
+    ImGui::TextDisabled("  curves appear when training runs");
+  }
+  ImGui::End();
+}
+
+}  // namespace ali::explorer

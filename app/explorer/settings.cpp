@@ -1,0 +1,98 @@
+#include "settings.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ali::explorer {
+
+namespace {
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  if (!in) return json::object();
+  try {
+    return json::parse(in);
+  } catch (const std::exception&) {
+    return json::object();  // a damaged settings file must not stop the program
+  }
+}
+
+void write_json(const fs::path& p, const json& j) {
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) return;
+    out << j.dump(2) << "\n";
+    if (!out) return;
+  }
+  fs::rename(tmp, p, ec);
+}
+}  // namespace
+
+void Settings::load() {
+  json j = read_json(dir / "settings.json");
+  auto get = [&](const char* k, auto& v) {
+    if (j.contains(k)) try {
+        v = j[k].get<std::decay_t<decltype(v)>>();
+      } catch (const std::exception&) {
+      }
+  };
+  get("recent", recent);
+  get("lr", lr);
+  get("batch", batch);
+  get("max_steps", max_steps);
+  get("device", device);
+  get("dataset", dataset);
+  get("strip_frames", strip_frames);
+  get("slerp", slerp);
+  get("window_w", window_w);
+  get("window_h", window_h);
+  get("capture_dir", capture_dir);
+}
+
+void Settings::save() const {
+  json j = {{"recent", recent},       {"lr", lr},
+            {"batch", batch},         {"max_steps", max_steps},
+            {"device", device},       {"dataset", dataset},
+            {"strip_frames", strip_frames}, {"slerp", slerp},
+            {"window_w", window_w},   {"window_h", window_h},
+            {"capture_dir", capture_dir}};
+  write_json(dir / "settings.json", j);
+}
+
+void Settings::add_recent(const std::string& path) {
+  std::error_code ec;
+  std::string p = fs::weakly_canonical(path, ec).string();
+  if (ec) p = path;
+  recent.erase(std::remove(recent.begin(), recent.end(), p), recent.end());
+  recent.insert(recent.begin(), p);
+  if (recent.size() > 10) recent.resize(10);
+}
+
+std::vector<SavedShelfEntry> load_shelf(const fs::path& dir) {
+  json j = read_json(dir / "session.json");
+  std::vector<SavedShelfEntry> out;
+  if (!j.contains("shelf") || !j["shelf"].is_array()) return out;
+  for (const auto& e : j["shelf"]) {
+    try {
+      out.push_back({e.at("name").get<std::string>(), e.at("code").get<std::vector<float>>(),
+                     e.value("source", std::string())});
+    } catch (const std::exception&) {
+    }
+  }
+  return out;
+}
+
+void save_shelf(const fs::path& dir, const std::vector<SavedShelfEntry>& entries) {
+  json arr = json::array();
+  for (const auto& e : entries) arr.push_back({{"name", e.name}, {"code", e.code}, {"source", e.source}});
+  write_json(dir / "session.json", json{{"shelf", arr}});
+}
+
+}  // namespace ali::explorer

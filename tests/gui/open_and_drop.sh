@@ -1,0 +1,31 @@
+#!/bin/bash
+# Open a trained checkpoint and drop a PNG: the screenshot exists, is not trivial, the dropped image has
+# a reconstruction and a shelf entry, and nothing was reported as an error.
+EXPLORER=$1 FIXTURE=$2 HERE=$3
+source "$HERE/common.sh"
+need_xvfb
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+python3 - "$T/shirt.png" <<'PY'
+import struct, sys, zlib
+w = h = 28
+px = bytes(220 if 5 < x < 23 and 3 < y < 25 and not (10 < x < 18 and y < 8) else 10
+           for y in range(h) for x in range(w))
+raw = b"".join(b"\0" + px[y * w:(y + 1) * w] for y in range(h))
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+run_explorer "$T/run" --config-dir "$T/config" --model "$FIXTURE/run/checkpoint.ali" \
+  --drop "$T/shirt.png" --frames 10 --screenshot "$T/shot.png"
+rc=$?
+cat "$T/run.out"
+cat "$T/run.err" >&2
+[ $rc -eq 0 ] || fail "ali-explorer exited with $rc"
+[ -s "$T/shot.png" ] || fail "no screenshot"
+python3 "$HERE/png_check.py" "$T/shot.png" 1600 960 || fail "the screenshot looks empty"
+grep -q "dropped: 1 (1 reconstructed)" "$T/run.out" || fail "the dropped image was not reconstructed"
+grep -q "shelf: 1" "$T/run.out" || fail "the dropped image's code is not on the shelf"
+grep -qi "error" "$T/run.err" && fail "errors were reported"
+[ -f "$T/config/session.json" ] || fail "the session (shelf) was not saved in --config-dir"
+echo PASS
