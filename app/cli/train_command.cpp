@@ -34,6 +34,7 @@ struct TrainArgs {
   int64_t epochs = 0;
   int batch = 100;
   double lr = 1e-4;
+  double d_lr_scale = 1.0;
   std::string device = "auto";
   uint64_t seed = 0;
   std::string out;
@@ -92,6 +93,7 @@ void run_train(const TrainArgs& a) {
     TrainOptions o;
     o.batch = a.batch;
     o.lr = a.lr;
+    o.d_lr_scale = a.d_lr_scale;
     o.seed = a.seed;
     trainer = std::make_unique<Trainer>(c, o, device);
   }
@@ -192,6 +194,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--epochs", a->epochs, "train this many epochs")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--d-lr-scale", a->d_lr_scale,
+                  "discriminator learning rate = lr x this (1: the paper's shared rate)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--out", a->out, "run folder (checkpoint.ali, log.csv, samples)")->required();

@@ -17,9 +17,9 @@ AliLosses ali_losses(const torch::Tensor& l_q, const torch::Tensor& l_p) {
 
 namespace {
 std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params,
-                                              const TrainOptions& o) {
+                                              const TrainOptions& o, double lr) {
   return std::make_unique<torch::optim::Adam>(
-      params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)));
+      params, torch::optim::AdamOptions(lr).betas(std::make_tuple(o.beta1, o.beta2)));
 }
 
 std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
@@ -45,8 +45,9 @@ Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::
 }
 
 void Trainer::build_optimisers() {
-  opt_d_ = make_adam(model_->discriminator->parameters(), options_);
-  opt_g_ = make_adam(concat(model_->encoder->parameters(), model_->decoder->parameters()), options_);
+  opt_d_ = make_adam(model_->discriminator->parameters(), options_, options_.lr * options_.d_lr_scale);
+  opt_g_ = make_adam(concat(model_->encoder->parameters(), model_->decoder->parameters()), options_,
+                     options_.lr);
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torch::Device device) {
@@ -175,8 +176,9 @@ StepStats Trainer::step() {
 void Trainer::set_learning_rate(double lr) {
   if (!(lr > 0)) throw Error("learning rate must be positive");
   options_.lr = lr;
-  for (auto* opt : {opt_d_.get(), opt_g_.get()})
-    for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+  for (auto& g : opt_d_->param_groups())
+    static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr * options_.d_lr_scale);
+  for (auto& g : opt_g_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
 }
 
 void Trainer::save(const std::filesystem::path& path, const nlohmann::json& extra) const {

@@ -19,6 +19,7 @@ struct TrainOptions {
   double beta1 = 0.5;
   double beta2 = 0.999;
   uint64_t seed = 0;
+  double d_lr_scale = 1.0;  // the discriminator's learning rate is lr * d_lr_scale (1: the paper)
 };
 void to_json(nlohmann::json& j, const TrainOptions& o);
 void from_json(const nlohmann::json& j, TrainOptions& o);
