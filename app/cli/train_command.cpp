@@ -14,6 +14,7 @@
 #include "ali/data.h"
 #include "ali/device.h"
 #include "ali/image_io.h"
+#include "ali/text.h"
 #include "ali/trainer.h"
 #include "commands.h"
 
@@ -43,16 +44,6 @@ struct TrainArgs {
   int64_t keep_every = 0;
   int nlat = 0;
 };
-
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  int t = int(s + 0.5);
-  std::ostringstream o;
-  if (t >= 3600) o << t / 3600 << "h";
-  if (t >= 60) o << std::setw(t >= 3600 ? 2 : 1) << std::setfill('0') << (t / 60) % 60 << "m";
-  o << std::setw(t >= 60 ? 2 : 1) << std::setfill('0') << t % 60 << "s";
-  return o.str();
-}
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
 void write_samples(Trainer& t, const fs::path& file) {

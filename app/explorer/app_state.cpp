@@ -55,16 +55,6 @@ struct TrainerBox {
 };
 }  // namespace
 
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "-";
-  int t = int(s + 0.5);
-  std::ostringstream o;
-  if (t >= 3600) o << t / 3600 << "h";
-  if (t >= 60) o << std::setw(t >= 3600 ? 2 : 1) << std::setfill('0') << (t / 60) % 60 << "m";
-  o << std::setw(t >= 60 ? 2 : 1) << std::setfill('0') << t % 60 << "s";
-  return o.str();
-}
-
 std::string format_code(const std::vector<float>& code) {
   std::ostringstream o;
   o << std::setprecision(5);

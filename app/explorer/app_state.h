@@ -2,6 +2,7 @@
 // drop, ...). Main thread only; slow work goes to the TaskRunner, inference to the InferenceWorker,
 // training to a TrainingSession. Nothing here waits for any of them.
 #pragma once
+#include "ali/text.h"
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -193,6 +194,5 @@ struct AppState {
 std::string format_code(const std::vector<float>& code);
 // Accepts numbers separated by commas, spaces or newlines, optionally in [ ]. Throws ali::Error.
 std::vector<float> parse_code(const std::string& text, int nlat);
-std::string format_duration(double seconds);
 
 }  // namespace ali::explorer

@@ -237,7 +237,10 @@ PriorMatch prior_match(const torch::Tensor& z) {
   return p;
 }
 
-torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample) {
+namespace {
+// fn(x, y) over the rows of a set in batches of 500, in eval mode; y only for conditional models.
+template <typename Fn>
+torch::Tensor map_batches(AliModel& m, const ImageSet& set, const torch::Tensor& rows, Fn fn) {
   torch::InferenceMode guard;
   m.train(false);
   auto dev = m.device();
@@ -245,21 +248,20 @@ torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& 
     auto idx = rows.slice(0, a, b);
     torch::Tensor y;
     if (m.config.conditional()) y = set.attributes.index_select(0, idx).to(dev);
-    auto out = m.encoder->forward(set.float_images(idx).to(dev), y);
-    return m.encoder->sample(out, !sample || m.config.bigan).cpu();
+    return fn(set.float_images(idx).to(dev), y).cpu();
+  });
+}
+}  // namespace
+
+torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample) {
+  return map_batches(m, set, rows, [&](const torch::Tensor& x, const torch::Tensor& y) {
+    return m.encoder->sample(m.encoder->forward(x, y), !sample || m.config.bigan);
   });
 }
 
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows) {
-  torch::InferenceMode guard;
-  m.train(false);
-  auto dev = m.device();
-  return batched(rows.size(0), 500, [&](int64_t a, int64_t b) {
-    auto idx = rows.slice(0, a, b);
-    torch::Tensor y;
-    if (m.config.conditional()) y = set.attributes.index_select(0, idx).to(dev);
-    auto x = set.float_images(idx).to(dev);
-    return m.decoder->forward(m.encoder->forward(x, y).mu, y).cpu();
+  return map_batches(m, set, rows, [&](const torch::Tensor& x, const torch::Tensor& y) {
+    return m.decoder->forward(m.encoder->forward(x, y).mu, y);
   });
 }
 

@@ -1,0 +1,10 @@
+// Small text formatting shared by the command line and the explorer.
+#pragma once
+#include <string>
+
+namespace ali {
+
+// "42s", "3m05s", "1h02m03s"; "?" for a negative or non-finite duration.
+std::string format_duration(double seconds);
+
+}  // namespace ali
