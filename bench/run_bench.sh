@@ -12,4 +12,3 @@ py_line=$(/usr/bin/python3 "$here/svhn_step_pytorch.py" --steps "$steps")
 echo "$py_line"
 py_ms=$(echo "$py_line" | sed -E 's/.*step: ([0-9.]+) ms.*/\1/')
 awk -v c="$cpp_ms" -v p="$py_ms" 'BEGIN{printf "svhn32 step: C++ %.1f ms, PyTorch eager %.1f ms, ratio eager/C++ = %.2f\n", c, p, p/c}'
-/usr/bin/python3 "$here/svhn_step_pytorch.py" --steps "$steps" --keep-denormals

@@ -71,10 +71,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--keep-denormals", action="store_true",
-                    help="leave denormals on (the C++ core flushes them, as set_flush_denormal(True))")
     a = ap.parse_args()
-    torch.set_flush_denormal(not a.keep_denormals)
     import os
     torch.set_num_threads(a.threads or os.cpu_count())
     E, G, D = Encoder(), Decoder(), Discriminator()
@@ -116,8 +113,7 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
     ms = statistics.median(times)
     print(f"pytorch-eager svhn32 step: {ms:.1f} ms median over {a.steps} steps "
-          f"({a.batch * 1000 / ms:.1f} images/s, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"denormals {'kept' if a.keep_denormals else 'flushed'})")
+          f"({a.batch * 1000 / ms:.1f} images/s, {torch.get_num_threads()} threads, torch {torch.__version__})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 #include "ali/device.h"
 
-#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include <thread>
@@ -29,10 +28,6 @@ std::string device_description(const torch::Device& d) {
 }
 
 void configure_threads(int reserve) {
-  // Flush denormals to zero: tiny activations and gradients (N(0, 0.01) weights, saturated units) run
-  // an order of magnitude slower on x86 otherwise (measured: a svhn32 decoder pass 0.5 s vs 3-9 s).
-  // Threads created afterwards (OpenMP pool, trainer, loaders) inherit the setting.
-  at::globalContext().setFlushDenormal(true);
   int n = int(std::thread::hardware_concurrency());
   at::set_num_threads(std::max(1, n - reserve));
 }

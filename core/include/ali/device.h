@@ -12,8 +12,7 @@ torch::Device resolve_device(const std::string& name);
 bool cuda_available();
 std::string device_description(const torch::Device& d);
 
-// Call first thing in main(): flushes denormals to zero (inherited by threads created later) and sets
-// intra-op threads to all cores but `reserve` (at least one), e.g. a core left for the UI.
+// Intra-op threads: all cores but `reserve` (at least one), e.g. a core left for the UI.
 void configure_threads(int reserve = 0);
 
 }  // namespace ali
