@@ -11,6 +11,7 @@ struct ExitStatus {
 
 void add_train_command(CLI::App& app);
 void add_model_commands(CLI::App& app);  // sample, reconstruct, encode, interpolate, info
+void add_faces_command(CLI::App& app);   // make-faces
 void add_eval_command(CLI::App& app);
 
 }  // namespace ali::cli

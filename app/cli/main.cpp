@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ali 0.1.0");
   ali::cli::add_train_command(app);
   ali::cli::add_model_commands(app);
+  ali::cli::add_faces_command(app);
   ali::cli::add_eval_command(app);
   try {
     ali::configure_threads(0);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <future>
 
+#include "ali/celeba.h"
 #include "ali/error.h"
 #include "ali/image_io.h"
 
@@ -182,6 +183,11 @@ ImageSet load_dataset(const std::string& spec, const std::string& split, int siz
   } else {
     fs::path dir = spec;
     if (!fs::is_directory(dir)) throw Error("dataset folder " + spec + " does not exist");
+    if (is_celeba_folder(dir)) {  // CelebA layout: preprocessed straight to `size` via its cache
+      CelebaOptions celeba;
+      celeba.size = size;
+      return conform(load_celeba(dir, split, celeba), size, channels);
+    }
     bool idx = false;
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().filename().string().find("idx3") != std::string::npos) idx = true;
