@@ -68,4 +68,15 @@ must_fail "missing data folder" "$ALI" train --data "$work/no-such-dir" --steps 
 must_fail "unknown preset" "$ALI" train --arch resnet --steps 2 --out "$work/r3"
 must_fail "attributes on an unconditional model" "$ALI" sample --model "$ck" --attrs Smiling --out "$work/x.png"
 must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --device cuda:9 --out '$work/x.png'"
+# Class-conditional training: the dataset's class names become attributes.
+"$ALI" train --conditional --steps 3 --checkpoint-every 0 --batch 20 --out "$work/cond" --device cpu >/dev/null
+"$ALI" info "$work/cond/checkpoint.ali" | grep -q "attributes: *T-shirt/top, Trouser" || fail "conditional attributes"
+"$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Sneaker --count 4 --out "$work/sneakers.png"
+must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Smiling --out "$work/x.png"
+
+# A face dataset in the CelebA layout, readable as a dataset.
+"$ALI" make-faces --out "$work/faces" --count 12 --seed 2 >/dev/null
+[ "$(sed -n 1p "$work/faces/list_attr_celeba.txt" | tr -d '\r')" = "12" ] || fail "make-faces count line"
+"$ALI" export --model "$ck" --out "$work/small.ali"
+"$ALI" info "$work/small.ali" | grep -q "step: *30" || fail "exported model"
 echo "cli end-to-end: all checks passed"
