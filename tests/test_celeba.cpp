@@ -10,18 +10,11 @@
 #include "test_util.h"
 
 using namespace ali;
+using ali::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return describe_exception(e);
-  }
-  return "(no error)";
-}
 
 // A tiny CelebA folder: n JPEGs (178x218, a flat colour each), 3 attributes, CRLF, tabs, double spaces.
 void write_celeba(const fs::path& dir, int n) {

@@ -7,6 +7,7 @@
 #include "test_util.h"
 
 using namespace ali;
+using ali::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -33,14 +34,6 @@ void expect_same_state(torch::nn::Module& a, torch::nn::Module& b, double atol) 
   for (auto& p : ba) EXPECT_TRUE(torch::allclose(p.value(), bb[p.key()], 1e-5, atol)) << p.key();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

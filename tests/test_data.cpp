@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 using namespace ali;
+using ali::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -35,14 +36,6 @@ void write_png(const fs::path& p, const torch::Tensor& hwc) {
                              c.data_ptr<uint8_t>(), int(c.size(1) * c.size(2))));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return describe_exception(e);
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

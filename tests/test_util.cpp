@@ -6,6 +6,8 @@
 #include <fstream>
 #include <random>
 
+#include "ali/error.h"
+
 namespace fs = std::filesystem;
 
 namespace ali::test {
@@ -32,6 +34,15 @@ std::shared_ptr<const ImageSet> synthetic_set(int n, int channels, int size, int
   s.labels = torch::randint(0, classes, {n}, gen, torch::kLong);
   for (int i = 0; i < classes; ++i) s.class_names.push_back("class" + std::to_string(i));
   return std::make_shared<const ImageSet>(std::move(s));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return describe_exception(e);
+  }
+  return "(no error)";
 }
 
 std::string read_file(const fs::path& p) {

@@ -1,6 +1,7 @@
 // Helpers shared by the test suites: temporary folders and small synthetic data.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "ali/data.h"
@@ -22,6 +23,8 @@ class TempDir {
 // n random uint8 images (C x size x size) with labels in [0, classes).
 std::shared_ptr<const ImageSet> synthetic_set(int n, int channels, int size, int classes = 10,
                                               uint64_t seed = 1);
+// The message f throws (LibTorch backtraces stripped), or "(no error)".
+std::string error_of(const std::function<void()>& f);
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& bytes);
 
