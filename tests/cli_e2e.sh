@@ -72,6 +72,10 @@ must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --devi
 "$ALI" train --conditional --steps 3 --checkpoint-every 0 --batch 20 --out "$work/cond" --device cpu >/dev/null
 "$ALI" info "$work/cond/checkpoint.ali" | grep -q "attributes: *T-shirt/top, Trouser" || fail "conditional attributes"
 "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Sneaker --count 4 --out "$work/sneakers.png"
+"$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Bag;Trouser,Dress" --cols 5 --out "$work/sweep.png"
+[ -s "$work/sweep.png" ] || fail "attribute sweep"
+must_fail "unknown attribute in a sweep" "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Hat" --out "$work/x.png"
+must_fail "sweep on an unconditional model" "$ALI" sweep --model "$ck" --rows "Sneaker" --out "$work/x.png"
 must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Smiling --out "$work/x.png"
 
 # A face dataset in the CelebA layout, readable as a dataset.

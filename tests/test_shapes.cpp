@@ -169,3 +169,25 @@ TEST(Shapes, WeightsInitialisedAsReleasedCode) {
     if (p.value().dim() == 4) EXPECT_NEAR(p.value().std().item<float>(), 0.01f, 0.002f) << p.key();
   }
 }
+
+TEST(Shapes, AttributeSweepHoldsCodesAcrossAndAttributesDown) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.attributes = {"A", "B", "C"};
+  AliModel m(c);
+  {
+    torch::NoGradGuard ng;  // N(0, 0.01) weights would flatten every output to about the bias
+    for (auto& p : m.decoder->parameters())
+      if (p.dim() > 1) p.normal_(0, 0.3);
+  }
+  auto g = attribute_sweep(m, {{"A"}, {"B", "C"}}, 4, 9);
+  EXPECT_EQ(g.sizes(), (std::vector<int64_t>{8, 1, 28, 28}));
+  // Row 1 repeats row 0's codes with other attributes: the same column differs between rows.
+  EXPECT_FALSE(torch::allclose(g[0], g[4]));
+  EXPECT_TRUE(torch::allclose(attribute_sweep(m, {{"A"}}, 4, 9), g.narrow(0, 0, 4)));
+  EXPECT_THROW(attribute_sweep(m, {{"Hat"}}, 2, 0), Error);
+  ModelConfig plain;
+  plain.arch = "fmnist28";
+  AliModel u(plain);
+  EXPECT_THROW(attribute_sweep(u, {{"A"}}, 2, 0), Error);
+}

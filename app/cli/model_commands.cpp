@@ -154,6 +154,15 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
             << " interpolation to " << a.out << "\n";
 }
 
+void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint64_t seed) {
+  auto l = open_model(a);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : split_list(rows_text, ';')) rows.push_back(split_list(row, ','));
+  auto images = attribute_sweep(*l.model, rows, cols, seed);
+  save_png(a.out, upscale(make_grid(images, cols), display_scale(l.model->config)));
+  std::cout << "wrote a " << rows.size() << " x " << cols << " attribute sweep to " << a.out << "\n";
+}
+
 void run_export(const std::string& in, const std::string& out) {
   CheckpointHeader h;
   auto m = load_model(in, torch::kCPU, &h);
@@ -239,6 +248,21 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
     cmd->add_option("--out", a->out, "strip.png or sweep.gif")->required();
     cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto rows = std::make_shared<std::string>();
+    auto cols = std::make_shared<int>(8);
+    auto seed = std::make_shared<uint64_t>(0);
+    auto* cmd = app.add_subcommand("sweep", "conditional models: fixed codes across, attribute sets down");
+    cmd->add_option("--model", a->model, "checkpoint (.ali)")->required();
+    cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
+    cmd->add_option("--rows", *rows, "attribute sets, ';' between rows, ',' within: \"Black_Hair;Blond_Hair,Bangs\"")
+        ->required();
+    cmd->add_option("--cols", *cols, "fixed codes (columns)")->capture_default_str()->check(CLI::Range(1, 64));
+    cmd->add_option("--seed", *seed, "seed of the codes")->capture_default_str();
+    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->callback([=] { run_sweep(*a, *rows, *cols, *seed); });
   }
   {
     auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();

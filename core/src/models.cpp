@@ -293,6 +293,19 @@ torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std:
   return y;
 }
 
+torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
+                              uint64_t seed) {
+  if (!m.config.conditional()) throw Error("an attribute sweep needs a conditional model");
+  if (rows.empty() || cols < 1) throw Error("an attribute sweep needs at least one row and column");
+  auto z = seeded_normal(cols, m.config.nlat, seed);
+  std::vector<torch::Tensor> zs, ys;
+  for (const auto& row : rows) {
+    zs.push_back(z);
+    ys.push_back(attribute_vector(m.config, row).expand({cols, -1}));
+  }
+  return decode(m, torch::cat(zs), torch::cat(ys));
+}
+
 torch::Tensor seeded_normal(int64_t count, int nlat, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   return torch::randn({count, nlat}, gen);

@@ -98,6 +98,10 @@ torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tens
 // Multi-hot attribute row (1 x K) with the named attributes on. Unknown names throw ali::Error listing
 // the valid ones. A model without attributes returns an undefined tensor (and refuses any name).
 torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
+// The paper's conditional figure: one fixed code per column (seeded), one attribute set per row.
+// Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
+torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
+                              uint64_t seed);
 // "A,B" -> {"A","B"} (spaces trimmed, empty parts dropped).
 std::vector<std::string> split_list(const std::string& text, char sep = ',');
 
