@@ -1,11 +1,10 @@
-// CelebA in its real layout, on files the test writes: the strict text readers, the JPEG cache, and the
-// make-faces generator whose rendered features must follow the attributes it writes.
+// CelebA in its real layout, on files the test writes: the strict text readers and the JPEG cache.
+// (make-faces has its own suite in test_faces.cpp.)
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
 
 #include "ali/celeba.h"
 #include "ali/error.h"
-#include "ali/faces.h"
 #include "ali/image_io.h"
 #include "test_util.h"
 
@@ -124,72 +123,89 @@ TEST(Celeba, CacheIsBuiltOnceReusedAndRebuiltWhenStaleOrCorrupt) {
   EXPECT_TRUE(torch::equal(a.images, c.images));
 }
 
-TEST(Faces, SameSeedSameFilesAndTheReaderLoadsThem) {
-  test::TempDir a, b, c;
-  FaceDatasetOptions o;
-  o.count = 40;
-  o.seed = 3;
-  auto sa = make_face_dataset(a.path(), o);
-  make_face_dataset(b.path(), o);
-  o.seed = 4;
-  make_face_dataset(c.path(), o);
-  EXPECT_EQ(sa.count, 40);
-  EXPECT_EQ(sa.train + sa.valid + sa.test, 40);
-  for (const char* f : {"list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba/000007.jpg"}) {
-    EXPECT_EQ(test::read_file(a / f), test::read_file(b / f)) << f;
-  }
-  EXPECT_NE(test::read_file(a / "list_attr_celeba.txt"), test::read_file(c / "list_attr_celeba.txt"));
-  auto ix = read_celeba_index(a.path());
-  EXPECT_EQ(ix.attribute_names, celeba_attribute_names());
-  EXPECT_EQ(ix.attribute_names.size(), 40u);
-  auto img = decode_image_file(a / "img_align_celeba/000001.jpg");
-  EXPECT_EQ(img.sizes(), (std::vector<int64_t>{218, 178, 3}));
+TEST(Celeba, EachMalformedCaseSaysWhatIsWrong) {
+  test::TempDir dir;
+  write_celeba(dir.path(), 4);
+  const std::string attr = test::read_file(dir / "list_attr_celeba.txt");
+  const std::string part = test::read_file(dir / "list_eval_partition.txt");
+  auto attr_error = [&](const std::string& text) {
+    test::write_file(dir / "list_attr_celeba.txt", text);
+    test::write_file(dir / "list_eval_partition.txt", part);
+    return error_of([&] { read_celeba_index(dir.path()); });
+  };
+  auto part_error = [&](const std::string& text) {
+    test::write_file(dir / "list_attr_celeba.txt", attr);
+    test::write_file(dir / "list_eval_partition.txt", text);
+    return error_of([&] { read_celeba_index(dir.path()); });
+  };
+  auto has = [](const std::string& e, const std::string& what) {
+    return e.find(what) != std::string::npos;
+  };
+  const std::string names = "1\nSmiling Eyeglasses Bald\n";
+  std::string e = attr_error(names + "000001.jpg 1 -1\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:3") && has(e, "expected 4 fields")) << e;
+  e = attr_error(names + "000001.jpg 1 -1 yes\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:3") && has(e, "expected -1 or 1") && has(e, "Bald")) << e;
+  e = attr_error("2\nSmiling Eyeglasses Bald\n000001.jpg 1 -1 1\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:1") && has(e, "says 2 images")) << e;
+  e = attr_error("many\nSmiling Eyeglasses Bald\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:1") && has(e, "image count")) << e;
+  e = attr_error("2\r\nSmiling Eyeglasses Bald\r\n000001.jpg 1 -1 1\r\n000001.jpg 1 -1 1\r\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:4") && has(e, "listed twice")) << e;
+  e = attr_error("0\nSmiling Smiling\n");
+  EXPECT_TRUE(has(e, "list_attr_celeba.txt:2") && has(e, "named twice")) << e;
+
+  e = part_error("000001.jpg 0\n000002.jpg 0\n000099.jpg 0\n");
+  EXPECT_TRUE(has(e, "list_eval_partition.txt:3") && has(e, "000099.jpg") &&
+              has(e, "not listed in list_attr_celeba.txt"))
+      << e;
+  e = part_error("000001.jpg 0\r\n000002.jpg\t3\r\n");
+  EXPECT_TRUE(has(e, "list_eval_partition.txt:2") && has(e, "'3'")) << e;
+  e = part_error("000001.jpg 0\n000001.jpg 1\n");
+  EXPECT_TRUE(has(e, "list_eval_partition.txt:2") && has(e, "listed twice")) << e;
+  e = part_error("000001.jpg 0 extra\n");
+  EXPECT_TRUE(has(e, "list_eval_partition.txt:1") && has(e, "expected 2 fields")) << e;
+  e = part_error("000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n");  // 000004.jpg has no partition
+  EXPECT_TRUE(has(e, "list_eval_partition.txt") && has(e, "000004.jpg") && has(e, "no partition")) << e;
+
+  // A missing image is named with the line that lists it.
+  test::write_file(dir / "list_attr_celeba.txt", attr);
+  test::write_file(dir / "list_eval_partition.txt", part);
+  fs::remove(dir / "img_align_celeba" / "000002.jpg");
+  CelebaOptions o;
+  o.cache_dir = dir / "cache";
+  e = error_of([&] { load_celeba(dir.path(), "train", o); });
+  EXPECT_TRUE(has(e, "000002.jpg") && has(e, "missing") && has(e, "line 4")) << e;
+  EXPECT_TRUE(!fs::exists(dir / "cache") || fs::is_empty(dir / "cache"));  // no half-built cache left
+  EXPECT_TRUE(has(error_of([&] { load_celeba(dir.path(), "holdout", o); }), "unknown CelebA split"));
 }
 
-TEST(Faces, AttributeRatesAndRowsAreConsistent) {
-  int on_smiling = 0, on_glasses = 0, n = 400;
-  for (int i = 0; i < n; ++i) {
-    auto a = draw_face_attributes(1000 + i);
-    auto row = celeba_row(a);
-    const auto& names = celeba_attribute_names();
-    auto at = [&](const char* name) { return row[size_t(std::find(names.begin(), names.end(), name) - names.begin())]; };
-    on_smiling += at("Smiling") == 1;
-    on_glasses += at("Eyeglasses") == 1;
-    int hair = (at("Black_Hair") == 1) + (at("Blond_Hair") == 1) + (at("Brown_Hair") == 1) + (at("Gray_Hair") == 1);
-    EXPECT_LE(hair, 1);  // hair colours exclude each other
-    EXPECT_EQ(at("No_Beard") == 1, at("Mustache") != 1 && at("Goatee") != 1);
-    if (at("Mustache") == 1 || at("Goatee") == 1) EXPECT_EQ(at("Male"), 1);
-    EXPECT_EQ(at("Attractive"), -1);  // not drawn: written as -1
-  }
-  EXPECT_GT(on_smiling, n / 6);
-  EXPECT_LT(on_smiling, n * 6 / 10);
-  EXPECT_GT(on_glasses, n / 6);
-  EXPECT_LT(on_glasses, n * 6 / 10);
-}
-
-TEST(Faces, RenderedFeaturesFollowTheAttributes) {
-  // The same face (same seed for pose and colours) with one attribute switched: the pixels change
-  // where that feature lives, and hair colours differ in brightness as their names say.
-  FaceAttributes base = draw_face_attributes(77);
-  base.wearing_hat = false;
-  base.bald = false;
-  base.eyeglasses = false;
-  auto render = [&](FaceAttributes a) { return render_face(a, 5).to(torch::kFloat); };
-  FaceAttributes blond = base, black = base;
-  blond.hair = HairColour::Blond;
-  black.hair = HairColour::Black;
-  auto diff_hair = (render(blond) - render(black)).mean(2);
-  EXPECT_GT(diff_hair.mean().item<float>(), 5.f);  // blond hair is brighter than black hair
-  FaceAttributes glasses = base;
-  glasses.eyeglasses = true;
-  auto d_glasses = (render(glasses) - render(base)).abs().sum(2);
-  auto changed = d_glasses.gt(30).nonzero();
-  ASSERT_GT(changed.size(0), 100);  // eyeglasses draw something visible
-  // ... in the upper-middle of the face, not at the chin or on the background corners.
-  double mean_row = changed.select(1, 0).to(torch::kDouble).mean().item<double>();
-  EXPECT_GT(mean_row, 50);
-  EXPECT_LT(mean_row, 150);
-  FaceAttributes smile = base;
-  smile.smiling = !base.smiling;
-  EXPECT_GT((render(smile) - render(base)).abs().sum().item<float>(), 1000.f);
+TEST(Celeba, TruncatedOrGarbageCacheIsRebuiltAndCropsDiffer) {
+  test::TempDir dir;
+  write_celeba(dir.path(), 3);
+  CelebaOptions o;
+  CelebaStats s;
+  // Cloned: the set maps the cache file, and this test rewrites that file in place (the loader
+  // itself never does; it writes a new file and renames it over the old one).
+  auto first = load_celeba(dir.path(), "all", o, &s).images.clone();
+  ASSERT_EQ(s.cache_path, celeba_cache_path(dir.path(), o));
+  std::string bytes = test::read_file(s.cache_path);
+  test::write_file(s.cache_path, bytes.substr(0, bytes.size() - 100));  // truncated
+  auto again = load_celeba(dir.path(), "all", o, &s);
+  EXPECT_TRUE(s.decoded);
+  EXPECT_NE(s.cache_note.find("rebuilt"), std::string::npos) << s.cache_note;
+  EXPECT_TRUE(torch::equal(first, again.images));
+  test::write_file(s.cache_path, std::string(5000, 'x'));  // not a cache at all
+  load_celeba(dir.path(), "all", o, &s);
+  EXPECT_TRUE(s.decoded) << s.cache_note;
+  load_celeba(dir.path(), "all", o, &s);
+  EXPECT_FALSE(s.decoded);
+  EXPECT_GT(s.open_images_per_s, 0);
+  // The other crops get their own cache files.
+  CelebaOptions c108 = o;
+  c108.crop = CelebaCrop::Center108;
+  load_celeba(dir.path(), "all", c108, &s);
+  EXPECT_TRUE(s.decoded);
+  EXPECT_NE(s.cache_path, celeba_cache_path(dir.path(), o));
+  EXPECT_EQ(parse_celeba_crop("140"), CelebaCrop::Center140);
 }
