@@ -90,12 +90,8 @@ TEST(Losses, BiganEncoderIsDeterministic) {
 }
 
 TEST(Losses, TrainerStepUpdatesAllThreeNetworks) {
-  ModelConfig c;
-  c.arch = "fmnist28";
-  TrainOptions o;
-  o.batch = 8;
-  Trainer t(c, o, torch::kCPU);
-  t.set_data(test::synthetic_set(32, 1, 28));
+  auto trainer = test::small_trainer();
+  Trainer& t = *trainer;
   auto before_e = t.model().encoder->parameters()[0].clone();
   auto before_g = t.model().decoder->parameters()[0].clone();
   auto before_d = t.model().discriminator->parameters()[0].clone();
@@ -110,12 +106,8 @@ TEST(Losses, TrainerStepUpdatesAllThreeNetworks) {
 }
 
 TEST(Losses, NonFiniteLossStopsWithoutTouchingTheModel) {
-  ModelConfig c;
-  c.arch = "fmnist28";
-  TrainOptions o;
-  o.batch = 8;
-  Trainer t(c, o, torch::kCPU);
-  t.set_data(test::synthetic_set(32, 1, 28));
+  auto trainer = test::small_trainer();
+  Trainer& t = *trainer;
   t.step();
   {
     torch::NoGradGuard ng;

@@ -12,15 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<Trainer> small_trainer() {
-  ModelConfig c;
-  c.arch = "fmnist28";
-  TrainOptions o;
-  o.batch = 8;
-  auto t = std::make_unique<Trainer>(c, o, torch::kCPU);
-  t->set_data(test::synthetic_set(64, 1, 28));
-  return t;
-}
+using test::small_trainer;
 
 bool wait_for(const std::function<bool()>& cond, std::chrono::seconds limit = 120s) {
   auto end = std::chrono::steady_clock::now() + limit;

@@ -36,6 +36,16 @@ std::shared_ptr<const ImageSet> synthetic_set(int n, int channels, int size, int
   return std::make_shared<const ImageSet>(std::move(s));
 }
 
+std::unique_ptr<Trainer> small_trainer(int n) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  TrainOptions o;
+  o.batch = 8;
+  auto t = std::make_unique<Trainer>(c, o, torch::kCPU);
+  t->set_data(synthetic_set(n, 1, 28));
+  return t;
+}
+
 std::string error_of(const std::function<void()>& f) {
   try {
     f();

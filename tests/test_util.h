@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ali/data.h"
+#include "ali/trainer.h"
 
 namespace ali::test {
 
@@ -23,6 +24,9 @@ class TempDir {
 // n random uint8 images (C x size x size) with labels in [0, classes).
 std::shared_ptr<const ImageSet> synthetic_set(int n, int channels, int size, int classes = 10,
                                               uint64_t seed = 1);
+// An fmnist28 trainer at batch 8 on `n` random images (CPU): the quickest real training step.
+std::unique_ptr<Trainer> small_trainer(int n = 32);
+
 // The message f throws (LibTorch backtraces stripped), or "(no error)".
 std::string error_of(const std::function<void()>& f);
 std::string read_file(const std::filesystem::path& p);
