@@ -98,7 +98,7 @@ void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const
   torch::Tensor mu, labels;
   if (!data.empty()) {
     auto set = load_dataset(data, split, c.image_size, c.image_channels);
-    if (c.conditional()) set = with_class_attributes(std::move(set));
+    if (c.conditional()) set = with_condition_attributes(std::move(set));
     int64_t n = limit > 0 ? std::min(limit, set.size()) : set.size();
     std::vector<torch::Tensor> parts;
     for (int64_t i = 0; i < n; i += 500) {

@@ -36,6 +36,7 @@ struct TrainArgs {
   int batch = 100;
   double lr = 1e-4;
   double d_lr_scale = 1.0;
+  double rec_weight = 0.0;
   std::string device = "auto";
   uint64_t seed = 0;
   std::string out;
@@ -79,18 +80,19 @@ void run_train(const TrainArgs& a) {
     c = c.resolved();
     if (a.conditional) {  // class-conditional: the dataset's class names become the attributes
       auto probe = load_dataset(a.data, "train", c.image_size, c.image_channels);
-      c.attributes = with_class_attributes(std::move(probe)).attribute_names;
+      c.attributes = with_condition_attributes(std::move(probe)).attribute_names;
     }
     TrainOptions o;
     o.batch = a.batch;
     o.lr = a.lr;
     o.d_lr_scale = a.d_lr_scale;
+    o.rec_weight = a.rec_weight;
     o.seed = a.seed;
     trainer = std::make_unique<Trainer>(c, o, device);
   }
   const ModelConfig& c = trainer->model().config;
   auto data = load_dataset(a.data, "train", c.image_size, c.image_channels);
-  if (c.conditional()) data = with_class_attributes(std::move(data));
+  if (c.conditional()) data = with_condition_attributes(std::move(data));
   trainer->set_data(std::make_shared<const ImageSet>(std::move(data)));
   if (a.resume && a.lr != 1e-4) trainer->set_learning_rate(a.lr);
 
@@ -101,7 +103,7 @@ void run_train(const TrainArgs& a) {
   bool append = a.resume && fs::exists(out / "log.csv");
   std::ofstream log(out / "log.csv", append ? std::ios::app : std::ios::trunc);
   if (!log) throw Error("cannot write " + (out / "log.csv").string());
-  if (!append) log << "step,wall_s,loss_d,loss_g,p_real,p_fake\n";
+  if (!append) log << "step,wall_s,loss_d,loss_g,p_real,p_fake,rec\n";
 
   const bool tty = ::isatty(STDOUT_FILENO);
   std::cout << "training " << c.arch << (c.bigan ? " (BiGAN)" : "")
@@ -130,13 +132,15 @@ void run_train(const TrainArgs& a) {
     }
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log << s.step << ',' << std::fixed << std::setprecision(3) << wall << std::setprecision(5) << ','
-        << s.d_loss << ',' << s.g_loss << ',' << s.p_real << ',' << s.p_fake << '\n';
+        << s.d_loss << ',' << s.g_loss << ',' << s.p_real << ',' << s.p_fake << ',' << s.rec << '\n';
+    if (s.step % 10 == 0) log.flush();  // so a long run can be followed while it trains
     double rate = double(s.step - s0) / std::max(wall, 1e-9);
     std::ostringstream line;
     line << "step " << s.step << "/" << total << " | " << std::fixed << std::setprecision(2) << rate
          << " it/s | ETA " << format_duration(double(total - s.step) / rate) << " | L_D "
          << std::setprecision(3) << s.d_loss << " L_G " << s.g_loss << " | D(x,E(x)) "
          << s.p_real << " D(G(z),z) " << s.p_fake;
+    if (trainer->options().rec_weight > 0) line << " | rec " << s.rec;
     if (tty)
       std::cout << "\r" << line.str() << "   " << std::flush;
     else if (s.step % report_every == 0 || s.step == total)
@@ -189,6 +193,10 @@ void add_train_command(CLI::App& app) {
                   "discriminator learning rate = lr x this (1: the paper's shared rate)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--rec-weight", a->rec_weight,
+                  "add this x mean|x - G(E(x))| to the encoder/decoder loss (ALICE; 0: pure ALI)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--out", a->out, "run folder (checkpoint.ali, log.csv, samples)")->required();

@@ -52,7 +52,8 @@ nlohmann::json header_json(const CheckpointHeader& h) {
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
   j = {{"batch", o.batch}, {"lr", o.lr},     {"beta1", o.beta1},
-       {"beta2", o.beta2}, {"seed", o.seed}, {"d_lr_scale", o.d_lr_scale}};
+       {"beta2", o.beta2}, {"seed", o.seed}, {"d_lr_scale", o.d_lr_scale},
+       {"rec_weight", o.rec_weight}};
 }
 
 void from_json(const nlohmann::json& j, TrainOptions& o) {
@@ -62,6 +63,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.beta2 = j.at("beta2").get<double>();
   o.seed = j.at("seed").get<uint64_t>();
   o.d_lr_scale = j.value("d_lr_scale", 1.0);
+  o.rec_weight = j.value("rec_weight", 0.0);
 }
 
 void write_checkpoint_file(const fs::path& path, const CheckpointHeader& header,

@@ -26,6 +26,11 @@ ImageSet with_class_attributes(ImageSet set) {
   return set;
 }
 
+ImageSet with_condition_attributes(ImageSet set) {
+  if (set.attributes.defined() && !set.attribute_names.empty()) return set;
+  return with_class_attributes(std::move(set));
+}
+
 fs::path default_fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
 
 const std::vector<std::string>& fashion_mnist_class_names() {

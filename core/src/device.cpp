@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "ali/error.h"
@@ -28,6 +29,11 @@ std::string device_description(const torch::Device& d) {
 }
 
 void configure_threads(int reserve) {
+  // ALI_THREADS=N overrides (e.g. two runs side by side, one core each).
+  if (const char* env = std::getenv("ALI_THREADS"); env && std::atoi(env) > 0) {
+    at::set_num_threads(std::atoi(env));
+    return;
+  }
   int n = int(std::thread::hardware_concurrency());
   at::set_num_threads(std::max(1, n - reserve));
 }

@@ -117,7 +117,8 @@ int64_t Trainer::steps_per_epoch() const {
   return data_ ? std::max<int64_t>(1, data_->size() / options_.batch) : 0;
 }
 
-GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y) {
+GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
+                                     double rec_weight) {
   const int64_t n = x.size(0);
   const ModelConfig& c = m.config;
   auto z = torch::randn({n, c.nlat}, x.options());
@@ -128,13 +129,18 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
   auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
                                          y.defined() ? torch::cat({y, y}) : y);
   GradientResult r{ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)), logits.narrow(0, 0, n),
-                   logits.narrow(0, n, n)};
+                   logits.narrow(0, n, n), {}};
+  torch::Tensor g_loss = r.losses.g_loss;
+  if (rec_weight > 0) {
+    r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
+    g_loss = g_loss + rec_weight * r.rec;
+  }
   // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
   auto d_params = m.discriminator->parameters();
   auto g_params = concat(m.encoder->parameters(), m.decoder->parameters());
   auto d_grads = torch::autograd::grad({r.losses.d_loss}, d_params, {}, /*retain_graph=*/true,
                                        /*create_graph=*/false, /*allow_unused=*/true);
-  auto g_grads = torch::autograd::grad({r.losses.g_loss}, g_params, {}, false, false, true);
+  auto g_grads = torch::autograd::grad({g_loss}, g_params, {}, false, false, true);
   for (size_t i = 0; i < d_params.size(); ++i) d_params[i].mutable_grad() = d_grads[i];
   for (size_t i = 0; i < g_params.size(); ++i) g_params[i].mutable_grad() = g_grads[i];
   return r;
@@ -148,7 +154,7 @@ StepStats Trainer::step() {
     rebuild_loader();
     b = loader_->next();
   }
-  GradientResult r = compute_ali_gradients(*model_, b.x, b.y);
+  GradientResult r = compute_ali_gradients(*model_, b.x, b.y, options_.rec_weight);
   const AliLosses& losses = r.losses;
   auto stats = torch::stack({losses.d_loss.detach(), losses.g_loss.detach(),
                              torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean()})
@@ -169,6 +175,7 @@ StepStats Trainer::step() {
   out.g_loss = s[1];
   out.p_real = s[2];
   out.p_fake = s[3];
+  if (r.rec.defined()) out.rec = r.rec.detach().item<double>();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

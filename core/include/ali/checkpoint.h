@@ -20,6 +20,9 @@ struct TrainOptions {
   double beta2 = 0.999;
   uint64_t seed = 0;
   double d_lr_scale = 1.0;  // the discriminator's learning rate is lr * d_lr_scale (1: the paper)
+  // Weight of an explicit reconstruction term mean|x - G(z_hat)| added to the encoder/decoder loss
+  // (ALICE's cycle consistency, Li et al. 2017). 0: the paper's pure ALI game.
+  double rec_weight = 0.0;
 };
 void to_json(nlohmann::json& j, const TrainOptions& o);
 void from_json(const nlohmann::json& j, TrainOptions& o);

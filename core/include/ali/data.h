@@ -29,6 +29,9 @@ struct ImageSet {
 
 // Class labels as one-hot attributes named after the classes (class-conditional training).
 ImageSet with_class_attributes(ImageSet set);
+// What a conditional model trains on: the dataset's own attributes (CelebA layout) when it has them,
+// else its class labels as one-hot attributes. Throws when it has neither.
+ImageSet with_condition_attributes(ImageSet set);
 
 // The folder of the Debian package dataset-fashion-mnist.
 std::filesystem::path default_fashion_mnist_dir();

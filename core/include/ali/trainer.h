@@ -22,17 +22,21 @@ AliLosses ali_losses(const torch::Tensor& l_q, const torch::Tensor& l_p);
 struct GradientResult {
   AliLosses losses;
   torch::Tensor l_q, l_p;  // logits of the encoder pairs and of the decoder pairs
+  torch::Tensor rec;       // mean|x - G(z_hat)| when a reconstruction weight was given, else undefined
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
 // gradients: every discriminator parameter's .grad set to dL_D/dtheta, every encoder and decoder
 // parameter's .grad to dL_G/dtheta. Noise (z, eps, dropout) comes from the default generator.
-GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
+// With rec_weight > 0 the encoder/decoder loss also gets rec_weight * mean|x - G(z_hat)|.
+GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {},
+                                     double rec_weight = 0.0);
 
 struct StepStats {
   int64_t step = 0;  // steps completed after this one
   double d_loss = 0, g_loss = 0;
   double p_real = 0;  // mean D(x, E(x)) probability
   double p_fake = 0;  // mean D(G(z), z) probability
+  double rec = 0;     // mean|x - G(z_hat)| when trained with a reconstruction weight, else 0
   double seconds = 0;  // wall time of the step
 };
 
