@@ -1,6 +1,7 @@
 // The evaluation code on cases with known answers.
 #include <gtest/gtest.h>
 
+#include "ali/celeba.h"
 #include "ali/evaluation.h"
 #include "test_util.h"
 
@@ -110,4 +111,95 @@ TEST(Evaluation, PerfectAndConstantReconstructions) {
   EXPECT_NEAR(constant.pixel_mse, x.var(0, false).mean().item<double>(), 1e-6);
   auto only = classify(clf, mean.narrow(0, 0, 1))[0].item<int64_t>();
   EXPECT_NEAR(constant.label_preservation, y.eq(only).to(torch::kDouble).mean().item<double>(), 1e-12);
+}
+
+TEST(Attributes, RequestsKeepRowsConsistent) {
+  const auto& names = celeba_attribute_names();
+  auto col = [&](const std::string& n) { return int64_t(std::find(names.begin(), names.end(), n) - names.begin()); };
+  auto rows = torch::zeros({2, int64_t(names.size())});
+  rows.select(1, col("Brown_Hair")).fill_(1);
+  rows.select(1, col("No_Beard")).fill_(1);
+  request_attribute(names, rows, "Blond_Hair", true);  // hair colours exclude each other
+  EXPECT_EQ(rows[0][col("Blond_Hair")].item<float>(), 1.0f);
+  EXPECT_EQ(rows[0][col("Brown_Hair")].item<float>(), 0.0f);
+  request_attribute(names, rows, "Goatee", true);  // a goatee makes a bearded man
+  EXPECT_EQ(rows[1][col("Male")].item<float>(), 1.0f);
+  EXPECT_EQ(rows[1][col("No_Beard")].item<float>(), 0.0f);
+  request_attribute(names, rows, "Goatee", false);  // and without it the face is beardless again
+  EXPECT_EQ(rows[1][col("No_Beard")].item<float>(), 1.0f);
+  request_attribute(names, rows, "Mustache", true);
+  request_attribute(names, rows, "Male", false);  // women here have no mustache
+  EXPECT_EQ(rows[0][col("Mustache")].item<float>(), 0.0f);
+  EXPECT_EQ(rows[0][col("No_Beard")].item<float>(), 1.0f);
+  EXPECT_NE(test::error_of([&] { request_attribute(names, rows, "Purple_Hair", true); }).find("valid: 5_o_Clock"),
+            std::string::npos);
+  // Class names (not CelebA's) are one exclusive group: one class at a time.
+  std::vector<std::string> classes{"a", "b", "c"};
+  EXPECT_EQ(exclusive_attribute_groups(classes).size(), 1u);
+  auto one_hot = torch::tensor({{1.0f, 0.0f, 0.0f}});
+  request_attribute(classes, one_hot, "c", true);
+  EXPECT_TRUE(torch::equal(one_hot, torch::tensor({{0.0f, 0.0f, 1.0f}})));
+  EXPECT_EQ(exclusive_attribute_groups(names).size(), 2u);  // hair colour, hair style
+}
+
+namespace {
+// 28x28 images whose attribute 0 brightens the left half and attribute 1 the top half; attribute 2
+// is never on (nothing to check), attribute 3 always on.
+ImageSet attribute_set(int n, uint64_t seed) {
+  torch::manual_seed(seed);
+  ImageSet s;
+  s.name = "synthetic attributes";
+  s.attribute_names = {"Left", "Top", "Never", "Always"};
+  auto a = torch::randint(0, 2, {n, 2}).to(torch::kFloat);
+  s.attributes = torch::cat({a, torch::zeros({n, 1}), torch::ones({n, 1})}, 1);
+  auto img = torch::rand({n, 1, 28, 28}) * 0.3;
+  img.narrow(3, 0, 14).add_(a.select(1, 0).view({n, 1, 1, 1}) * 0.6);
+  img.narrow(2, 0, 14).add_(a.select(1, 1).view({n, 1, 1, 1}) * 0.6);
+  s.images = (img.clamp(0, 1) * 255).to(torch::kUInt8);
+  return s;
+}
+}  // namespace
+
+TEST(Attributes, ClassifierLearnsVaryingAttributesAndRoundTrips) {
+  test::TempDir dir;
+  auto train = attribute_set(600, 1), test = attribute_set(200, 2);
+  auto c = train_attribute_classifier(train, test, 2, 3);
+  EXPECT_EQ(c.names, (std::vector<std::string>{"Left", "Top"}));  // constant columns are left out
+  ASSERT_EQ(c.test_accuracy.size(), 2u);
+  for (double a : c.test_accuracy) EXPECT_GT(a, 0.95);
+  save_attribute_classifier(dir / "c.pt", c);
+  bool cached = false;
+  auto back = cached_attribute_classifier(dir / "c.pt", train, test, &cached);
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(back.columns, c.columns);
+  EXPECT_EQ(back.test_accuracy, c.test_accuracy);
+  auto x = test.float_images(torch::arange(50));
+  EXPECT_TRUE(torch::allclose(attribute_probabilities(back, x), attribute_probabilities(c, x)));
+  auto other = train;
+  other.attribute_names = {"Up", "Down", "Never", "Always"};
+  EXPECT_NE(test::error_of([&] { cached_attribute_classifier(dir / "c.pt", other, test); }).find("other images or attributes"),
+            std::string::npos);
+}
+
+TEST(Attributes, FidelityOfADecoderThatIgnoresItsAttributesIsChance) {
+  auto train = attribute_set(400, 1), test = attribute_set(100, 2);
+  auto clf = train_attribute_classifier(train, test, 1, 3);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.attributes = train.attribute_names;
+  AliModel m(c);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : m.decoder->named_parameters())
+      if (p.key().rfind("embed.", 0) == 0) p.value().zero_();
+  }
+  // G(z, y) no longer depends on y: each image is seen with the attribute exactly as often when it
+  // was asked on as when it was asked off, so on + off = 1 and every fidelity is 1/2.
+  auto fid = attribute_fidelity(m, clf, test.attributes, 7);
+  ASSERT_EQ(fid.size(), 2u);
+  for (const auto& f : fid) EXPECT_NEAR(f.fidelity(), 0.5, 1e-12) << f.name;
+  EvalOptions o;
+  auto j = evaluate_attribute_model(m, test, clf, false, o);
+  EXPECT_NEAR(j["attribute_fidelity"]["mean"].get<double>(), 0.5, 1e-12);
+  for (const char* k : {"reconstruction", "sample_quality", "classifier"}) EXPECT_TRUE(j.contains(k)) << k;
 }

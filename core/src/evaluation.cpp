@@ -384,4 +384,220 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   return j;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Multi-label attributes
+
+namespace {
+constexpr double kMinAttributeRate = 0.02;
+
+torch::Tensor attribute_logits(AttributeClassifier& c, const torch::Tensor& images) {
+  torch::InferenceMode guard;
+  c.net->eval();
+  return batched(images.size(0), 500, [&](int64_t a, int64_t b) { return c.net->forward(images.slice(0, a, b)); });
+}
+
+torch::Tensor column_index(const std::vector<int>& cols) {
+  return torch::tensor(std::vector<int64_t>(cols.begin(), cols.end()), torch::kLong);
+}
+
+std::vector<double> per_column_accuracy(const torch::Tensor& prob, const torch::Tensor& truth) {
+  auto acc = prob.gt(0.5).eq(truth.gt(0.5)).to(torch::kDouble).mean(0);
+  return std::vector<double>(acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
+}
+
+double mean_of(const std::vector<double>& v) {
+  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
+}  // namespace
+
+AttributeClassifier train_attribute_classifier(const ImageSet& train, const ImageSet& test, int epochs,
+                                               uint64_t seed, const Progress& progress) {
+  if (!train.attributes.defined() || !test.attributes.defined())
+    throw Error("the attribute classifier needs a dataset with attributes (CelebA layout)");
+  AttributeClassifier c;
+  auto rate = train.attributes.mean(0);
+  for (int k = 0; k < int(train.attribute_names.size()); ++k) {
+    double r = rate[k].item<double>();
+    if (r >= kMinAttributeRate && r <= 1 - kMinAttributeRate) {
+      c.columns.push_back(k);
+      c.names.push_back(train.attribute_names[k]);
+    }
+  }
+  if (c.columns.empty()) throw Error("no attribute varies in the training data");
+  auto cols = column_index(c.columns);
+  torch::manual_seed(seed);
+  c.net = Classifier(train.channels(), train.image_size(), int(c.columns.size()));
+  torch::optim::Adam opt(c.net->parameters(), torch::optim::AdamOptions(1e-3));
+  const int batch = 64;
+  const int64_t per_epoch = std::max<int64_t>(1, train.size() / batch);
+  for (int e = 0; e < epochs; ++e) {
+    c.net->train();
+    auto perm = epoch_permutation(train.size(), seed, e);
+    for (int64_t s = 0; s < per_epoch; ++s) {
+      auto idx = perm.narrow(0, s * batch, std::min<int64_t>(batch, train.size() - s * batch));
+      auto target = train.attributes.index_select(0, idx).index_select(1, cols);
+      auto loss = F::binary_cross_entropy_with_logits(c.net->forward(train.float_images(idx)), target);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    say(progress, "attribute classifier epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs));
+  }
+  auto prob = attribute_probabilities(c, test.float_images(torch::arange(test.size())));
+  c.test_accuracy = per_column_accuracy(prob, test.attributes.index_select(1, cols));
+  return c;
+}
+
+torch::Tensor attribute_probabilities(AttributeClassifier& c, const torch::Tensor& images) {
+  return torch::sigmoid(attribute_logits(c, images));
+}
+
+void save_attribute_classifier(const fs::path& path, AttributeClassifier& c) {
+  torch::serialize::OutputArchive a;
+  c.net->save(a);
+  a.write("shape", torch::tensor({int64_t(c.net->channels), int64_t(c.net->image_size), int64_t(c.net->classes)}));
+  a.write("columns", column_index(c.columns));
+  a.write("attribute_accuracy", torch::tensor(c.test_accuracy, torch::kDouble));
+  std::string names;
+  for (const auto& n : c.names) names += n + "\n";
+  a.write("names", torch::tensor(std::vector<int64_t>(names.begin(), names.end()), torch::kLong));
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  fs::path tmp = path;
+  tmp += ".tmp";
+  a.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+
+AttributeClassifier load_attribute_classifier(const fs::path& path) {
+  if (!fs::exists(path)) throw Error("attribute classifier " + path.string() + " does not exist");
+  try {
+    torch::serialize::InputArchive a;
+    a.load_from(path.string());
+    torch::Tensor shape, cols, acc, names;
+    a.read("shape", shape);
+    a.read("columns", cols);
+    a.read("attribute_accuracy", acc);
+    a.read("names", names);
+    AttributeClassifier c;
+    c.net = Classifier(int(shape[0].item<int64_t>()), int(shape[1].item<int64_t>()), int(shape[2].item<int64_t>()));
+    c.net->load(a);
+    c.net->eval();
+    for (int64_t i = 0; i < cols.numel(); ++i) c.columns.push_back(int(cols[i].item<int64_t>()));
+    for (int64_t i = 0; i < acc.numel(); ++i) c.test_accuracy.push_back(acc[i].item<double>());
+    std::string text;
+    for (int64_t i = 0; i < names.numel(); ++i) text += char(names[i].item<int64_t>());
+    c.names = split_list(text, '\n');
+    if (c.names.size() != c.columns.size() || int(c.columns.size()) != c.net->classes)
+      throw Error("attribute classifier " + path.string() + " is inconsistent");
+    return c;
+  } catch (const c10::Error& e) {
+    throw Error("attribute classifier " + path.string() + " is unreadable (" + e.what_without_backtrace() + ")");
+  }
+}
+
+AttributeClassifier cached_attribute_classifier(const fs::path& path, const ImageSet& train,
+                                                const ImageSet& test, bool* from_cache,
+                                                const Progress& progress) {
+  if (fs::exists(path)) {
+    auto c = load_attribute_classifier(path);
+    bool fits = c.net->channels == train.channels() && c.net->image_size == train.image_size();
+    for (size_t i = 0; fits && i < c.columns.size(); ++i)
+      fits = c.columns[i] < int(train.attribute_names.size()) && train.attribute_names[c.columns[i]] == c.names[i];
+    if (!fits) throw Error("attribute classifier " + path.string() + " was trained on other images or attributes");
+    if (from_cache) *from_cache = true;
+    return c;
+  }
+  say(progress, "training the attribute classifier (cached at " + path.string() + ")");
+  auto c = train_attribute_classifier(train, test, 4, 1234, progress);
+  save_attribute_classifier(path, c);
+  if (from_cache) *from_cache = false;
+  return c;
+}
+
+std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifier& c,
+                                                  const torch::Tensor& base, uint64_t seed) {
+  const auto& names = m.config.attributes;
+  if (!m.config.conditional()) throw Error("attribute fidelity needs a conditional model");
+  if (base.dim() != 2 || base.size(1) != int64_t(names.size()))
+    throw Error("attribute rows do not match the model's " + std::to_string(names.size()) + " attributes");
+  torch::InferenceMode guard;
+  m.train(false);
+  auto z = seeded_normal(base.size(0), m.config.nlat, seed);
+  auto images_for = [&](const std::string& name, bool on) {
+    auto y = base.to(torch::kFloat).clone();
+    request_attribute(names, y, name, on);
+    return batched(z.size(0), 250, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b), y.slice(0, a, b)); });
+  };
+  std::vector<AttributeFidelity> out;
+  for (size_t i = 0; i < c.names.size(); ++i) {
+    if (std::find(names.begin(), names.end(), c.names[i]) == names.end())
+      throw Error("the model has no attribute '" + c.names[i] + "' that the classifier checks");
+    AttributeFidelity f;
+    f.name = c.names[i];
+    f.on = attribute_probabilities(c, images_for(f.name, true)).select(1, int64_t(i)).gt(0.5).to(torch::kDouble).mean().item<double>();
+    f.off = attribute_probabilities(c, images_for(f.name, false)).select(1, int64_t(i)).le(0.5).to(torch::kDouble).mean().item<double>();
+    out.push_back(f);
+  }
+  return out;
+}
+
+nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, AttributeClassifier& clf,
+                                        bool classifier_from_cache, const EvalOptions& o,
+                                        const Progress& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  const ModelConfig& c = m.config;
+  if (!c.conditional() || c.attributes != test.attribute_names)
+    throw Error("this model was not trained on these attributes (a conditional model on the same layout is needed)");
+  int64_t n = o.test_limit > 0 ? std::min(o.test_limit, test.size()) : test.size();
+  auto rows = torch::arange(n, torch::kLong);
+  auto x = test.float_images(rows);
+  auto y = test.attributes.narrow(0, 0, n);
+  auto cols = column_index(clf.columns);
+  nlohmann::json j;
+  j["model"] = {{"arch", c.arch}, {"nlat", c.nlat}, {"bigan", c.bigan}, {"conditional", true}, {"dataset", c.dataset}};
+  j["test_images"] = n;
+
+  say(progress, "attribute fidelity (" + std::to_string(clf.names.size()) + " attributes, on and off)");
+  auto fid = attribute_fidelity(m, clf, y, o.seed + 17);
+  nlohmann::json per = nlohmann::json::array();
+  std::vector<double> fids;
+  for (size_t i = 0; i < fid.size(); ++i) {
+    per.push_back({{"name", fid[i].name}, {"on", fid[i].on}, {"off", fid[i].off}, {"fidelity", fid[i].fidelity()},
+                   {"classifier_accuracy", clf.test_accuracy[i]}});
+    fids.push_back(fid[i].fidelity());
+  }
+  j["attribute_fidelity"] = {{"mean", mean_of(fids)}, {"per_attribute", per}, {"samples_per_request", n},
+                             {"baseline_chance", 0.5}};
+  j["classifier"] = {{"mean_accuracy", mean_of(clf.test_accuracy)}, {"from_cache", classifier_from_cache}};
+
+  say(progress, "reconstructions");
+  auto rec = reconstruct_all(m, test, rows);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
+  auto perm = torch::randperm(n, gen);
+  auto kept = per_column_accuracy(attribute_probabilities(clf, rec), y.index_select(1, cols));
+  j["reconstruction"] = {{"pixel_mse", (x - rec).pow(2).mean().item<double>()},
+                         {"baseline_random_pairs_mse", (x - x.index_select(0, perm)).pow(2).mean().item<double>()},
+                         {"attribute_preservation", mean_of(kept)},
+                         {"classifier_accuracy_on_inputs", mean_of(clf.test_accuracy)}};
+
+  say(progress, "samples and Frechet distance");
+  auto z = seeded_normal(n, c.nlat, o.seed + 5);
+  torch::Tensor samples;
+  {
+    torch::InferenceMode guard;
+    m.train(false);
+    samples = batched(n, 250, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b), y.slice(0, a, b)); });
+  }
+  auto feats = [&](const torch::Tensor& imgs) { return classifier_features(clf.net, imgs); };
+  auto half = n / 2;
+  auto real = feats(x);
+  j["sample_quality"] = {{"frechet_distance", frechet_distance(feats(samples), real)},
+                         {"baseline_half_vs_half", frechet_distance(real.narrow(0, 0, half), real.narrow(0, half, n - half))},
+                         {"samples", n},
+                         {"feature_space", "attribute classifier, penultimate layer (128-d)"}};
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return j;
+}
+
 }  // namespace ali

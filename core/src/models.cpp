@@ -293,6 +293,69 @@ torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std:
   return y;
 }
 
+bool is_celeba_attribute_set(const std::vector<std::string>& names) {
+  for (const char* n : {"Black_Hair", "Smiling", "Male", "Eyeglasses"})
+    if (std::find(names.begin(), names.end(), n) != names.end()) return true;
+  return false;
+}
+
+std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names) {
+  if (names.empty()) return {};
+  if (!is_celeba_attribute_set(names)) return {names};
+  std::vector<std::vector<std::string>> groups;
+  for (const auto& group : std::vector<std::vector<std::string>>{
+           {"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"}, {"Straight_Hair", "Wavy_Hair"}}) {
+    std::vector<std::string> present;
+    for (const auto& n : group)
+      if (std::find(names.begin(), names.end(), n) != names.end()) present.push_back(n);
+    if (present.size() > 1) groups.push_back(present);
+  }
+  return groups;
+}
+
+void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
+                       bool on) {
+  auto column = [&](const std::string& n) -> int64_t {
+    auto it = std::find(names.begin(), names.end(), n);
+    return it == names.end() ? -1 : int64_t(it - names.begin());
+  };
+  auto set = [&](const std::string& n, float v) {
+    if (int64_t k = column(n); k >= 0) rows.select(1, k).fill_(v);
+  };
+  if (column(name) < 0) {
+    std::string valid;
+    for (const auto& a : names) valid += (valid.empty() ? "" : ", ") + a;
+    throw Error("unknown attribute '" + name + "' (valid: " + valid + ")");
+  }
+  set(name, on ? 1.0f : 0.0f);
+  if (on)
+    for (const auto& g : exclusive_attribute_groups(names))
+      if (std::find(g.begin(), g.end(), name) != g.end())
+        for (const auto& other : g)
+          if (other != name) set(other, 0.0f);
+  if (!is_celeba_attribute_set(names)) return;
+  const bool facial_hair = name == "Mustache" || name == "Goatee";
+  if (facial_hair && on) {
+    set("Male", 1.0f);
+    set("No_Beard", 0.0f);
+  } else if ((name == "Male" && !on) || (name == "No_Beard" && on)) {
+    set("Mustache", 0.0f);
+    set("Goatee", 0.0f);
+    set("No_Beard", 1.0f);
+  } else if (name == "No_Beard" && !on) {
+    set("Male", 1.0f);
+    set("Mustache", 1.0f);
+  } else if (facial_hair && !on) {  // No_Beard again when neither remains
+    int64_t m = column("Mustache"), g = column("Goatee"), nb = column("No_Beard");
+    if (nb >= 0) {
+      auto any = torch::zeros({rows.size(0)});
+      if (m >= 0) any = any.maximum(rows.select(1, m));
+      if (g >= 0) any = any.maximum(rows.select(1, g));
+      rows.select(1, nb).copy_(1.0f - any);
+    }
+  }
+}
+
 torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
                               uint64_t seed) {
   if (!m.config.conditional()) throw Error("an attribute sweep needs a conditional model");

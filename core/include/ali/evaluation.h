@@ -104,6 +104,45 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                               Classifier& classifier, const ClassifierReport& classifier_report,
                               const EvalOptions& options, const Progress& progress = {});
 
+// ---- Multi-label attributes (CelebA layout, e.g. `ali make-faces` data) ----
+// A classifier with one logit per evaluated attribute: those whose rate in the training data lies
+// within [2 %, 98 %] (attributes that never vary cannot be asked for or checked).
+struct AttributeClassifier {
+  Classifier net{nullptr};
+  std::vector<int> columns;       // evaluated attributes: columns of the dataset's attribute rows
+  std::vector<std::string> names;  // their names
+  std::vector<double> test_accuracy;  // per evaluated attribute, on the test split
+};
+AttributeClassifier train_attribute_classifier(const ImageSet& train, const ImageSet& test, int epochs,
+                                               uint64_t seed, const Progress& progress = {});
+void save_attribute_classifier(const std::filesystem::path& path, AttributeClassifier& c);
+AttributeClassifier load_attribute_classifier(const std::filesystem::path& path);
+// Loads `path` (refusing one made for other attributes or image shapes), or trains it (4 epochs)
+// and saves it there.
+AttributeClassifier cached_attribute_classifier(const std::filesystem::path& path, const ImageSet& train,
+                                                const ImageSet& test, bool* from_cache = nullptr,
+                                                const Progress& progress = {});
+// Probabilities (N x evaluated attributes) of a batch of images.
+torch::Tensor attribute_probabilities(AttributeClassifier& c, const torch::Tensor& images);
+
+struct AttributeFidelity {
+  std::string name;
+  double on = 0;   // fraction of samples asked with the attribute on that the classifier sees it on
+  double off = 0;  // fraction of samples asked with it off that the classifier sees it off
+  double fidelity() const { return 0.5 * (on + off); }
+};
+// For each evaluated attribute: `base` rows (N x K, real attribute rows) with that attribute requested
+// on, then off (request_attribute keeps the rows consistent), one seeded code per row shared by both.
+std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifier& c,
+                                                  const torch::Tensor& base, uint64_t seed);
+
+// A conditional model on a CelebA-layout dataset: attribute classifier accuracy, per-attribute
+// fidelity and its mean, reconstruction MSE against random pairs, attribute preservation of
+// G(E(x, y), y), and the Frechet distance in the attribute classifier's feature space.
+nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, AttributeClassifier& classifier,
+                                        bool classifier_from_cache, const EvalOptions& options,
+                                        const Progress& progress = {});
+
 // Batched helpers over a model (CPU outputs).
 torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample);
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows);
