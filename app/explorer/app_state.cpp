@@ -32,6 +32,13 @@ torch::Tensor zero_attributes(const ModelConfig& c, int64_t n) {
   if (!c.conditional()) return {};
   return torch::zeros({n, int64_t(c.attributes.size())});
 }
+// The attribute row the request was made with (AppState::attrs_row), repeated to the batch; zeros when
+// the job's model takes other attributes (a request made just before another model was adopted).
+torch::Tensor attribute_rows(const ModelConfig& c, const torch::Tensor& y1, int64_t n) {
+  if (!c.conditional()) return {};
+  if (!y1.defined() || y1.size(1) != int64_t(c.attributes.size())) return zero_attributes(c, n);
+  return y1.repeat({n, 1});
+}
 torch::Tensor code_tensor(const std::vector<float>& v) {
   return torch::tensor(v, torch::kFloat).view({1, int64_t(v.size())});
 }
@@ -84,6 +91,64 @@ std::vector<float> parse_code(const std::string& text, int nlat) {
     throw Error("the pasted code has " + std::to_string(v.size()) + " numbers; this model's latent size is " +
                 std::to_string(nlat));
   return v;
+}
+
+bool is_class_attributes(const std::vector<std::string>& names, const std::vector<std::string>& class_names) {
+  if (names.empty()) return false;
+  return names == class_names || !is_celeba_attribute_set(names);
+}
+
+std::vector<AttributeGroup> attribute_groups(const std::vector<std::string>& names, bool one_hot) {
+  std::vector<AttributeGroup> groups;
+  if (names.empty()) return groups;
+  if (one_hot) {  // trained on one-hot rows: any other row is outside what G has seen
+    AttributeGroup g{"Class", {}, true, true};
+    for (size_t i = 0; i < names.size(); ++i) g.members.push_back(int(i));
+    groups.push_back(std::move(g));
+    return groups;
+  }
+  // CelebA labels at most one hair colour and one hair style per face (the core's exclusive groups):
+  // they toggle like radio buttons, none on being a valid label.
+  std::vector<bool> used(names.size(), false);
+  for (const auto& members : exclusive_attribute_groups(names)) {
+    bool colour = std::find(members.begin(), members.end(), "Black_Hair") != members.end();
+    AttributeGroup g{colour ? "Hair colour" : "Hair style", {}, true, false};
+    for (const auto& m : members) {
+      int i = int(std::find(names.begin(), names.end(), m) - names.begin());
+      g.members.push_back(i);
+      used[size_t(i)] = true;
+    }
+    groups.push_back(std::move(g));
+  }
+  AttributeGroup other{groups.empty() ? "Attributes" : "Other", {}, false, false};
+  for (size_t i = 0; i < names.size(); ++i)
+    if (!used[i]) other.members.push_back(int(i));
+  if (!other.members.empty()) groups.push_back(std::move(other));
+  return groups;
+}
+
+std::string default_sweep_rows(const std::vector<std::string>& names, bool one_hot) {
+  std::string out;
+  auto add = [&](const std::string& row) { out += (out.empty() ? "" : ";") + row; };
+  if (one_hot) {
+    for (const auto& n : names) add(n);
+    return out;
+  }
+  // The paper's CelebA figure (ALI, Dumoulin et al. 2017, fig. 8), rows this model can draw.
+  static const char* kPaperRows =
+      "Black_Hair;Brown_Hair;Blond_Hair;Black_Hair,Wavy_Hair;Blond_Hair,Bangs;Blond_Hair,Receding_Hairline;"
+      "Blond_Hair,Bald;Black_Hair,Smiling;Black_Hair,Smiling,Mouth_Slightly_Open;"
+      "Black_Hair,Smiling,Mouth_Slightly_Open,Eyeglasses;"
+      "Black_Hair,Smiling,Mouth_Slightly_Open,Eyeglasses,Wearing_Hat";
+  for (const auto& row : split_list(kPaperRows, ';')) {
+    auto parts = split_list(row, ',');
+    if (std::all_of(parts.begin(), parts.end(),
+                    [&](const auto& p) { return std::find(names.begin(), names.end(), p) != names.end(); }))
+      add(row);
+  }
+  if (out.empty())  // not CelebA's names: one attribute per row
+    for (const auto& n : names) add(n);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -203,8 +268,37 @@ void AppState::adopt_model(std::shared_ptr<AliModel> m, CheckpointHeader h, cons
   dim_order.clear();
   map = LatentMap{};
   save_path.clear();
+  reset_attributes();
+  // A sweep of the previous model would pass for this one's.
+  sweep_tex.reset();
+  sweep_images = torch::Tensor();
+  sweep_shown_rows.clear();
   ensure_test_set();
   bump_model();
+  if (!startup_applied) {
+    startup_applied = true;
+    apply_startup_options();
+  }
+}
+
+void AppState::reset_attributes() {
+  const auto& names = config().attributes;
+  if (names == attr_names && attrs.size() == names.size()) return;  // same attributes: keep the choice
+  attr_names = names;
+  attrs_one_hot = is_class_attributes(names, header.class_names);
+  attr_groups = attribute_groups(names, attrs_one_hot);
+  attrs.assign(names.size(), 0.0f);
+  if (attrs_one_hot && !attrs.empty()) attrs[0] = 1.0f;  // a class model draws one class
+  sweep_rows = default_sweep_rows(names, attrs_one_hot);
+}
+
+void AppState::apply_startup_options() {
+  if (options.has_attrs) set_attributes(options.attrs);
+  if (!options.sweep.empty()) {
+    sweep_rows = options.sweep;
+    sweep_out_pending = options.sweep_out;
+    post_sweep();
+  }
 }
 
 void AppState::new_model(const std::string& arch) {
@@ -323,7 +417,7 @@ void AppState::start_training() {
     if (!t.has_data()) {
       if (!data) {
         auto set = load_dataset(spec, "train", c.image_size, c.image_channels);
-        if (c.conditional()) set = with_class_attributes(std::move(set));
+        if (c.conditional()) set = with_condition_attributes(std::move(set));
         data = std::make_shared<const ImageSet>(std::move(set));
       }
       t.set_data(data);
@@ -445,7 +539,7 @@ void AppState::ensure_test_set() {
   int size = c.image_size, channels = c.image_channels;
   tasks.run("test-set", [spec, size, channels, cond, key]() -> Apply {
     auto set = load_dataset(spec, "test", size, channels);
-    if (cond) set = with_class_attributes(std::move(set));
+    if (cond) set = with_condition_attributes(std::move(set));
     auto data = std::make_shared<const ImageSet>(std::move(set));
     return [data, key](AppState& s) {
       if (s.test_set_key != key) return;  // the model changed shape meanwhile
@@ -470,7 +564,7 @@ void AppState::set_dataset(const std::string& spec) {
     std::shared_ptr<const ImageSet> data;
     try {
       auto set = load_dataset(spec, "test", size, channels);
-      if (cond) set = with_class_attributes(std::move(set));
+      if (cond) set = with_condition_attributes(std::move(set));
       data = std::make_shared<const ImageSet>(std::move(set));
     } catch (const std::exception& e) {
       throw Error("cannot use " + spec + " as a dataset: " + describe_exception(e));
@@ -576,6 +670,115 @@ void AppState::set_inspect(std::vector<float> code, const std::string& source) {
   post_inspect();
 }
 
+void AppState::edit_dropped(uint64_t id) {
+  for (const auto& d : dropped) {
+    if (d.id != id) continue;
+    if (int(d.code.size()) != (has_model ? config().nlat : -1)) {
+      info(d.name + " is not encoded yet");
+      return;
+    }
+    // The code stays fixed from here on: toggling attributes then draws G(E(x, y), y').
+    set_inspect(d.code, fs::path(d.path).filename().string());
+    focus_attributes = true;
+    return;
+  }
+}
+
+// ---- attributes ------------------------------------------------------------------------------------
+
+torch::Tensor AppState::attrs_row() const {
+  if (!has_model || !config().conditional() || attrs.size() != config().attributes.size()) return {};
+  return code_tensor(attrs);
+}
+
+void AppState::attributes_changed() {
+  post_inspect();
+  post_interp();
+  post_strip();
+  post_dropped();
+  post_shelf_thumbs();
+}
+
+void AppState::set_attribute(int index, bool on) {
+  if (index < 0 || index >= int(attrs.size())) return;
+  if (!on && attrs_one_hot) return;  // a class model always draws one class
+  // The core keeps the row consistent (exclusive groups, Mustache/Goatee imply Male, ...).
+  auto row = code_tensor(attrs);
+  request_attribute(attr_names, row, attr_names[size_t(index)], on);
+  attrs = code_vector(row[0]);
+  attributes_changed();
+}
+
+void AppState::clear_attributes() {
+  if (attrs_one_hot) return;  // exactly one class stays on
+  std::fill(attrs.begin(), attrs.end(), 0.0f);
+  attributes_changed();
+}
+
+bool AppState::set_attributes(const std::string& names) {
+  if (!has_model) return false;
+  try {
+    // attribute_vector checks the names (the error lists the valid ones).
+    auto y = attribute_vector(config(), split_list(names));
+    if (!y.defined()) return true;  // not conditional and no names: nothing to do
+    attrs = code_vector(y[0]);
+  } catch (const std::exception& e) {
+    error("cannot set attributes: " + describe_exception(e));
+    return false;
+  }
+  attributes_changed();
+  return true;
+}
+
+std::string AppState::attributes_summary() const {
+  if (!has_model || !config().conditional()) return "";
+  std::string out;
+  for (size_t i = 0; i < attrs.size() && i < config().attributes.size(); ++i)
+    if (attrs[i] > 0.5f) out += (out.empty() ? "" : ", ") + config().attributes[i];
+  return out.empty() ? "none" : out;
+}
+
+void AppState::post_sweep() {
+  if (!has_model) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : split_list(sweep_rows, ';')) rows.push_back(split_list(row, ','));
+  int cols = std::clamp(sweep_cols, 1, 64);
+  uint64_t seed = sweep_seed;
+  sweep_rendering = true;
+  sweep_pending_rows.clear();  // labels for the result (only the newest request's arrives)
+  for (const auto& row : rows) {
+    std::string label;
+    for (const auto& a : row) label += (label.empty() ? "" : ", ") + a;
+    sweep_pending_rows.push_back(label.empty() ? "(none)" : label);
+  }
+  worker.post("sweep", current_model(), model_version, [rows, cols, seed](AliModel& m, InferenceResult& out) {
+    // attribute_sweep throws ali::Error naming the valid attributes; the worker makes it r.error.
+    auto x = attribute_sweep(m, rows, cols, seed);
+    out.images.push_back(to_pixels(make_grid(x, cols, 1, 0.25f)));
+    out.codes = x;
+    out.numbers = {double(cols)};
+  });
+}
+
+void AppState::export_sweep(const std::string& path) {
+  if (!sweep_images.defined()) {
+    error("render the attribute sweep first");
+    return;
+  }
+  fs::path p = path.empty() ? fs::path(settings.capture_dir) / ("attribute-sweep-" + timestamp() + ".png")
+                            : fs::path(path);
+  auto x = sweep_images;
+  int cols = sweep_shown_cols;
+  tasks.run("sweep-export", [x, cols, p]() -> Apply {
+    // As export_strip and `ali sweep`: make_grid's white 2-pixel gaps, small images scaled up.
+    int scale = x.size(2) < 48 ? 4 : 2;
+    auto abs = fs::absolute(p);
+    if (abs.has_parent_path()) fs::create_directories(abs.parent_path());
+    save_png(p, upscale(make_grid(x, cols), scale));
+    return [abs](AppState& s) { s.info("wrote " + abs.string()); };
+  });
+}
+
 // ---- inference requests ----------------------------------------------------------------------------
 
 void AppState::bump_model() {
@@ -637,8 +840,10 @@ void AppState::post_dropped() {
   }
   auto x = torch::stack(xs);
   auto id_t = torch::tensor(ids, torch::kLong);
-  worker.post("dropped", current_model(), model_version, [x, id_t](AliModel& m, InferenceResult& out) {
-    auto y = zero_attributes(m.config, x.size(0));
+  auto y1 = attrs_row();
+  worker.post("dropped", current_model(), model_version, [x, id_t, y1](AliModel& m, InferenceResult& out) {
+    // E(x, y) and G(mu, y) with the Attributes panel's y: what "edit attributes" starts from.
+    auto y = attribute_rows(m.config, y1, x.size(0));
     auto mu = encode_mu(m, x, y);
     auto r = decode(m, mu, y);
     for (int64_t i = 0; i < r.size(0); ++i) out.images.push_back(to_pixels(r[i]));
@@ -650,8 +855,9 @@ void AppState::post_dropped() {
 void AppState::post_inspect() {
   if (!has_model || int(inspect_code.size()) != config().nlat) return;
   auto z = code_tensor(inspect_code);
-  worker.post("inspect", current_model(), model_version, [z](AliModel& m, InferenceResult& out) {
-    out.images.push_back(to_pixels(decode(m, z, zero_attributes(m.config, 1))[0]));
+  auto y1 = attrs_row();
+  worker.post("inspect", current_model(), model_version, [z, y1](AliModel& m, InferenceResult& out) {
+    out.images.push_back(to_pixels(decode(m, z, attribute_rows(m.config, y1, 1))[0]));
   });
 }
 
@@ -660,9 +866,10 @@ void AppState::post_interp() {
   auto a = code_tensor(endpoint_code(ends[0])), b = code_tensor(endpoint_code(ends[1]));
   double t = interp_t;
   bool sph = slerp;
-  worker.post("interp", current_model(), model_version, [a, b, t, sph](AliModel& m, InferenceResult& out) {
+  auto y1 = attrs_row();
+  worker.post("interp", current_model(), model_version, [a, b, t, sph, y1](AliModel& m, InferenceResult& out) {
     auto z = sph ? interpolate_slerp(a, b, t) : interpolate_linear(a, b, t);
-    out.images.push_back(to_pixels(decode(m, z, zero_attributes(m.config, 1))[0]));
+    out.images.push_back(to_pixels(decode(m, z, attribute_rows(m.config, y1, 1))[0]));
   });
 }
 
@@ -671,9 +878,10 @@ void AppState::post_strip() {
   auto a = endpoint_code(ends[0]), b = endpoint_code(ends[1]);
   int n = strip_frames;
   bool sph = slerp;
-  worker.post("strip", current_model(), model_version, [a, b, n, sph](AliModel& m, InferenceResult& out) {
+  auto y1 = attrs_row();
+  worker.post("strip", current_model(), model_version, [a, b, n, sph, y1](AliModel& m, InferenceResult& out) {
     auto path = interpolation_path(code_tensor(a)[0], code_tensor(b)[0], n, sph);
-    auto x = decode(m, path, zero_attributes(m.config, n));
+    auto x = decode(m, path, attribute_rows(m.config, y1, n));
     out.images.push_back(to_pixels(make_grid(x, n, 1, 0.25f)));
   });
 }
@@ -685,10 +893,11 @@ void AppState::export_strip(bool gif) {
   bool sph = slerp;
   fs::path out_path = fs::path(settings.capture_dir) /
                       ("interpolation-" + timestamp() + (gif ? ".gif" : ".png"));
+  auto y1 = attrs_row();
   worker.post("export", current_model(), model_version,
-              [a, b, n, sph, gif, out_path](AliModel& m, InferenceResult& out) {
+              [a, b, n, sph, gif, out_path, y1](AliModel& m, InferenceResult& out) {
                 auto path = interpolation_path(code_tensor(a)[0], code_tensor(b)[0], gif ? 24 : n, sph);
-                auto x = decode(m, path, zero_attributes(m.config, path.size(0)));
+                auto x = decode(m, path, attribute_rows(m.config, y1, path.size(0)));
                 int scale = m.config.image_size < 48 ? 4 : 2;
                 fs::create_directories(fs::absolute(out_path).parent_path());
                 if (gif) {
@@ -715,8 +924,9 @@ void AppState::post_shelf_thumbs() {
   if (codes.empty()) return;
   auto z = torch::stack(codes);
   auto id_t = torch::tensor(ids, torch::kLong);
-  worker.post("shelf", current_model(), model_version, [z, id_t](AliModel& m, InferenceResult& out) {
-    auto x = decode(m, z, zero_attributes(m.config, z.size(0)));
+  auto y1 = attrs_row();  // thumbnails look like what interpolating between the codes shows
+  worker.post("shelf", current_model(), model_version, [z, id_t, y1](AliModel& m, InferenceResult& out) {
+    auto x = decode(m, z, attribute_rows(m.config, y1, z.size(0)));
     for (int64_t i = 0; i < x.size(0); ++i) out.images.push_back(to_pixels(x[i]));
     out.values = id_t;
   });
@@ -751,8 +961,14 @@ void AppState::request_map() {
 // ---- per frame -------------------------------------------------------------------------------------
 
 void AppState::apply_result(InferenceResult& r) {
+  if (r.kind == "sweep") sweep_rendering = false;
   if (!r.error.empty()) {
-    error(r.kind + ": " + r.error);
+    if (r.kind == "sweep") {
+      sweep_out_pending.clear();  // nothing to write: scripted runs need not wait for it
+      error("attribute sweep: " + r.error);
+    } else {
+      error(r.kind + ": " + r.error);
+    }
     return;
   }
   if (!r.message.empty()) info(r.message);
@@ -772,6 +988,17 @@ void AppState::apply_result(InferenceResult& r) {
   } else if (r.kind == "strip" && !r.images.empty()) {
     if (!strip_tex) strip_tex = std::make_shared<Texture>();
     strip_tex->upload(r.images[0]);
+  } else if (r.kind == "sweep" && !r.images.empty()) {
+    if (!sweep_tex) sweep_tex = std::make_shared<Texture>();
+    sweep_tex->upload(r.images[0]);
+    sweep_images = r.codes;
+    sweep_shown_cols = r.numbers.empty() ? sweep_cols : int(r.numbers[0]);
+    sweep_shown_rows = sweep_pending_rows;
+    sweep_step = step();
+    if (!sweep_out_pending.empty()) {
+      export_sweep(sweep_out_pending);
+      sweep_out_pending.clear();
+    }
   } else if (r.kind == "dropped") {
     auto ids = r.values.contiguous();
     bool shelf_changed = false;
@@ -782,6 +1009,7 @@ void AppState::apply_result(InferenceResult& r) {
         if (!d.recon) d.recon = std::make_shared<Texture>();
         d.recon->upload(r.images[size_t(i)]);
         auto code = code_vector(r.codes[i]);
+        d.code = code;
         // Shelf entries of dropped images follow the model: re-encoded with every snapshot.
         ShelfEntry* e = nullptr;
         for (auto& s : shelf)

@@ -46,8 +46,25 @@ struct DroppedImage {
   torch::Tensor hwc;      // the decoded file, uint8 H x W x C
   torch::Tensor x;        // float C x S x S as the model takes it
   TexturePtr input, recon;
+  std::vector<float> code;  // E(x, attrs) from the latest encoding (empty until encoded)
   bool shelved = false;  // its code went onto the shelf once (removing it there keeps it off)
 };
+
+// Attribute toggles shown together. Exclusive groups allow at most one on (CelebA's hair colours);
+// a required group exactly one (the classes of a class-conditional model, trained on one-hot rows).
+struct AttributeGroup {
+  std::string title;
+  std::vector<int> members;  // indices into config().attributes
+  bool exclusive = false;
+  bool required = false;
+};
+// The groups for these attribute names: one required group of classes when one_hot, else CelebA's
+// hair colour and hair style groups and the rest under "Other".
+std::vector<AttributeGroup> attribute_groups(const std::vector<std::string>& names, bool one_hot);
+// One-hot class attributes: the training data's class names, or no known CelebA name among them.
+bool is_class_attributes(const std::vector<std::string>& names, const std::vector<std::string>& class_names);
+// The paper's attribute figure, rows whose names all exist in `names`; for class models every class.
+std::string default_sweep_rows(const std::vector<std::string>& names, bool one_hot);
 
 // An interpolation endpoint: a shelf entry or a seeded random code.
 struct Endpoint {
@@ -130,6 +147,25 @@ struct AppState {
   std::vector<float> inspect_code, inspect_origin;
   std::string inspect_source = "random";
   std::vector<int> dim_order;  // most variable first (from the map), else identity
+
+  // ---- attributes (conditional models) ----
+  std::vector<float> attrs;  // K values (0/1) fed as y to every G and E the views run
+  std::vector<std::string> attr_names;  // the names attrs belongs to (config().attributes when adopted)
+  std::vector<AttributeGroup> attr_groups;
+  bool attrs_one_hot = false;
+  bool focus_attributes = false;  // bring the Attributes panel to the front (Edit attributes)
+  std::string sweep_rows;         // CLI syntax: ';' between rows, ',' within
+  int sweep_cols = 8;
+  uint64_t sweep_seed = 0;
+  TexturePtr sweep_tex;
+  torch::Tensor sweep_images;  // the rendered rows*cols images (float, CPU), for Export PNG
+  int sweep_shown_cols = 0;
+  std::vector<std::string> sweep_shown_rows;  // the attributes of each row of sweep_images
+  std::vector<std::string> sweep_pending_rows;  // the rows of the request in flight
+  int64_t sweep_step = -1;     // model step it was rendered at
+  bool sweep_rendering = false;
+  std::string sweep_out_pending;  // --sweep-out: written once the startup sweep is rendered
+  bool startup_applied = false;   // --attrs/--sweep applied to the first model
   LatentMap map;
   bool map_follow = false;
   double map_posted_at = -1e9;
@@ -167,6 +203,13 @@ struct AppState {
   ShelfEntry* shelf_entry(uint64_t id);
   std::vector<float> endpoint_code(const Endpoint& e) const;
   void set_inspect(std::vector<float> code, const std::string& source);
+  void edit_dropped(uint64_t id);  // its code E(x, attrs) into the inspector, for attribute editing
+  void set_attribute(int index, bool on);  // keeps exclusive groups exclusive
+  void clear_attributes();
+  bool set_attributes(const std::string& names);  // exactly these on ("A,B"); false (error shown) if unknown
+  std::string attributes_summary() const;  // "Blond_Hair, Smiling", "none", "" when not conditional
+  void post_sweep();
+  void export_sweep(const std::string& path = "");  // "" = capture_dir/attribute-sweep-<time>.png
   void request_map();
   void save_capture();
   void set_dataset(const std::string& spec);
@@ -180,6 +223,7 @@ struct AppState {
   void post_interp();
   void post_strip();
   void post_shelf_thumbs();
+  void attributes_changed();  // re-render every view that takes attrs
   void export_strip(bool gif);
   void persist();
 
@@ -189,6 +233,9 @@ struct AppState {
   void apply_result(InferenceResult& r);
   std::filesystem::path default_run_checkpoint() const;
   void bump_model();
+  void reset_attributes();
+  void apply_startup_options();
+  torch::Tensor attrs_row() const;  // 1 x K, or undefined for unconditional models
 };
 
 std::string format_code(const std::vector<float>& code);

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   TrainPanel train_panel;
   LiveViewPanel live_panel;
   EncodePanel encode_panel;
+  AttributesPanel attributes_panel;
   ShelfPanel shelf_panel;
   ExplorePanel explore_panel;
   StatusBar status_bar;
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
     train_panel.draw(s);
     live_panel.draw(s);
     encode_panel.draw(s);
+    attributes_panel.draw(s);
     shelf_panel.draw(s);
     explore_panel.draw(s);
     status_bar.draw(s);
@@ -161,7 +163,9 @@ int main(int argc, char** argv) {
       ++frame;
       double elapsed = std::chrono::duration<double>(clock::now() - started).count();
       bool training = s.session && s.session->state() == ali::TrainState::Running;
-      bool loading = s.tasks.busy() || !s.pending_drops.empty() || (s.start_after_load && s.has_model);
+      // --sweep-out: the sweep's PNG is written (a task) once its render arrives; wait for both.
+      bool loading = s.tasks.busy() || !s.pending_drops.empty() || (s.start_after_load && s.has_model) ||
+                     (s.has_model && !s.sweep_out_pending.empty());
       // A run that ended (diverged, completed) or a model that failed to load will not add steps.
       bool steps_done = opt.min_steps <= 0 || s.trained_steps() >= opt.min_steps ||
                         (!loading && !training && !(s.session && s.session->state() == ali::TrainState::Paused));
@@ -196,6 +200,7 @@ int main(int argc, char** argv) {
     for (const auto& d : s.dropped) reconstructed += d.recon && d.recon->valid();
     std::cout << "dropped: " << s.dropped.size() << " (" << reconstructed << " reconstructed)\n"
               << "shelf: " << s.shelf.size() << std::endl;
+    if (s.has_model && s.config().conditional()) std::cout << "attributes: " << s.attributes_summary() << std::endl;
   }
   if (opt.print_frame_stats) {
     s.frames.recompute();

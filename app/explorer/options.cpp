@@ -49,11 +49,22 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_option("--tab", o.tab, "Explore tab to show first")
       ->check(CLI::IsMember({"interpolate", "inspect", "map"}));
   app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95 frame times at exit");
+  app.add_option("--attrs", o.attrs,
+                 "conditional models: switch exactly these attributes on once the model loads, e.g. "
+                 "\"Sneaker\" or \"Blond_Hair,Smiling\" (unknown names: an error, listing the valid ones)");
+  app.add_option("--sweep", o.sweep,
+                 "conditional models: render an attribute sweep once the model loads (Attributes panel, "
+                 "Sweep tab): rows separated by ';', attributes in a row by ',', as `ali sweep --rows`");
+  auto* sweep_out = app.add_option("--sweep-out", o.sweep_out,
+                                   "write the --sweep grid as this PNG once rendered (before --screenshot "
+                                   "and exit)");
+  sweep_out->needs("--sweep");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  o.has_attrs = app.count("--attrs") > 0;
   o.config_dir = config_dir.empty() ? default_config_dir() : fs::path(config_dir);
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);

@@ -21,6 +21,10 @@ struct Options {
   std::string screenshot;           // scripted: save the window's pixels here at the end
   bool print_frame_stats = false;   // print p50/p95 frame times at exit
   std::string tab;                  // Explore tab shown first: interpolate, inspect or map
+  bool has_attrs = false;           // --attrs given (possibly "": all off)
+  std::string attrs;                // conditional models: attributes on at startup, "A,B"
+  std::string sweep;                // conditional models: attribute sweep rendered at startup ("A;B,C")
+  std::string sweep_out;            // write that sweep as this PNG once rendered
   std::filesystem::path executable_dir;
 
   bool scripted() const { return frames > 0; }

@@ -5,7 +5,7 @@
 namespace ali::explorer {
 
 void EncodePanel::draw(AppState& s) {
-  if (!begin_panel("Encode", 0.24f, 0.52f, 0.36f, 0.48f)) {
+  if (!begin_panel("Encode", 0.24f, 0.72f, 0.36f, 0.28f)) {
     ImGui::End();
     return;
   }
@@ -23,6 +23,7 @@ void EncodePanel::draw(AppState& s) {
   const float cell = std::clamp((ImGui::GetContentRegionAvail().x - 40) / 6.0f, 40.0f, 112.0f);
   const float card_w = cell * 2 + ImGui::GetStyle().ItemSpacing.x;
   int per_row = std::max(1, int((ImGui::GetContentRegionAvail().x + 10) / (card_w + 14)));
+  const bool conditional = s.has_model && s.config().conditional();
   ImGui::BeginChild("cards");
   int i = 0;
   uint64_t remove = 0;
@@ -34,7 +35,13 @@ void EncodePanel::draw(AppState& s) {
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", d.path.c_str());
     ImGui::SameLine();
     image_widget(s.renderer, d.recon.get(), cell, cell, "out");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("reconstruction G(E(x)), step %lld", (long long)s.step());
+    if (ImGui::IsItemHovered()) {
+      if (conditional)
+        ImGui::SetTooltip("reconstruction G(E(x, y), y), step %lld\ny: %s", (long long)s.step(),
+                          s.attributes_summary().c_str());
+      else
+        ImGui::SetTooltip("reconstruction G(E(x)), step %lld", (long long)s.step());
+    }
     std::string name = d.name.size() > 14 ? d.name.substr(0, 13) + "~" : d.name;
     ImGui::TextUnformatted(name.c_str());
     ImGui::SameLine(card_w - 48);
@@ -45,6 +52,14 @@ void EncodePanel::draw(AppState& s) {
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("load its code into the inspector");
     ImGui::SameLine();
     if (ImGui::SmallButton("x")) remove = d.id;
+    if (conditional) {
+      bool encoded = int(d.code.size()) == s.config().nlat;
+      if (!encoded) ImGui::BeginDisabled();
+      if (ImGui::SmallButton("Edit attributes")) s.edit_dropped(d.id);
+      if (!encoded) ImGui::EndDisabled();
+      if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("keep its code E(x, y) and change y in the Attributes panel");
+    }
     ImGui::EndGroup();
     ImGui::PopID();
     ++i;

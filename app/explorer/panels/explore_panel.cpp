@@ -138,6 +138,11 @@ void ExplorePanel::inspect_tab(AppState& s) {
   ImGui::BeginGroup();
   image_widget(s.renderer, s.inspect_tex.get(), img, img, "output");
   ImGui::TextDisabled("%s", s.inspect_source.c_str());
+  if (s.config().conditional()) {  // set in the Attributes panel
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + img);
+    ImGui::TextDisabled("y: %s", s.attributes_summary().c_str());
+    ImGui::PopTextWrapPos();
+  }
   ImGui::EndGroup();
   ImGui::SameLine();
   ImGui::BeginGroup();

@@ -3,7 +3,7 @@
 namespace ali::explorer {
 
 void LiveViewPanel::draw(AppState& s) {
-  if (!begin_panel("Samples and reconstructions", 0.24f, 0.0f, 0.36f, 0.52f)) {
+  if (!begin_panel("Samples and reconstructions", 0.24f, 0.0f, 0.36f, 0.36f)) {
     ImGui::End();
     return;
   }

@@ -40,6 +40,17 @@ class EncodePanel {
   std::string path_input_;
 };
 
+// Conditional models: attribute toggles that re-render the views, and the attribute sweep grid.
+class AttributesPanel {
+ public:
+  void draw(AppState& s);
+
+ private:
+  void toggles_tab(AppState& s);
+  void sweep_tab(AppState& s);
+  bool tab_selected_ = false;
+};
+
 class ShelfPanel {
  public:
   void draw(AppState& s);
