@@ -39,17 +39,28 @@ bool all_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Ten
     if (!torch::allclose(a[i], b[i], 1e-4, 1e-7)) return false;
   return true;
 }
+// An fmnist28 model in training mode, 6 images, and its D and E+G parameter lists.
+struct GradientCase {
+  ModelConfig config = [] {
+    ModelConfig c;
+    c.arch = "fmnist28";
+    return c;
+  }();
+  AliModel m{config};
+  torch::Tensor x = test::synthetic_set(6, 1, 28)->float_images(torch::arange(6));
+  std::vector<torch::Tensor> d_params, g_params;
+  GradientCase() {
+    m.train(true);
+    d_params = m.discriminator->parameters();
+    g_params = m.encoder->parameters();
+    for (auto& p : m.decoder->parameters()) g_params.push_back(p);
+  }
+};
 }  // namespace
 
 TEST(Losses, DiscriminatorLearnsFromLdAndGeneratorsFromLg) {
-  ModelConfig c;
-  c.arch = "fmnist28";
-  AliModel m(c);
-  m.train(true);
-  auto x = test::synthetic_set(6, 1, 28)->float_images(torch::arange(6));
-  auto d_params = m.discriminator->parameters();
-  auto g_params = m.encoder->parameters();
-  for (auto& p : m.decoder->parameters()) g_params.push_back(p);
+  GradientCase k;
+  auto& [config, m, x, d_params, g_params] = k;
 
   torch::manual_seed(11);
   compute_ali_gradients(m, x);
@@ -120,14 +131,8 @@ TEST(Losses, NonFiniteLossStopsWithoutTouchingTheModel) {
 }
 
 TEST(Losses, ReconstructionWeightAddsTheCycleTermToEncoderAndDecoderOnly) {
-  ModelConfig c;
-  c.arch = "fmnist28";
-  AliModel m(c);
-  m.train(true);
-  auto x = test::synthetic_set(6, 1, 28)->float_images(torch::arange(6));
-  auto d_params = m.discriminator->parameters();
-  auto g_params = m.encoder->parameters();
-  for (auto& p : m.decoder->parameters()) g_params.push_back(p);
+  GradientCase k;
+  auto& [config, m, x, d_params, g_params] = k;
 
   torch::manual_seed(5);
   auto plain = compute_ali_gradients(m, x);

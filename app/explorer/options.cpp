@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -14,13 +15,23 @@ fs::path default_config_dir() {
   return fs::current_path() / ".ali-explorer";
 }
 
-fs::path find_default_model(const fs::path& executable_dir) {
-  for (const fs::path& p : {executable_dir / ".." / ".." / "assets" / "fmnist28.ali",
-                            executable_dir / ".." / "assets" / "fmnist28.ali",
-                            fs::current_path() / "assets" / "fmnist28.ali"}) {
+std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
+  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets", executable_dir / ".." / "assets",
+                              fs::current_path() / "assets"}) {
     std::error_code ec;
-    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec);
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file(ec) && e.path().extension() == ".ali") found.push_back(fs::weakly_canonical(e.path(), ec));
+    std::sort(found.begin(), found.end());
+    if (!found.empty()) return found;
   }
+  return {};
+}
+
+fs::path find_default_model(const fs::path& executable_dir) {
+  for (const auto& p : find_shipped_models(executable_dir))
+    if (p.filename() == "fmnist28.ali") return p;
   return {};
 }
 

@@ -35,7 +35,9 @@ int parse_options(int argc, char** argv, Options& o);
 
 // $XDG_CONFIG_HOME/ali-explorer or ~/.config/ali-explorer.
 std::filesystem::path default_config_dir();
-// The shipped model, if any: ../../assets/fmnist28.ali from the executable, or ./assets/fmnist28.ali.
+// The shipped models (*.ali in ../../assets from the executable, ../assets, or ./assets), sorted.
+std::vector<std::filesystem::path> find_shipped_models(const std::filesystem::path& executable_dir);
+// The shipped unconditional default (assets/fmnist28.ali), if any.
 std::filesystem::path find_default_model(const std::filesystem::path& executable_dir);
 
 }  // namespace ali::explorer

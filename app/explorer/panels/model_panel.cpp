@@ -54,6 +54,20 @@ void ModelPanel::draw(AppState& s) {
     }
   }
 
+  // The trained models that ship in assets/ (the unconditional default and the conditional one).
+  if (!shipped_scanned_) {
+    shipped_ = find_shipped_models(s.options.executable_dir);
+    shipped_scanned_ = true;
+  }
+  if (!shipped_.empty()) {
+    ImGui::TextDisabled("shipped");
+    for (const auto& p : shipped_) {
+      ImGui::SameLine();
+      if (ImGui::SmallButton(p.stem().string().c_str())) s.open_checkpoint(p.string());
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", p.string().c_str());
+    }
+  }
+
   // New model from a preset, trained on the chosen dataset.
   static const auto names = arch_preset_names();
   if (preset_ < 0) {

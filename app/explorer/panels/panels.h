@@ -20,6 +20,8 @@ class ModelPanel {
   int preset_ = -1;
   std::string dataset_input_;
   bool dataset_synced_ = false;
+  std::vector<std::filesystem::path> shipped_;
+  bool shipped_scanned_ = false;
 };
 
 class TrainPanel {
