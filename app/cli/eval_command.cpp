@@ -20,13 +20,18 @@ struct EvalArgs {
   EvalOptions options;
 };
 
-fs::path classifier_path(const EvalArgs& a, const ModelConfig& c) {
+// The cached evaluation classifier for this data: `kind` is "classifier" (class labels) or e.g.
+// "9600-attribute-classifier" (multi-label, keyed by the training set's size).
+fs::path classifier_path(const EvalArgs& a, const ModelConfig& c, const std::string& kind = "classifier") {
   if (!a.classifier.empty()) return a.classifier;
-  std::string key = fs::path(a.data).filename().string();
+  std::string key = fs::path(a.data).lexically_normal().filename().string();
+  if (key.empty()) key = fs::path(a.data).lexically_normal().parent_path().filename().string();
   if (key.empty()) key = "data";
   return default_cache_dir() /
-         (key + "-classifier-" + std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
+         (key + "-" + kind + "-" + std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
 }
+
+void progress(const std::string& s) { std::cerr << "[eval] " << s << "\n"; }
 
 void row(const std::string& what, double value, const std::string& baseline_name, double baseline) {
   std::cout << "  " << std::left << std::setw(34) << what << std::right << std::setw(10) << std::fixed
@@ -50,14 +55,7 @@ void write_report(const EvalArgs& a, const nlohmann::json& j) {
 void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& h, const ImageSet& train,
                         const ImageSet& test) {
   const ModelConfig& c = m.config;
-  auto progress = [](const std::string& s) { std::cerr << "[eval] " << s << "\n"; };
-  fs::path path = a.classifier;
-  if (path.empty()) {
-    std::string key = fs::path(a.data).lexically_normal().filename().string();
-    if (key.empty()) key = fs::path(a.data).lexically_normal().parent_path().filename().string();
-    path = default_cache_dir() / (key + "-" + std::to_string(train.size()) + "-attribute-classifier-" +
-                                  std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
-  }
+  fs::path path = classifier_path(a, c, std::to_string(train.size()) + "-attribute-classifier");
   bool cached = false;
   auto clf = cached_attribute_classifier(path, train, test, &cached, progress);
   auto j = evaluate_attribute_model(m, test, clf, cached, a.options, progress);
@@ -86,7 +84,6 @@ void run_eval(const EvalArgs& a) {
   CheckpointHeader h;
   auto m = load_model(a.model, resolve_device(a.device), &h);
   const ModelConfig& c = m->config;
-  auto progress = [](const std::string& s) { std::cerr << "[eval] " << s << "\n"; };
   auto train = load_dataset(a.data, "train", c.image_size, c.image_channels);
   auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
   if (!train.labels.defined() && train.attributes.defined()) return run_attribute_eval(a, *m, h, train, test);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <numeric>
+#include <tuple>
 
 #include "ali/error.h"
 
@@ -265,14 +266,21 @@ torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Ten
   });
 }
 
+namespace {
+// Pixel MSE of x against rec, and the baseline: x against a random permutation of itself.
+std::pair<double, double> pixel_mse_and_random_pairs(const torch::Tensor& x, const torch::Tensor& rec,
+                                                     uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 99);
+  auto perm = torch::randperm(x.size(0), gen);
+  return {(x - rec).pow(2).mean().item<double>(), (x - x.index_select(0, perm)).pow(2).mean().item<double>()};
+}
+}  // namespace
+
 ReconstructionFigures reconstruction_figures(const torch::Tensor& x, const torch::Tensor& rec,
                                              const torch::Tensor& labels, Classifier& classifier,
                                              uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 99);
-  auto perm = torch::randperm(x.size(0), gen);
   ReconstructionFigures f;
-  f.pixel_mse = (x - rec).pow(2).mean().item<double>();
-  f.random_pairs_mse = (x - x.index_select(0, perm)).pow(2).mean().item<double>();
+  std::tie(f.pixel_mse, f.random_pairs_mse) = pixel_mse_and_random_pairs(x, rec, seed);
   f.label_preservation = accuracy(classify(classifier, rec), labels);
   f.classifier_accuracy = accuracy(classify(classifier, x), labels);
   return f;
@@ -573,11 +581,10 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
 
   say(progress, "reconstructions");
   auto rec = reconstruct_all(m, test, rows);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
-  auto perm = torch::randperm(n, gen);
+  auto [mse, pairs_mse] = pixel_mse_and_random_pairs(x, rec, o.seed);
   auto kept = per_column_accuracy(attribute_probabilities(clf, rec), y.index_select(1, cols));
-  j["reconstruction"] = {{"pixel_mse", (x - rec).pow(2).mean().item<double>()},
-                         {"baseline_random_pairs_mse", (x - x.index_select(0, perm)).pow(2).mean().item<double>()},
+  j["reconstruction"] = {{"pixel_mse", mse},
+                         {"baseline_random_pairs_mse", pairs_mse},
                          {"attribute_preservation", mean_of(kept)},
                          {"classifier_accuracy_on_inputs", mean_of(clf.test_accuracy)}};
 
