@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "ali/error.h"
+#include "ali/conv_transpose.h"
 #include "ali/models.h"
 
 using namespace ali;
@@ -20,7 +21,7 @@ std::vector<int64_t> conv_sizes(const std::vector<LayerSpec>& layers, int channe
     if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) {
       x = c->forward(x);
       sizes.push_back(x.size(2));
-    } else if (auto t = std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+    } else if (auto t = std::dynamic_pointer_cast<ali::ConvTranspose2dImpl>(m)) {
       x = t->forward(x);
       sizes.push_back(x.size(2));
     } else if (auto b = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {

@@ -53,7 +53,7 @@ nlohmann::json header_json(const CheckpointHeader& h) {
 void to_json(nlohmann::json& j, const TrainOptions& o) {
   j = {{"batch", o.batch}, {"lr", o.lr},     {"beta1", o.beta1},
        {"beta2", o.beta2}, {"seed", o.seed}, {"d_lr_scale", o.d_lr_scale},
-       {"rec_weight", o.rec_weight}};
+       {"rec_weight", o.rec_weight}, {"precision", precision_name(o.precision)}};
 }
 
 void from_json(const nlohmann::json& j, TrainOptions& o) {
@@ -64,6 +64,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.seed = j.at("seed").get<uint64_t>();
   o.d_lr_scale = j.value("d_lr_scale", 1.0);
   o.rec_weight = j.value("rec_weight", 0.0);
+  o.precision = parse_precision(j.value("precision", std::string("fp32")));
 }
 
 void write_checkpoint_file(const fs::path& path, const CheckpointHeader& header,

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ali/conv_transpose.h"
 #include "ali/error.h"
 
 namespace ali {
@@ -22,8 +23,12 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
       seq->push_back(nn::Conv2d(
           nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
     else
-      seq->push_back(nn::ConvTranspose2d(
-          nn::ConvTranspose2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
+      // oneDNN-backed (conv_transpose.h): LibTorch 1.13's own is several times slower on the CPU.
+      seq->push_back(ConvTranspose2d(ConvTranspose2dOptions{.in_channels = ch,
+                                                            .out_channels = l.channels,
+                                                            .kernel = l.kernel,
+                                                            .stride = l.stride,
+                                                            .bias = !l.batch_norm}));
     // Released code: running averages updated as 0.95 p + 0.05 batch.
     if (l.batch_norm) seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(l.channels).momentum(0.05)));
     if (maxout) {
@@ -71,7 +76,8 @@ EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
     TORCH_CHECK(y.defined(), "a conditional encoder needs attributes");
     h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
   }
-  auto out = head_->forward(h).flatten(1);
+  // fp32 even under bf16 autocast: z_hat = mu + sigma * eps and everything downstream of it.
+  auto out = head_->forward(h).flatten(1).to(torch::kFloat);
   return {out.narrow(1, 0, nlat_), out.narrow(1, nlat_, nlat_)};
 }
 
@@ -143,7 +149,7 @@ torch::Tensor JointDiscriminatorImpl::forward(const torch::Tensor& x, const torc
   }
   auto h = joint_->forward(torch::cat(parts, 1));
   if (out_dropout_) h = out_dropout_->forward(h);
-  return out_->forward(h).flatten();
+  return out_->forward(h).flatten().to(torch::kFloat);  // losses on fp32 logits under autocast
 }
 
 void init_weights(torch::nn::Module& m) {

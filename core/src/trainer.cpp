@@ -118,22 +118,27 @@ int64_t Trainer::steps_per_epoch() const {
 }
 
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
-                                     double rec_weight) {
+                                     double rec_weight, Precision precision) {
   const int64_t n = x.size(0);
   const ModelConfig& c = m.config;
-  auto z = torch::randn({n, c.nlat}, x.options());
-  auto enc = m.encoder->forward(x, y);
-  auto z_hat = m.encoder->sample(enc, c.bigan);
-  auto x_tilde = m.decoder->forward(z, y);
-  // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
-  auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
-                                         y.defined() ? torch::cat({y, y}) : y);
-  GradientResult r{ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)), logits.narrow(0, 0, n),
-                   logits.narrow(0, n, n), {}};
-  torch::Tensor g_loss = r.losses.g_loss;
-  if (rec_weight > 0) {
-    r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
-    g_loss = g_loss + rec_weight * r.rec;
+  GradientResult r;
+  torch::Tensor g_loss;
+  {
+    AutocastGuard autocast(precision, x.device());  // the forward passes only, never the backward
+    auto z = torch::randn({n, c.nlat}, x.options());
+    auto enc = m.encoder->forward(x, y);
+    auto z_hat = m.encoder->sample(enc, c.bigan);
+    auto x_tilde = m.decoder->forward(z, y);
+    // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
+    auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
+                                           y.defined() ? torch::cat({y, y}) : y);
+    r = {ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)), logits.narrow(0, 0, n),
+         logits.narrow(0, n, n), {}};
+    g_loss = r.losses.g_loss;
+    if (rec_weight > 0) {
+      r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
+      g_loss = g_loss + rec_weight * r.rec;
+    }
   }
   // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
   auto d_params = m.discriminator->parameters();
@@ -154,7 +159,7 @@ StepStats Trainer::step() {
     rebuild_loader();
     b = loader_->next();
   }
-  GradientResult r = compute_ali_gradients(*model_, b.x, b.y, options_.rec_weight);
+  GradientResult r = compute_ali_gradients(*model_, b.x, b.y, options_.rec_weight, precision());
   const AliLosses& losses = r.losses;
   auto stats = torch::stack({losses.d_loss.detach(), losses.g_loss.detach(),
                              torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean()})

@@ -10,6 +10,7 @@
 
 #include "ali/config.h"
 #include "ali/models.h"
+#include "ali/precision.h"
 
 namespace ali {
 
@@ -23,6 +24,9 @@ struct TrainOptions {
   // Weight of an explicit reconstruction term mean|x - G(z_hat)| added to the encoder/decoder loss
   // (ALICE's cycle consistency, Li et al. 2017). 0: the paper's pure ALI game.
   double rec_weight = 0.0;
+  // fp32, bf16 autocast, or auto (bf16 where the hardware runs it natively). Files written before the
+  // option existed trained in fp32.
+  Precision precision = Precision::FP32;
 };
 void to_json(nlohmann::json& j, const TrainOptions& o);
 void from_json(const nlohmann::json& j, TrainOptions& o);

@@ -12,8 +12,14 @@ torch::Device resolve_device(const std::string& name);
 bool cuda_available();
 std::string device_description(const torch::Device& d);
 
-// Intra-op threads: all cores but `reserve` (at least one), e.g. a core left for the UI, or
-// $ALI_THREADS when set (e.g. two runs side by side, one core each).
-void configure_threads(int reserve = 0);
+// The thread policy, in one place, called once at a program's start: intra-op threads = the cores
+// not reserved (the CLI reserves none; the explorer one, for its UI thread and image decoding), at least
+// one; $ALI_THREADS overrides (e.g. two runs side by side, one core each) and must be a whole number
+// from 1 to the number of cores, else ali::Error. Inter-op threads: one, set the first time.
+// Returns the intra-op thread count. More threads than free cores is never wanted: oversubscribed
+// oneDNN/OpenMP barriers spin, and a step gets 30x slower.
+int configure_threads(int reserve = 0);
+// $ALI_THREADS's value checked against `cores`: 0 when unset, else the count; throws when invalid.
+int threads_from_environment(const char* value, int cores);
 
 }  // namespace ali

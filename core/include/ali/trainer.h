@@ -28,8 +28,10 @@ struct GradientResult {
 // gradients: every discriminator parameter's .grad set to dL_D/dtheta, every encoder and decoder
 // parameter's .grad to dL_G/dtheta. Noise (z, eps, dropout) comes from the default generator.
 // With rec_weight > 0 the encoder/decoder loss also gets rec_weight * mean|x - G(z_hat)|.
+// `precision` BF16 runs the forward passes under bf16 autocast (losses on fp32 logits); the
+// gradients land in the fp32 parameters either way.
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {},
-                                     double rec_weight = 0.0);
+                                     double rec_weight = 0.0, Precision precision = Precision::FP32);
 
 struct StepStats {
   int64_t step = 0;  // steps completed after this one
@@ -67,6 +69,9 @@ class Trainer {
   const TrainOptions& options() const { return options_; }
   void set_learning_rate(double lr);
   torch::Device device() const { return device_; }
+  // What the steps run in: options().precision with auto resolved for this device.
+  Precision precision() const { return resolve_precision(options_.precision, device_); }
+  void set_precision(Precision p) { options_.precision = p; }
 
   void save(const std::filesystem::path& path, const nlohmann::json& extra = {}) const;
 

@@ -1,0 +1,107 @@
+#include "ali/conv_transpose.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+
+#include "ali/precision.h"
+
+namespace ali {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// x (and the weight) in the dtype the convolutions should run in: bf16 when this thread's CPU autocast
+// asks for it, else as given. Done here because autocast keeps conv_transpose in fp32.
+at::ScalarType compute_dtype(const torch::Tensor& x) {
+  if (x.device().is_cpu() && autocast_active(torch::kCPU)) return autocast_dtype(torch::kCPU);
+  if (x.device().is_cuda() && autocast_active(torch::kCUDA)) return autocast_dtype(torch::kCUDA);
+  return x.scalar_type();
+}
+
+class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunction> {
+ public:
+  // The bias is added outside (ordinary autograd): LibTorch 1.13's custom functions take no undefined
+  // tensor inputs.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               int64_t stride) {
+    TORCH_CHECK(x.dim() == 4 && weight.dim() == 4, "conv_transpose2d_onednn takes 4-d input and weight");
+    TORCH_CHECK(x.size(1) == weight.size(0), "conv_transpose2d_onednn: input has ", x.size(1),
+                " channels, the weight expects ", weight.size(0));
+    const auto dtype = compute_dtype(x);
+    // Autocast must not re-cast the ops below: they run in exactly the dtype chosen above.
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(
+        c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}));
+    auto xc = x.to(dtype).contiguous(x.suggest_memory_format());
+    auto wc = weight.to(dtype);
+    const int64_t k_h = weight.size(2), k_w = weight.size(3);
+    std::vector<int64_t> out_shape{x.size(0), weight.size(1), (x.size(2) - 1) * stride + k_h,
+                                   (x.size(3) - 1) * stride + k_w};
+    // Only the shape, dtype and memory format of `input` are read for the data gradient.
+    auto like = at::empty(out_shape, xc.options().memory_format(xc.suggest_memory_format()));
+    auto y = std::get<0>(at::convolution_backward(xc, like, wc, c10::nullopt, {stride, stride}, {0, 0},
+                                                  {1, 1}, false, {0, 0}, 1, {true, false, false}));
+    ctx->save_for_backward({xc, wc});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["x_dtype"] = int64_t(x.scalar_type());
+    ctx->saved_data["w_dtype"] = int64_t(weight.scalar_type());
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto& xc = saved[0];
+    const auto& wc = saved[1];
+    const int64_t stride = ctx->saved_data["stride"].toInt();
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(
+        c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}));
+    auto dy = grads[0].to(xc.scalar_type()).contiguous(xc.suggest_memory_format());
+    torch::Tensor dx, dw;
+    if (ctx->needs_input_grad(0))
+      dx = at::conv2d(dy, wc, {}, {stride, stride})
+               .to(c10::ScalarType(ctx->saved_data["x_dtype"].toInt()));
+    if (ctx->needs_input_grad(1))
+      dw = std::get<1>(at::convolution_backward(xc, dy, wc, c10::nullopt, {stride, stride}, {0, 0},
+                                                {1, 1}, false, {0, 0}, 1, {false, true, false}))
+               .to(c10::ScalarType(ctx->saved_data["w_dtype"].toInt()));
+    return {dx, dw, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor conv_transpose2d_onednn(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, int64_t stride) {
+  auto y = ConvTransposeFunction::apply(x, weight, stride);
+  return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1}) : y;
+}
+
+ConvTranspose2dImpl::ConvTranspose2dImpl(const ConvTranspose2dOptions& o) : options(o) { reset(); }
+
+void ConvTranspose2dImpl::reset() {
+  const auto& o = options;
+  weight = register_parameter("weight", torch::empty({o.in_channels, o.out_channels, o.kernel, o.kernel}));
+  bias = o.bias ? register_parameter("bias", torch::empty({o.out_channels})) : torch::Tensor();
+  // torch::nn::ConvTranspose2d's initialisation (kaiming_uniform with a = sqrt(5); fan_in from
+  // weight.size(1) * k * k), so a freshly built model draws the same weights as before.
+  torch::NoGradGuard ng;
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const double fan_in = double(o.out_channels * o.kernel * o.kernel);
+    const double bound = 1.0 / std::sqrt(fan_in);
+    torch::nn::init::uniform_(bias, -bound, bound);
+  }
+}
+
+torch::Tensor ConvTranspose2dImpl::forward(const torch::Tensor& x) {
+  return conv_transpose2d_onednn(x, weight, bias, options.stride);
+}
+
+void ConvTranspose2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "ali::ConvTranspose2d(" << options.in_channels << ", " << options.out_channels
+         << ", kernel_size=" << options.kernel << ", stride=" << options.stride << ", oneDNN)";
+}
+
+}  // namespace ali

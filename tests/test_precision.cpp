@@ -1,0 +1,123 @@
+// Mixed precision (bf16 autocast with fp32 master weights) and the thread policy.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "ali/checkpoint.h"
+#include "ali/device.h"
+#include "ali/precision.h"
+#include "ali/trainer.h"
+#include "test_util.h"
+
+using namespace ali;
+using ali::test::error_of;
+
+namespace {
+std::unique_ptr<Trainer> trainer_with(Precision p, int n = 32) {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  TrainOptions o;
+  o.batch = 8;
+  o.seed = 4;
+  o.precision = p;
+  o.rec_weight = 5;  // the shipped recipe's extra forward pass runs under autocast too
+  auto t = std::make_unique<Trainer>(c, o, torch::kCPU);
+  t->set_data(test::synthetic_set(n, 1, 28));
+  return t;
+}
+}  // namespace
+
+TEST(Precision, NamesParseAndRefuseUnknown) {
+  for (auto p : {Precision::FP32, Precision::BF16, Precision::Auto})
+    EXPECT_EQ(parse_precision(precision_name(p)), p);
+  auto msg = error_of([] { parse_precision("fp16"); });
+  EXPECT_NE(msg.find("unknown precision 'fp16'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fp32, bf16, auto"), std::string::npos) << msg;
+}
+
+TEST(Precision, AutoResolvesToBf16ExactlyWhereNative) {
+  EXPECT_EQ(resolve_precision(Precision::FP32, torch::kCPU), Precision::FP32);
+  EXPECT_EQ(resolve_precision(Precision::BF16, torch::kCPU), Precision::BF16);
+  EXPECT_EQ(resolve_precision(Precision::Auto, torch::kCPU),
+            bf16_native(torch::kCPU) ? Precision::BF16 : Precision::FP32);
+}
+
+TEST(Precision, Bf16StepGivesFiniteLossesAndFp32MasterWeights) {
+  auto t = trainer_with(Precision::BF16);
+  EXPECT_EQ(t->precision(), Precision::BF16);
+  auto before = t->model().decoder->named_parameters()["stack.0.weight"].clone();
+  for (int i = 0; i < 3; ++i) {
+    StepStats s = t->step();
+    EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss)) << "step " << i;
+    EXPECT_GT(s.p_real, 0.0);
+    EXPECT_LT(s.p_real, 1.0);
+    EXPECT_GT(s.rec, 0.0);
+  }
+  for (auto* mod : std::initializer_list<torch::nn::Module*>{t->model().encoder.get(), t->model().decoder.get(),
+                                                             t->model().discriminator.get()})
+    for (const auto& p : mod->named_parameters()) {
+      EXPECT_EQ(p.value().scalar_type(), torch::kFloat) << p.key();
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      EXPECT_EQ(p.value().grad().scalar_type(), torch::kFloat) << p.key();
+      EXPECT_TRUE(torch::isfinite(p.value()).all().item<bool>()) << p.key();
+    }
+  // The (oneDNN) transposed convolution's weight learned through the bf16 path.
+  EXPECT_FALSE(torch::equal(before, t->model().decoder->named_parameters()["stack.0.weight"]));
+  EXPECT_FALSE(autocast_active(torch::kCPU));  // nothing leaks out of the step
+}
+
+TEST(Precision, Bf16AndFp32StepsAgreeRoughly) {
+  // Same seed, same batch: one step's losses differ only by bf16 rounding.
+  auto a = trainer_with(Precision::FP32), b = trainer_with(Precision::BF16);
+  StepStats sa = a->step(), sb = b->step();
+  EXPECT_NEAR(sa.d_loss, sb.d_loss, 0.05);
+  EXPECT_NEAR(sa.g_loss, sb.g_loss, 0.05);
+}
+
+TEST(Precision, RoundTripsThroughTheCheckpoint) {
+  test::TempDir dir;
+  for (auto p : {Precision::FP32, Precision::BF16, Precision::Auto}) {
+    auto t = trainer_with(p);
+    t->step();
+    auto file = dir / ("m_" + precision_name(p) + ".ali");
+    t->save(file);
+    EXPECT_EQ(read_checkpoint_header(file).options.precision, p);
+    auto r = Trainer::resume(file, torch::kCPU);
+    EXPECT_EQ(r->options().precision, p);
+  }
+}
+
+TEST(Precision, CheckpointsWithoutTheFieldReadAsFp32) {
+  nlohmann::json j = TrainOptions{};
+  j.erase("precision");
+  TrainOptions o = j.get<TrainOptions>();
+  EXPECT_EQ(o.precision, Precision::FP32);
+  j["precision"] = "fp8";
+  EXPECT_NE(error_of([&] { j.get<TrainOptions>(); }).find("unknown precision"), std::string::npos);
+}
+
+TEST(Threads, EnvironmentValueIsValidated) {
+  EXPECT_EQ(threads_from_environment(nullptr, 4), 0);
+  EXPECT_EQ(threads_from_environment("1", 4), 1);
+  EXPECT_EQ(threads_from_environment("4", 4), 4);
+  for (const char* bad : {"0", "5", "-1", "100000", "two", "2x", "", " 2", "99999999999999999999"}) {
+    auto msg = error_of([&] { threads_from_environment(bad, 4); });
+    EXPECT_NE(msg.find("ALI_THREADS='" + std::string(bad) + "'"), std::string::npos) << bad << ": " << msg;
+    EXPECT_NE(msg.find("from 1 to 4"), std::string::npos) << msg;
+  }
+}
+
+TEST(Threads, ConfigureHonoursReserveAndEnvironment) {
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  unsetenv("ALI_THREADS");
+  EXPECT_EQ(configure_threads(0), cores);
+  EXPECT_EQ(at::get_num_threads(), cores);
+  EXPECT_EQ(configure_threads(1), std::max(1, cores - 1));
+  EXPECT_EQ(configure_threads(cores + 5), 1);  // never fewer than one
+  setenv("ALI_THREADS", "1", 1);
+  EXPECT_EQ(configure_threads(0), 1);
+  setenv("ALI_THREADS", "100000", 1);
+  EXPECT_THROW(configure_threads(0), Error);
+  unsetenv("ALI_THREADS");
+  configure_threads(0);
+}
