@@ -186,6 +186,12 @@ void run_info(const std::string& path) {
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("
             << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed << "\n"
+            << "precision:    " << precision_name(h.options.precision)
+            << (h.options.precision == Precision::Auto
+                    ? " (bf16 where native; on this machine's CPU: " +
+                          precision_name(resolve_precision(Precision::Auto, torch::kCPU)) + ")"
+                    : std::string())
+            << "\n"
             << "attributes:   ";
   if (c.attributes.empty()) std::cout << "none (unconditional)";
   for (size_t i = 0; i < c.attributes.size(); ++i) std::cout << (i ? ", " : "") << c.attributes[i];

@@ -44,6 +44,7 @@ struct TrainArgs {
   int64_t checkpoint_every = 500;
   int64_t keep_every = 0;
   int nlat = 0;
+  std::string precision;  // empty: auto for a new run, the checkpoint's on --resume
 };
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
@@ -88,8 +89,10 @@ void run_train(const TrainArgs& a) {
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
     o.seed = a.seed;
+    o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
   }
+  if (a.resume && !a.precision.empty()) trainer->set_precision(parse_precision(a.precision));
   const ModelConfig& c = trainer->model().config;
   auto data = load_dataset(a.data, "train", c.image_size, c.image_channels);
   if (c.conditional()) data = with_condition_attributes(std::move(data));
@@ -110,7 +113,8 @@ void run_train(const TrainArgs& a) {
             << (c.conditional() ? " conditional" : "") << " on " << trainer->data().name << " ("
             << trainer->data().size() << " images), " << device_description(device) << ", step "
             << trainer->step_count() << " -> " << total << ", batch " << trainer->options().batch
-            << "\n"
+            << ", " << precision_name(trainer->precision())
+            << (trainer->options().precision == Precision::Auto ? " (auto)" : "") << "\n"
             << std::flush;
 
   std::signal(SIGINT, on_sigint);
@@ -198,6 +202,11 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", a->precision,
+                  "fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where the hardware runs it "
+                  "natively: AVX512_BF16/AMX CPUs, CUDA compute capability 8+); default auto, or the "
+                  "checkpoint's on --resume")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--out", a->out, "run folder (checkpoint.ali, log.csv, samples)")->required();
   cmd->add_flag("--resume", a->resume, "continue the run in --out");

@@ -70,7 +70,12 @@ void write_screenshot(AppState& s, const ali::PixelBuffer& pixels, const std::st
 int main(int argc, char** argv) {
   Options opt;
   if (int rc = parse_options(argc, argv, opt); rc >= 0) return rc;
-  ali::configure_threads(1);  // leave a core for the window
+  try {
+    ali::configure_threads(1);  // leave a core for the window and image decoding
+  } catch (const std::exception& e) {
+    std::cerr << "ali-explorer: " << ali::describe_exception(e) << "\n";
+    return 2;
+  }
   // Mesa's software rasterizer (llvmpipe, e.g. under Xvfb or without a GPU) spreads each frame over
   // threads on every core; on a 2-core machine they fight the trainer (measured: training 1.9x slower,
   // p95 frame 87-440 ms). One rasterizer thread keeps frames steady. GPU drivers ignore the variable.
