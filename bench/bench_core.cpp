@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,14 @@ static std::shared_ptr<const ali::ImageSet> synthetic(const ali::ModelConfig& c,
   s.name = "synthetic";
   s.images = torch::randint(0, 256, {n, c.image_channels, c.image_size, c.image_size}, torch::kUInt8);
   return std::make_shared<const ali::ImageSet>(std::move(s));
+}
+
+// CPU time of the whole process (all threads): with one thread it is what the step would take on an
+// idle core, so it stays meaningful while other work shares the machine.
+static double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static void sync(const torch::Device& d) {
@@ -52,25 +61,33 @@ static nlohmann::json arch_json(const ali::ArchSpec& a) {
           {"disc_joint", layers(a.disc_joint)}};
 }
 
-// Median ms of `steps` training steps (after 2 warm-up steps) at this precision.
-static double time_steps(const ali::ModelConfig& c, int batch, int steps, ali::Precision p,
-                         const torch::Device& device, std::shared_ptr<ali::AliModel>* model_out) {
+struct StepTime {
+  double wall_ms, cpu_ms;
+};
+
+// Median wall and process-CPU ms of `steps` training steps (after 2 warm-up steps) at this precision.
+static StepTime time_steps(const ali::ModelConfig& c, int batch, int steps, ali::Precision p,
+                           const torch::Device& device, std::shared_ptr<ali::AliModel>* model_out) {
   ali::TrainOptions o;
   o.batch = batch;
   o.precision = p;
   ali::Trainer t(c, o, device);
   t.set_data(synthetic(c, batch * 4));
-  std::vector<double> step_ms;
+  std::vector<double> step_ms, cpu_ms;
   for (int i = 0; i < steps + 2; ++i) {
     sync(device);
     auto t0 = clock_type::now();
+    double c0 = process_cpu_ms();
     t.step();
     sync(device);
     double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-    if (i >= 2) step_ms.push_back(ms);
+    if (i >= 2) {
+      step_ms.push_back(ms);
+      cpu_ms.push_back(process_cpu_ms() - c0);
+    }
   }
   if (model_out) *model_out = t.model().clone_to(device);
-  return median(step_ms);
+  return {median(step_ms), median(cpu_ms)};
 }
 
 int main(int argc, char** argv) {
@@ -97,15 +114,16 @@ int main(int argc, char** argv) {
     std::printf("device: %s, batch %d, %d timed steps (after 2 warm-up), median; bf16 native: %s\n",
                 ali::device_description(device).c_str(), batch, steps,
                 ali::bf16_native(device) ? "yes" : "no");
-    std::printf("%-10s %10s %-6s %10s %10s %12s %12s\n", "preset", "params", "prec", "step ms", "images/s",
-                "encode1 ms", "decode1 ms");
+    std::printf("%-10s %10s %-6s %10s %10s %10s %12s %12s\n", "preset", "params", "prec", "step ms", "images/s",
+                "cpu ms", "encode1 ms", "decode1 ms");
     for (const auto& name : presets) {
       ali::ModelConfig c;
       c.arch = name;
       c = c.resolved();
       for (const auto& pname : precisions) {
         std::shared_ptr<ali::AliModel> m;
-        double ms = time_steps(c, batch, steps, ali::parse_precision(pname), device, &m);
+        StepTime st = time_steps(c, batch, steps, ali::parse_precision(pname), device, &m);
+        const double ms = st.wall_ms;
         auto x = torch::rand({1, c.image_channels, c.image_size, c.image_size});
         auto z = torch::randn({1, c.nlat});
         std::vector<double> enc_ms, dec_ms;
@@ -120,9 +138,9 @@ int main(int argc, char** argv) {
             dec_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
           }
         }
-        std::printf("%-10s %10lld %-6s %10.1f %10.1f %12.2f %12.2f\n", name.c_str(),
-                    (long long)m->parameter_count(), pname.c_str(), ms, batch * 1000.0 / ms, median(enc_ms),
-                    median(dec_ms));
+        std::printf("%-10s %10lld %-6s %10.1f %10.1f %10.1f %12.2f %12.2f\n", name.c_str(),
+                    (long long)m->parameter_count(), pname.c_str(), ms, batch * 1000.0 / ms, st.cpu_ms,
+                    median(enc_ms), median(dec_ms));
         std::fflush(stdout);
       }
     }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 
 #include "ali/config.h"
 #include "ali/conv_transpose.h"
@@ -20,6 +21,17 @@
 using clock_type = std::chrono::steady_clock;
 
 namespace {
+
+bool g_cpu_time = false;  // --cpu-time: process CPU ms instead of wall ms (robust on a shared machine)
+
+double now_ms() {
+  if (g_cpu_time) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+  return std::chrono::duration<double, std::milli>(clock_type::now().time_since_epoch()).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -68,7 +80,7 @@ Timing time_block(const Block& b, Variant v, int reps) {
   const auto precision = v == Variant::OnednnBf16 ? ali::Precision::BF16 : ali::Precision::FP32;
   std::vector<double> fwd, bwd;
   for (int r = 0; r < reps + 1; ++r) {
-    auto t0 = clock_type::now();
+    const double t0 = now_ms();
     torch::Tensor h;
     {
       ali::AutocastGuard guard(precision, torch::kCPU);
@@ -88,12 +100,12 @@ Timing time_block(const Block& b, Variant v, int reps) {
         h = torch::leaky_relu(h, b.slope);
       }
     }
-    auto t1 = clock_type::now();
+    const double t1 = now_ms();
     auto grads = torch::autograd::grad({h.to(torch::kFloat).sum()}, {x, w});
-    auto t2 = clock_type::now();
+    const double t2 = now_ms();
     if (r > 0) {  // the first is a warm-up (oneDNN primitive creation)
-      fwd.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      bwd.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      fwd.push_back(t1 - t0);
+      bwd.push_back(t2 - t1);
     }
   }
   return {median(fwd), median(bwd)};
@@ -108,6 +120,7 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset)->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--reps", reps, "timed repetitions per layer and variant")->capture_default_str();
+  app.add_flag("--cpu-time", g_cpu_time, "report process CPU time, not wall time (use with ALI_THREADS=1)");
   CLI11_PARSE(app, argc, argv);
   try {
     ali::configure_threads(0);
@@ -122,8 +135,8 @@ int main(int argc, char** argv) {
     int64_t cz = a.maxout ? a.disc_z.back().channels / 2 : a.disc_z.back().channels;
     for (auto& b : blocks_of("D joint", a.disc_joint, cx + cz, 1, 2 * batch, a, a.maxout)) blocks.push_back(b);
 
-    std::printf("%s, batch %d, %d threads, median of %d; ms forward / backward (input + weight grads)\n",
-                preset.c_str(), batch, at::get_num_threads(), reps);
+    std::printf("%s, batch %d, %d threads, median of %d; %s ms forward / backward (input + weight grads)\n",
+                preset.c_str(), batch, at::get_num_threads(), reps, g_cpu_time ? "CPU" : "wall");
     std::printf("%-8s %-32s | %17s | %17s | %17s\n", "net", "block", "torch-fp32", "onednn-fp32", "onednn-bf16");
     double tot[3][2] = {};
     for (const auto& b : blocks) {

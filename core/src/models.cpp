@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ali/conv_transpose.h"
+#include "ali/dropout.h"
 #include "ali/error.h"
 
 namespace ali {
@@ -18,7 +19,7 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     float p = i == 0 ? dropout_first : dropout_rest;
-    if (p > 0) seq->push_back(nn::Dropout(p));
+    if (p > 0) seq->push_back(Dropout(p));  // hash-mask dropout (dropout.h): 1.13's bernoulli_ is slow
     if (l.kind == LayerKind::Conv)
       seq->push_back(nn::Conv2d(
           nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
@@ -134,7 +135,7 @@ JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c) {
   }
   joint_ = register_module("joint", make_conv_stack(a.disc_joint, joint_in, a.slope, a.maxout,
                                                     a.dropout_rest, a.dropout_rest, &cj));
-  if (a.dropout_rest > 0) out_dropout_ = register_module("out_dropout", nn::Dropout(a.dropout_rest));
+  if (a.dropout_rest > 0) out_dropout_ = register_module("out_dropout", Dropout(a.dropout_rest));
   out_ = register_module("out", nn::Conv2d(nn::Conv2dOptions(cj, 1, 1)));
 }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "ali/config.h"
+#include "ali/dropout.h"
 
 namespace ali {
 
@@ -62,7 +63,7 @@ class JointDiscriminatorImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, joint_{nullptr};
   torch::nn::Linear embed_{nullptr};
-  torch::nn::Dropout out_dropout_{nullptr};
+  Dropout out_dropout_{nullptr};
   torch::nn::Conv2d out_{nullptr};
 };
 TORCH_MODULE(JointDiscriminator);
