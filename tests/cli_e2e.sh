@@ -27,12 +27,20 @@ head -1 "$run/log.csv" | grep -q "step,wall_s,loss_d,loss_g,p_real,p_fake,rec" |
 "$ALI" info "$run/checkpoint.ali" | tee "$work/info"
 grep -q "step: *24" "$work/info" || fail "info step"
 grep -q "architecture: fmnist28" "$work/info" || fail "info arch"
+grep -q "precision: *auto" "$work/info" || fail "info precision (a new run defaults to auto)"
+grep -q ", $(grep -q avx512_bf16 /proc/cpuinfo && echo bf16 || echo fp32) (auto)" "$work/train.log" \
+  || fail "auto precision should resolve to bf16 exactly on AVX512_BF16 CPUs"
 
 # Resume continues from the checkpoint and appends to the log.
 "$ALI" train --steps 30 --checkpoint-every 0 --out "$run" --resume --device cpu >/dev/null
 "$ALI" info "$run/checkpoint.ali" | grep -q "step: *30" || fail "resume did not reach step 30"
 [ "$(wc -l <"$run/log.csv")" -eq 31 ] || fail "resumed log.csv should have 30 rows"
 must_fail "training over an existing run without --resume" "$ALI" train --steps 2 --out "$run"
+must_fail "unknown precision" "$ALI" train --steps 2 --precision fp16 --out "$work/r_prec"
+# --precision on --resume switches and is recorded.
+cp -r "$run" "$work/run_fp32"
+"$ALI" train --steps 31 --checkpoint-every 0 --out "$work/run_fp32" --resume --precision fp32 --device cpu >/dev/null
+"$ALI" info "$work/run_fp32/checkpoint.ali" | grep -q "precision: *fp32" || fail "--precision on resume not recorded"
 
 ck="$run/checkpoint.ali"
 "$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s1.png"
