@@ -109,8 +109,8 @@ TEST(Losses, TrainerStepUpdatesAllThreeNetworks) {
   auto s = t.step();
   EXPECT_EQ(s.step, 1);
   EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss));
-  EXPECT_GT(s.p_real, 0.0);
-  EXPECT_LT(s.p_fake, 1.0);
+  EXPECT_GT(s.metric("p_real"), 0.0);
+  EXPECT_LT(s.metric("p_fake"), 1.0);
   EXPECT_FALSE(torch::equal(before_e, t.model().encoder->parameters()[0]));
   EXPECT_FALSE(torch::equal(before_g, t.model().decoder->parameters()[0]));
   EXPECT_FALSE(torch::equal(before_d, t.model().discriminator->parameters()[0]));
@@ -157,7 +157,7 @@ TEST(Losses, ReconstructionWeightIsKeptInTheCheckpoint) {
   Trainer t(c, o, torch::kCPU);
   t.set_data(test::synthetic_set(8, 1, 28));
   auto s = t.step();
-  EXPECT_GT(s.rec, 0.0);
+  EXPECT_GT(s.metric("rec"), 0.0);
   t.save(dir / "r.ali");
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "r.ali", torch::kCPU)->options().rec_weight, 2.5);
 }
