@@ -13,7 +13,9 @@
 #include "test_util.h"
 
 using namespace ali;
+using test::all_close;
 using test::error_of;
+using test::grads_of;
 
 namespace {
 double softplus(double x) { return std::log1p(std::exp(x)); }
@@ -36,20 +38,6 @@ TrainOptions small_options(int batch = 8) {
   return o;
 }
 
-std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> g;
-  for (const auto& p : params)
-    g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-  return g;
-}
-void clear(const std::vector<torch::Tensor>& params) {
-  for (auto p : params) p.mutable_grad() = torch::Tensor();
-}
-bool all_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!torch::allclose(a[i], b[i], 1e-4, 1e-7)) return false;
-  return true;
-}
 bool all_zero(const std::vector<torch::Tensor>& a) {
   for (const auto& t : a)
     if (t.abs().sum().item<double>() != 0) return false;
@@ -248,19 +236,7 @@ TEST(GaliGradients, DiscriminatorFromLdAndGeneratorsFromLge) {
     auto s = cycle_sources(m, x);
     auto logits = kway_logits(m, name == "gali4" ? gali4_tuples(s) : gali8_tuples(s), {}, 0.0);
     auto L = kway_losses(logits, uniform_weights(name == "gali4" ? 4 : 8));
-    clear(d_params);
-    clear(g_params);
-    L.d_loss.backward({}, /*retain_graph=*/true);
-    auto ld_d = grads_of(d_params), ld_g = grads_of(g_params);
-    clear(d_params);
-    clear(g_params);
-    L.g_loss.backward();
-    auto lg_d = grads_of(d_params), lg_g = grads_of(g_params);
-
-    EXPECT_TRUE(all_close(got_d, ld_d));   // D: from L_D ...
-    EXPECT_FALSE(all_close(got_d, lg_d));  // ... not from L_GE
-    EXPECT_TRUE(all_close(got_g, lg_g));   // E and G: from L_GE ...
-    EXPECT_FALSE(all_close(got_g, ld_g));  // ... not from L_D
+    test::expect_routed(d_params, g_params, got_d, got_g, L.d_loss, L.g_loss);
   }
 }
 
@@ -304,8 +280,8 @@ TEST(Objectives, EveryObjectiveRoutesItsUpdates) {
     b.x = t->data().float_images(torch::arange(8));
     auto d_params = m.discriminator->parameters(), g_params = ge_params(m);
     for (Update u : {Update::Both, Update::DiscriminatorOnly, Update::GeneratorsOnly}) {
-      clear(d_params);
-      clear(g_params);
+      test::clear_grads(d_params);
+      test::clear_grads(g_params);
       StepContext ctx;
       ctx.update = u;
       auto out = objective->compute_gradients(m, b, ctx);

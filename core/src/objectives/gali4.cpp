@@ -2,23 +2,14 @@
 // z); matching all four gives the encoder and decoder cycle feedback without a pixel loss.
 #include "objectives_internal.h"
 
-namespace ali::objectives {
-namespace {
+namespace ali {
 
-class Gali4 : public KWayObjective {
- public:
-  explicit Gali4(const TrainOptions& o) : KWayObjective("gali4", 4, o) {}
-
- protected:
-  std::vector<JointTuple> tuples(AliModel& m, const Batch& b) override {
-    return gali4_tuples(cycle_sources(m, b.x, b.y));
-  }
-};
-
-}  // namespace
-
-std::unique_ptr<Objective> make_gali4(const ModelConfig&, const TrainOptions& o) {
-  return std::make_unique<Gali4>(o);
+std::vector<JointTuple> gali4_tuples(const CycleSources& s) {
+  return {{s.x, s.z_hat}, {s.x, s.z_hat_r}, {s.x_f, s.z}, {s.x_rf, s.z}};
 }
 
-}  // namespace ali::objectives
+std::unique_ptr<Objective> objectives::make_gali4(const ModelConfig&, const TrainOptions& o) {
+  return make_cycle_objective("gali4", 4, gali4_tuples, o);
+}
+
+}  // namespace ali

@@ -178,6 +178,29 @@ ObjectiveOutput KWayObjective::compute_gradients(AliModel& m, const Batch& batch
   return out;
 }
 
+namespace {
+class CycleObjective : public KWayObjective {
+ public:
+  using Table = std::vector<JointTuple> (*)(const CycleSources&);
+  CycleObjective(std::string name, int k, Table table, const TrainOptions& o)
+      : KWayObjective(std::move(name), k, o), table_(table) {}
+
+ protected:
+  std::vector<JointTuple> tuples(AliModel& m, const Batch& b) override {
+    return table_(cycle_sources(m, b.x, b.y));
+  }
+
+ private:
+  Table table_;
+};
+}  // namespace
+
+std::unique_ptr<Objective> make_cycle_objective(
+    std::string name, int k, std::vector<JointTuple> (*table)(const CycleSources&),
+    const TrainOptions& o) {
+  return std::make_unique<CycleObjective>(std::move(name), k, table, o);
+}
+
 }  // namespace objectives
 
 CycleSources cycle_sources(AliModel& m, const torch::Tensor& x, const torch::Tensor& y) {
@@ -192,17 +215,6 @@ CycleSources cycle_sources(AliModel& m, const torch::Tensor& x, const torch::Ten
   s.z_t = encode_sample(m, s.x_f, y);
   s.x_rf = m.decoder->forward(s.z_t, y);
   return s;
-}
-
-std::vector<JointTuple> gali4_tuples(const CycleSources& s) {
-  return {{s.x, s.z_hat}, {s.x, s.z_hat_r}, {s.x_f, s.z}, {s.x_rf, s.z}};
-}
-
-std::vector<JointTuple> gali8_tuples(const CycleSources& s) {
-  return {{s.x, s.z_hat, s.x_r, s.z_hat_r}, {s.x, s.z_hat_r, s.x_r, s.z_hat},
-          {s.x_r, s.z_hat, s.x, s.z_hat_r}, {s.x_r, s.z_hat_r, s.x, s.z_hat},
-          {s.x_f, s.z, s.x_rf, s.z_t},      {s.x_f, s.z_t, s.x_rf, s.z},
-          {s.x_rf, s.z, s.x_f, s.z_t},      {s.x_rf, s.z_t, s.x_f, s.z}};
 }
 
 torch::Tensor kway_logits(AliModel& m, const std::vector<JointTuple>& tuples,

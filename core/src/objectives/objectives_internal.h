@@ -31,6 +31,11 @@ class KWayObjective : public Objective {
   KWayWeights weights_;
 };
 
+// A GALI objective whose tuples are a table over the model's cycle samples (gali4, gali8).
+std::unique_ptr<Objective> make_cycle_objective(
+    std::string name, int k, std::vector<JointTuple> (*table)(const CycleSources&),
+    const TrainOptions& o);
+
 // z_hat from an encoder output: mu for BiGAN, else a sample.
 torch::Tensor encode_sample(AliModel& m, const torch::Tensor& x, const torch::Tensor& y);
 
