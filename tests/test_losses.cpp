@@ -7,6 +7,8 @@
 #include "test_util.h"
 
 using namespace ali;
+using test::all_close;
+using test::grads_of;
 
 namespace {
 double softplus(double x) { return std::log1p(std::exp(x)); }
@@ -26,19 +28,6 @@ TEST(Losses, MatchHandComputedValues) {
 }
 
 namespace {
-std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> g;
-  for (const auto& p : params) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-  return g;
-}
-void clear(const std::vector<torch::Tensor>& params) {
-  for (auto p : params) p.mutable_grad() = torch::Tensor();
-}
-bool all_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!torch::allclose(a[i], b[i], 1e-4, 1e-7)) return false;
-  return true;
-}
 // An fmnist28 model in training mode, 6 images, and its D and E+G parameter lists.
 struct GradientCase {
   ModelConfig config = [] {
@@ -74,19 +63,7 @@ TEST(Losses, DiscriminatorLearnsFromLdAndGeneratorsFromLg) {
   auto x_tilde = m.decoder->forward(z);
   auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}));
   auto L = ali_losses(logits.narrow(0, 0, 6), logits.narrow(0, 6, 6));
-  clear(d_params);
-  clear(g_params);
-  L.d_loss.backward({}, /*retain_graph=*/true);
-  auto ld_d = grads_of(d_params), ld_g = grads_of(g_params);
-  clear(d_params);
-  clear(g_params);
-  L.g_loss.backward();
-  auto lg_d = grads_of(d_params), lg_g = grads_of(g_params);
-
-  EXPECT_TRUE(all_close(got_d, ld_d));   // D: from L_D ...
-  EXPECT_FALSE(all_close(got_d, lg_d));  // ... not from L_G
-  EXPECT_TRUE(all_close(got_g, lg_g));   // E and G: from L_G ...
-  EXPECT_FALSE(all_close(got_g, ld_g));  // ... not from L_D
+  test::expect_routed(d_params, g_params, got_d, got_g, L.d_loss, L.g_loss);
 }
 
 TEST(Losses, BiganEncoderIsDeterministic) {
@@ -109,8 +86,8 @@ TEST(Losses, TrainerStepUpdatesAllThreeNetworks) {
   auto s = t.step();
   EXPECT_EQ(s.step, 1);
   EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss));
-  EXPECT_GT(s.p_real, 0.0);
-  EXPECT_LT(s.p_fake, 1.0);
+  EXPECT_GT(s.metric("p_real"), 0.0);
+  EXPECT_LT(s.metric("p_fake"), 1.0);
   EXPECT_FALSE(torch::equal(before_e, t.model().encoder->parameters()[0]));
   EXPECT_FALSE(torch::equal(before_g, t.model().decoder->parameters()[0]));
   EXPECT_FALSE(torch::equal(before_d, t.model().discriminator->parameters()[0]));
@@ -157,7 +134,7 @@ TEST(Losses, ReconstructionWeightIsKeptInTheCheckpoint) {
   Trainer t(c, o, torch::kCPU);
   t.set_data(test::synthetic_set(8, 1, 28));
   auto s = t.step();
-  EXPECT_GT(s.rec, 0.0);
+  EXPECT_GT(s.metric("rec"), 0.0);
   t.save(dir / "r.ali");
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "r.ali", torch::kCPU)->options().rec_weight, 2.5);
 }

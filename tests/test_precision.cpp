@@ -49,9 +49,9 @@ TEST(Precision, Bf16StepGivesFiniteLossesAndFp32MasterWeights) {
   for (int i = 0; i < 3; ++i) {
     StepStats s = t->step();
     EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss)) << "step " << i;
-    EXPECT_GT(s.p_real, 0.0);
-    EXPECT_LT(s.p_real, 1.0);
-    EXPECT_GT(s.rec, 0.0);
+    EXPECT_GT(s.metric("p_real"), 0.0);
+    EXPECT_LT(s.metric("p_real"), 1.0);
+    EXPECT_GT(s.metric("rec"), 0.0);
   }
   for (auto* mod : std::initializer_list<torch::nn::Module*>{t->model().encoder.get(), t->model().decoder.get(),
                                                              t->model().discriminator.get()})

@@ -8,6 +8,7 @@
 #include "ali/device.h"
 #include "ali/error.h"
 #include "ali/evaluation.h"
+#include "ali/objective.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -20,15 +21,9 @@ struct EvalArgs {
   EvalOptions options;
 };
 
-// The cached evaluation classifier for this data: `kind` is "classifier" (class labels) or e.g.
-// "9600-attribute-classifier" (multi-label, keyed by the training set's size).
 fs::path classifier_path(const EvalArgs& a, const ModelConfig& c, const std::string& kind = "classifier") {
   if (!a.classifier.empty()) return a.classifier;
-  std::string key = fs::path(a.data).lexically_normal().filename().string();
-  if (key.empty()) key = fs::path(a.data).lexically_normal().parent_path().filename().string();
-  if (key.empty()) key = "data";
-  return default_cache_dir() /
-         (key + "-" + kind + "-" + std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
+  return default_classifier_path(a.data, c.image_channels, c.image_size, kind);
 }
 
 void progress(const std::string& s) { std::cerr << "[eval] " << s << "\n"; }
@@ -114,6 +109,14 @@ void run_eval(const EvalArgs& a) {
   row("E(x) mean variance", q["mean_variance"], "N(0,I) samples", qb["mean_variance"]);
   row("E(x) mean |off-diag corr|", q["mean_abs_offdiag_corr"], "N(0,I) samples", qb["mean_abs_offdiag_corr"]);
   row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", qb["kl_to_prior"]);
+  if (c.objective == "semi") {
+    progress("the K+1 discriminator as a classifier");
+    auto semi = evaluate_semi(*m, h.options, train, test, a.options.test_limit);
+    j["semi_supervised"] = semi;
+    row("D accuracy (" + std::to_string(h.options.labels) + " labels)",
+        semi["discriminator_accuracy"], "probe on mu, same labels",
+        semi["linear_probe_same_labels_accuracy"]);
+  }
   row("evaluation classifier accuracy", cr.test_accuracy, "", 0);
   write_report(a, j);
 }

@@ -9,6 +9,7 @@
 #include "ali/device.h"
 #include "ali/error.h"
 #include "ali/image_io.h"
+#include "ali/inpaint.h"
 #include "ali/latent.h"
 #include "commands.h"
 
@@ -154,6 +155,22 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
             << " interpolation to " << a.out << "\n";
 }
 
+void run_inpaint(const ModelArgs& a, const std::string& mask,
+                 const std::vector<std::string>& files) {
+  Rect hole = parse_rect(mask);
+  auto l = open_model(a);
+  auto x = load_images(files, l.model->config);
+  int64_t n = x.size(0);
+  auto filled = inpaint(*l.model, x, hole, rows_of(l.y, n));
+  auto shown = x.clone();  // the hole as the encoder sees it, clamped to black for display
+  shown.slice(2, hole.y, hole.y + hole.h).slice(3, hole.x, hole.x + hole.w).fill_(0.0f);
+  // Rows: inputs, inputs with the hole, inpainted.
+  save_png(a.out, upscale(make_grid(torch::cat({x, shown, filled}), int(n)),
+                          display_scale(l.model->config)));
+  std::cout << "wrote " << n << " inpainted image" << (n == 1 ? "" : "s") << " to " << a.out
+            << "\n";
+}
+
 void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint64_t seed) {
   auto l = open_model(a);
   std::vector<std::vector<std::string>> rows;
@@ -178,6 +195,11 @@ void run_info(const std::string& path) {
   std::cout << "checkpoint:   " << path << " (format " << h.format_version << ")\n"
             << "architecture: " << c.arch << (c.bigan ? " (BiGAN: deterministic encoder)" : "")
             << " - " << c.spec().description << "\n"
+            << "objective:    " << c.objective << " (D: " << c.disc_outputs << " output"
+            << (c.disc_outputs == 1 ? "" : "s") << ", " << c.disc_slots << " (x, z) slot"
+            << (c.disc_slots == 1 ? "" : "s")
+            << (c.disc_features ? ", " + std::to_string(c.disc_features) + " M features" : "")
+            << (c.spectral_norm ? ", spectral norm" : "") << ")\n"
             << "latent size:  " << c.nlat << "\n"
             << "image shape:  " << c.image_channels << "x" << c.image_size << "x" << c.image_size
             << "\n"
@@ -185,7 +207,13 @@ void run_info(const std::string& path) {
             << "step:         " << h.step << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("
-            << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed << "\n"
+            << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed;
+  if (h.options.rec_weight > 0) std::cout << ", rec-weight " << h.options.rec_weight;
+  if (h.options.instance_noise > 0) std::cout << ", instance noise " << h.options.instance_noise;
+  if (h.options.labels > 0) std::cout << ", " << h.options.labels << " labels";
+  if (h.options.schedule != "simultaneous") std::cout << ", " << h.options.schedule << " updates";
+  if (h.options.weighting != "uniform") std::cout << ", " << h.options.weighting << " weights";
+  std::cout << "\n"
             << "precision:    " << precision_name(h.options.precision)
             << (h.options.precision == Precision::Auto
                     ? " (bf16 where native; on this machine's CPU: " +
@@ -254,6 +282,18 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
     cmd->add_option("--out", a->out, "strip.png or sweep.gif")->required();
     cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto files = std::make_shared<std::vector<std::string>>();
+    auto mask = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand(
+        "inpaint", "fill a rectangular hole: input outside it, G(mu(E(masked x))) inside");
+    add_model_options(cmd, *a);
+    cmd->add_option("--mask", *mask, "the hole as X,Y,W,H in the model's pixels")->required();
+    cmd->add_option("--out", a->out, "PNG grid: inputs, holes, inpainted")->required();
+    cmd->add_option("images", *files, "image files")->required();
+    cmd->callback([=] { run_inpaint(*a, *mask, *files); });
   }
   {
     auto a = std::make_shared<ModelArgs>();

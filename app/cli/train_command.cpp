@@ -17,6 +17,7 @@
 #include "ali/text.h"
 #include "ali/trainer.h"
 #include "commands.h"
+#include "objective_args.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +45,7 @@ struct TrainArgs {
   int64_t checkpoint_every = 500;
   int64_t keep_every = 0;
   int nlat = 0;
+  ObjectiveArgs objective;
   std::string precision;  // empty: auto for a new run, the checkpoint's on --resume
 };
 
@@ -71,6 +73,7 @@ void run_train(const TrainArgs& a) {
   if (a.resume) {
     if (!fs::exists(ckpt)) throw Error("--resume: no checkpoint at " + ckpt.string());
     trainer = Trainer::resume(ckpt, device);
+    check_resume_objective(a.objective, trainer->model().config);
   } else {
     if (fs::exists(ckpt))
       throw Error(ckpt.string() + " already exists: use --resume to continue it, or another --out");
@@ -79,16 +82,19 @@ void run_train(const TrainArgs& a) {
     c.bigan = a.bigan;
     c.nlat = a.nlat;
     c = c.resolved();
-    if (a.conditional) {  // class-conditional: the dataset's class names become the attributes
-      auto probe = load_dataset(a.data, "train", c.image_size, c.image_channels);
-      c.attributes = with_condition_attributes(std::move(probe)).attribute_names;
-    }
+    auto probe = load_dataset(a.data, "train", c.image_size, c.image_channels);
+    if (a.conditional)  // class-conditional: the dataset's class names become the attributes
+      c.attributes = with_condition_attributes(probe).attribute_names;
     TrainOptions o;
     o.batch = a.batch;
     o.lr = a.lr;
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
     o.seed = a.seed;
+    int64_t planned =
+        a.steps > 0 ? a.steps
+                    : (a.epochs > 0 ? a.epochs : 10) * std::max<int64_t>(1, probe.size() / a.batch);
+    c = apply_objective_args(c, o, a.objective, probe, a.data, planned, device);
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
   }
@@ -106,14 +112,19 @@ void run_train(const TrainArgs& a) {
   bool append = a.resume && fs::exists(out / "log.csv");
   std::ofstream log(out / "log.csv", append ? std::ios::app : std::ios::trunc);
   if (!log) throw Error("cannot write " + (out / "log.csv").string());
-  if (!append) log << "step,wall_s,loss_d,loss_g,p_real,p_fake,rec\n";
+  const auto& metric_names = *trainer->metric_names();
+  if (!append) {
+    log << "step,wall_s,loss_d,loss_g";
+    for (const auto& m : metric_names) log << ',' << m;
+    log << '\n';
+  }
 
   const bool tty = ::isatty(STDOUT_FILENO);
-  std::cout << "training " << c.arch << (c.bigan ? " (BiGAN)" : "")
-            << (c.conditional() ? " conditional" : "") << " on " << trainer->data().name << " ("
-            << trainer->data().size() << " images), " << device_description(device) << ", step "
-            << trainer->step_count() << " -> " << total << ", batch " << trainer->options().batch
-            << ", " << precision_name(trainer->precision())
+  std::cout << "training " << c.arch << " with objective " << c.objective
+            << (c.bigan ? " (BiGAN)" : "") << (c.conditional() ? " conditional" : "") << " on "
+            << trainer->data().name << " (" << trainer->data().size() << " images), "
+            << device_description(device) << ", step " << trainer->step_count() << " -> " << total
+            << ", batch " << trainer->options().batch << ", " << precision_name(trainer->precision())
             << (trainer->options().precision == Precision::Auto ? " (auto)" : "") << "\n"
             << std::flush;
 
@@ -135,16 +146,19 @@ void run_train(const TrainArgs& a) {
       throw ExitStatus{3};
     }
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log << s.step << ',' << std::fixed << std::setprecision(3) << wall << std::setprecision(5) << ','
-        << s.d_loss << ',' << s.g_loss << ',' << s.p_real << ',' << s.p_fake << ',' << s.rec << '\n';
+    log << s.step << ',' << std::fixed << std::setprecision(3) << wall << std::setprecision(5)
+        << ',' << s.d_loss << ',' << s.g_loss;
+    for (double v : s.metrics) log << ',' << v;
+    log << '\n';
     if (s.step % 10 == 0) log.flush();  // so a long run can be followed while it trains
     double rate = double(s.step - s0) / std::max(wall, 1e-9);
     std::ostringstream line;
     line << "step " << s.step << "/" << total << " | " << std::fixed << std::setprecision(2) << rate
          << " it/s | ETA " << format_duration(double(total - s.step) / rate) << " | L_D "
-         << std::setprecision(3) << s.d_loss << " L_G " << s.g_loss << " | D(x,E(x)) "
-         << s.p_real << " D(G(z),z) " << s.p_fake;
-    if (trainer->options().rec_weight > 0) line << " | rec " << s.rec;
+         << std::setprecision(3) << s.d_loss << " L_GE " << s.g_loss << " |";
+    for (size_t i = 0; i < metric_names.size(); ++i)
+      if (metric_names[i] != "rec" || trainer->options().rec_weight > 0)
+        line << ' ' << metric_names[i] << ' ' << s.metrics[i];
     if (tty)
       std::cout << "\r" << line.str() << "   " << std::flush;
     else if (s.step % report_every == 0 || s.step == total)
@@ -184,7 +198,8 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train an ALI model");
   cmd->add_option("--data", a->data, "fashion-mnist, an IDX folder or an image folder")
       ->capture_default_str();
-  cmd->add_option("--arch", a->arch, "architecture preset: fmnist28, svhn32, cifar32, celeba64")
+  cmd->add_option("--arch", a->arch,
+                  "architecture preset: fmnist28, svhn32, cifar32, celeba64, tinyimagenet64")
       ->capture_default_str();
   cmd->add_flag("--bigan", a->bigan, "deterministic encoder (BiGAN)");
   cmd->add_flag("--conditional", a->conditional, "condition on the dataset's class labels");
@@ -201,6 +216,7 @@ void add_train_command(CLI::App& app) {
                   "add this x mean|x - G(E(x))| to the encoder/decoder loss (ALICE; 0: pure ALI)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  add_objective_options(cmd, a->objective);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", a->precision,
                   "fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where the hardware runs it "

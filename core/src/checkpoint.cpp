@@ -51,9 +51,20 @@ nlohmann::json header_json(const CheckpointHeader& h) {
 }  // namespace
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
-  j = {{"batch", o.batch}, {"lr", o.lr},     {"beta1", o.beta1},
-       {"beta2", o.beta2}, {"seed", o.seed}, {"d_lr_scale", o.d_lr_scale},
-       {"rec_weight", o.rec_weight}, {"precision", precision_name(o.precision)}};
+  j = {{"batch", o.batch},
+       {"lr", o.lr},
+       {"beta1", o.beta1},
+       {"beta2", o.beta2},
+       {"seed", o.seed},
+       {"d_lr_scale", o.d_lr_scale},
+       {"rec_weight", o.rec_weight},
+       {"weighting", o.weighting},
+       {"schedule", o.schedule},
+       {"instance_noise", o.instance_noise},
+       {"noise_steps", o.noise_steps},
+       {"labels", o.labels},
+       {"feature_net", o.feature_net},
+       {"precision", precision_name(o.precision)}};
 }
 
 void from_json(const nlohmann::json& j, TrainOptions& o) {
@@ -64,6 +75,12 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.seed = j.at("seed").get<uint64_t>();
   o.d_lr_scale = j.value("d_lr_scale", 1.0);
   o.rec_weight = j.value("rec_weight", 0.0);
+  o.weighting = j.value("weighting", std::string("uniform"));
+  o.schedule = j.value("schedule", std::string("simultaneous"));
+  o.instance_noise = j.value("instance_noise", 0.0);
+  o.noise_steps = j.value("noise_steps", int64_t(0));
+  o.labels = j.value("labels", int64_t(0));
+  o.feature_net = j.value("feature_net", std::string());
   o.precision = parse_precision(j.value("precision", std::string("fp32")));
 }
 

@@ -71,6 +71,26 @@ std::map<std::string, ArchSpec> make_presets() {
   fm.dropout_first = fm.dropout_rest = 0.2f;
   fm.embed_dim = 64;
   m[fm.name] = fm;
+
+  // The paper's fourth architecture (Tiny ImageNet); the encoder's last C1-512 is the (mu, log
+  // sigma) head and the decoder's C1-3 the output conv, which every preset adds itself.
+  ArchSpec tiny;
+  tiny.name = "tinyimagenet64";
+  tiny.description = "Tiny ImageNet 64x64x3 (ALI paper), NLAT 256";
+  tiny.image_size = 64;
+  tiny.image_channels = 3;
+  tiny.nlat = 256;
+  tiny.slope = 0.01f;
+  tiny.encoder = {C(4, 2, 64),  C(4, 1, 64),  C(4, 2, 128),  C(4, 1, 128),
+                  C(4, 2, 256), C(4, 1, 256), C(1, 1, 2048), C(1, 1, 2048)};
+  tiny.decoder = {C(1, 1, 2048), C(1, 1, 256), T(4, 1, 256), T(4, 2, 128),
+                  T(4, 1, 128),  T(4, 2, 64),  T(4, 1, 64),  T(4, 2, 64)};
+  tiny.disc_x = {C(4, 2, 64, false), C(4, 1, 64),  C(4, 2, 128),
+                 C(4, 1, 128),       C(4, 2, 256), C(4, 1, 256)};
+  tiny.disc_z = {C(1, 1, 2048, false), C(1, 1, 2048, false)};
+  tiny.disc_joint = {C(1, 1, 4096, false), C(1, 1, 4096, false)};
+  tiny.dropout_first = tiny.dropout_rest = 0.2f;
+  m[tiny.name] = tiny;
   return m;
 }
 
@@ -114,6 +134,8 @@ ModelConfig ModelConfig::resolved() const {
   if (c.image_size != a.image_size)
     throw Error("architecture " + arch + " takes " + std::to_string(a.image_size) + "x" +
                 std::to_string(a.image_size) + " images, not " + std::to_string(c.image_size));
+  if (c.disc_outputs < 1 || c.disc_slots < 1 || c.disc_slots > 2 || c.disc_features < 0)
+    throw Error("the discriminator needs at least one output and one or two (x, z) slots");
   if (c.image_channels != 1 && c.image_channels != 3)
     throw Error("images must have 1 or 3 channels, not " + std::to_string(c.image_channels));
   return c;
@@ -126,7 +148,12 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"image_size", c.image_size},
                      {"bigan", c.bigan},
                      {"attributes", c.attributes},
-                     {"dataset", c.dataset}};
+                     {"dataset", c.dataset},
+                     {"objective", c.objective},
+                     {"disc_outputs", c.disc_outputs},
+                     {"disc_slots", c.disc_slots},
+                     {"disc_features", c.disc_features},
+                     {"spectral_norm", c.spectral_norm}};
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
@@ -137,6 +164,11 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.bigan = j.value("bigan", false);
   c.attributes = j.value("attributes", std::vector<std::string>{});
   c.dataset = j.value("dataset", std::string{});
+  c.objective = j.value("objective", std::string("ali"));  // files from before objectives existed
+  c.disc_outputs = j.value("disc_outputs", 1);
+  c.disc_slots = j.value("disc_slots", 1);
+  c.disc_features = j.value("disc_features", 0);
+  c.spectral_norm = j.value("spectral_norm", false);
 }
 
 }  // namespace ali

@@ -32,8 +32,7 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
                 " channels, the weight expects ", weight.size(0));
     const auto dtype = compute_dtype(x);
     // Autocast must not re-cast the ops below: they run in exactly the dtype chosen above.
-    c10::impl::ExcludeDispatchKeyGuard no_autocast(
-        c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}));
+    AutocastPause no_autocast;
     auto xc = x.to(dtype).contiguous(x.suggest_memory_format());
     auto wc = weight.to(dtype);
     const int64_t k_h = weight.size(2), k_w = weight.size(3);
@@ -55,8 +54,7 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
     const auto& xc = saved[0];
     const auto& wc = saved[1];
     const int64_t stride = ctx->saved_data["stride"].toInt();
-    c10::impl::ExcludeDispatchKeyGuard no_autocast(
-        c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}));
+    AutocastPause no_autocast;
     auto dy = grads[0].to(xc.scalar_type()).contiguous(xc.suggest_memory_format());
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0))

@@ -131,6 +131,15 @@ fs::path default_cache_dir() {
   return fs::temp_directory_path() / "ali-explorer-cache";
 }
 
+fs::path default_classifier_path(const std::string& data, int channels, int image_size,
+                                 const std::string& kind) {
+  std::string key = fs::path(data).lexically_normal().filename().string();
+  if (key.empty()) key = fs::path(data).lexically_normal().parent_path().filename().string();
+  if (key.empty()) key = "data";
+  return default_cache_dir() / (key + "-" + kind + "-" + std::to_string(channels) + "x" +
+                                std::to_string(image_size) + ".pt");
+}
+
 Classifier cached_classifier(const fs::path& path, const ImageSet& train, const ImageSet& test,
                              ClassifierReport* report, const Progress& progress) {
   ClassifierReport r;
@@ -321,8 +330,9 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   auto test_x = te.float_images(test_rows);
 
   nlohmann::json j;
-  j["model"] = {{"arch", c.arch}, {"nlat", c.nlat}, {"bigan", c.bigan}, {"conditional", c.conditional()},
-                {"dataset", c.dataset}};
+  j["model"] = {{"arch", c.arch},       {"nlat", c.nlat},
+                {"bigan", c.bigan},     {"conditional", c.conditional()},
+                {"dataset", c.dataset}, {"objective", c.objective}};
   j["test_images"] = n_test;
   j["classifier"] = {{"test_accuracy", cr.test_accuracy}, {"path", cr.path.string()},
                      {"from_cache", cr.from_cache}};

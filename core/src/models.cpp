@@ -7,20 +7,24 @@
 #include "ali/conv_transpose.h"
 #include "ali/dropout.h"
 #include "ali/error.h"
+#include "ali/spectral_norm.h"
 
 namespace ali {
 namespace nn = torch::nn;
 
 torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int in_channels,
                                       float slope, bool maxout, float dropout_first,
-                                      float dropout_rest, int* out_channels) {
+                                      float dropout_rest, int* out_channels, bool spectral_norm) {
   nn::Sequential seq;
   int ch = in_channels;
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     float p = i == 0 ? dropout_first : dropout_rest;
     if (p > 0) seq->push_back(Dropout(p));  // hash-mask dropout (dropout.h): 1.13's bernoulli_ is slow
-    if (l.kind == LayerKind::Conv)
+    if (spectral_norm) {
+      TORCH_CHECK(l.kind == LayerKind::Conv, "spectral normalisation is for conv stacks");
+      seq->push_back(SNConv2d(nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride)));
+    } else if (l.kind == LayerKind::Conv)
       seq->push_back(nn::Conv2d(
           nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
     else
@@ -31,7 +35,8 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
                                                             .stride = l.stride,
                                                             .bias = !l.batch_norm}));
     // Released code: running averages updated as 0.95 p + 0.05 batch.
-    if (l.batch_norm) seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(l.channels).momentum(0.05)));
+    if (l.batch_norm && !spectral_norm)
+      seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(l.channels).momentum(0.05)));
     if (maxout) {
       TORCH_CHECK(l.channels % 2 == 0, "maxout needs an even channel count");
       seq->push_back(nn::Functional([](const torch::Tensor& t) {
@@ -120,37 +125,69 @@ void DecoderImpl::init_output_bias(const torch::Tensor& images) {
   bias_.copy_(torch::log(mean / (1 - mean)));
 }
 
-JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c) {
+JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c)
+    : outputs_(c.disc_outputs), slots_(c.disc_slots) {
   const ArchSpec& a = c.spec();
   check_square(c, a.disc_x, "D(x)");
-  int cx = 0, cz = 0, cj = 0;
+  const bool sn = c.spectral_norm;  // the GALI discriminator: no BatchNorm, no dropout
+  const float p_first = sn ? 0.f : a.dropout_first, p_rest = sn ? 0.f : a.dropout_rest;
+  int cx = 0, cz = 0, cf = 0, cj = 0;
   dx_ = register_module("dx", make_conv_stack(a.disc_x, c.image_channels, a.slope, a.maxout,
-                                              a.dropout_first, a.dropout_rest, &cx));
-  dz_ = register_module("dz", make_conv_stack(a.disc_z, c.nlat, a.slope, a.maxout, a.dropout_first,
-                                              a.dropout_rest, &cz));
-  int joint_in = cx + cz;
+                                              p_first, p_rest, &cx, sn));
+  dz_ = register_module(
+      "dz", make_conv_stack(a.disc_z, c.nlat, a.slope, a.maxout, p_first, p_rest, &cz, sn));
+  int joint_in = (cx + cz) * slots_;
+  if (c.disc_features > 0) {
+    df_ = register_module("df", make_conv_stack(a.disc_z, c.disc_features, a.slope, a.maxout,
+                                                p_first, p_rest, &cf, sn));
+    joint_in += cf;
+  }
   if (c.conditional()) {
-    embed_ = register_module("embed", nn::Linear(int(c.attributes.size()), a.embed_dim));
+    auto o = nn::LinearOptions(int(c.attributes.size()), a.embed_dim);
+    embed_ = sn ? nn::AnyModule(SNLinear(o)) : nn::AnyModule(nn::Linear(o));
+    register_module("embed", embed_.ptr());
     joint_in += a.embed_dim;
   }
-  joint_ = register_module("joint", make_conv_stack(a.disc_joint, joint_in, a.slope, a.maxout,
-                                                    a.dropout_rest, a.dropout_rest, &cj));
-  if (a.dropout_rest > 0) out_dropout_ = register_module("out_dropout", Dropout(a.dropout_rest));
-  out_ = register_module("out", nn::Conv2d(nn::Conv2dOptions(cj, 1, 1)));
+  joint_ = register_module(
+      "joint", make_conv_stack(a.disc_joint, joint_in, a.slope, a.maxout, p_rest, p_rest, &cj, sn));
+  if (p_rest > 0) out_dropout_ = register_module("out_dropout", Dropout(p_rest));
+  auto o = nn::Conv2dOptions(cj, outputs_, 1);
+  out_ = sn ? nn::AnyModule(SNConv2d(o)) : nn::AnyModule(nn::Conv2d(o));
+  register_module("out", out_.ptr());
 }
 
 torch::Tensor JointDiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& z,
                                               const torch::Tensor& y) {
-  auto hx = dx_->forward(x);
-  auto hz = dz_->forward(z.reshape({z.size(0), -1, 1, 1}));
-  std::vector<torch::Tensor> parts{hx, hz};
-  if (embed_) {
+  auto logits = forward_slots({x}, {z}, y);
+  return outputs_ == 1 ? logits.flatten() : logits;
+}
+
+torch::Tensor JointDiscriminatorImpl::forward_slots(const std::vector<torch::Tensor>& xs,
+                                                    const std::vector<torch::Tensor>& zs,
+                                                    const torch::Tensor& y,
+                                                    const torch::Tensor& f) {
+  TORCH_CHECK(int(xs.size()) == slots_ && int(zs.size()) == slots_, "this discriminator takes ",
+              slots_, " (x, z) slot(s)");
+  TORCH_CHECK(f.defined() == !df_.is_empty(), "the feature input is given exactly when D has one");
+  const int64_t n = xs[0].size(0);
+  std::vector<torch::Tensor> parts;
+  // Shared branches: all slots pass each branch as one batch (same result without BatchNorm; with
+  // one slot this is exactly the single-pair D).
+  auto hx = dx_->forward(slots_ == 1 ? xs[0] : torch::cat(xs));
+  auto zcat = slots_ == 1 ? zs[0] : torch::cat(zs);
+  auto hz = dz_->forward(zcat.reshape({zcat.size(0), -1, 1, 1}));
+  for (int s = 0; s < slots_; ++s) {
+    parts.push_back(hx.narrow(0, s * n, n));
+    parts.push_back(hz.narrow(0, s * n, n));
+  }
+  if (!df_.is_empty()) parts.push_back(df_->forward(f.reshape({n, -1, 1, 1})));
+  if (!embed_.is_empty()) {
     TORCH_CHECK(y.defined(), "a conditional discriminator needs attributes");
-    parts.push_back(embed_->forward(y).view({x.size(0), -1, 1, 1}));
+    parts.push_back(embed_.forward(y).view({n, -1, 1, 1}));
   }
   auto h = joint_->forward(torch::cat(parts, 1));
   if (out_dropout_) h = out_dropout_->forward(h);
-  return out_->forward(h).flatten().to(torch::kFloat);  // losses on fp32 logits under autocast
+  return out_.forward(h).flatten(1).to(torch::kFloat);  // losses on fp32 logits under autocast
 }
 
 void init_weights(torch::nn::Module& m) {

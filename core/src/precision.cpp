@@ -118,6 +118,9 @@ AutocastGuard::~AutocastGuard() {
   set_dtype(type_, prev_dtype_);
 }
 
+AutocastPause::AutocastPause()
+    : guard_(c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})) {}
+
 bool autocast_active(torch::DeviceType type) { return get_enabled(type); }
 at::ScalarType autocast_dtype(torch::DeviceType type) { return get_dtype(type); }
 

@@ -3,16 +3,18 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <limits>
 #include <sstream>
 
 #include "ali/error.h"
 
 namespace ali {
 
-AliLosses ali_losses(const torch::Tensor& l_q, const torch::Tensor& l_p) {
-  namespace F = torch::nn::functional;
-  return {F::softplus(-l_q).mean() + F::softplus(l_p).mean(),
-          F::softplus(l_q).mean() + F::softplus(-l_p).mean()};
+double StepStats::metric(const std::string& name) const {
+  if (metric_names)
+    for (size_t i = 0; i < metric_names->size() && i < metrics.size(); ++i)
+      if ((*metric_names)[i] == name) return metrics[i];
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 namespace {
@@ -36,9 +38,15 @@ std::shared_ptr<AliModel> seeded_model(const ModelConfig& config, uint64_t seed)
 }  // namespace
 
 Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::Device device)
+    : Trainer(config, options, device, nullptr) {}
+
+Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::Device device,
+                 std::unique_ptr<Objective> objective)
     : model_(seeded_model(config, options.seed)), options_(options), device_(device) {
   if (options_.batch <= 0) throw Error("batch size must be positive");
   if (!(options_.lr > 0)) throw Error("learning rate must be positive");
+  objective_ = objective ? std::move(objective) : make_objective(model_->config, options_, device_);
+  metric_names_ = std::make_shared<const std::vector<std::string>>(objective_->metric_names());
   model_->to(device_);
   model_->train(true);
   build_optimisers();
@@ -97,6 +105,7 @@ void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
   if (c.conditional() && (!data->attributes.defined() || data->attribute_names != c.attributes))
     throw Error("this conditional model needs data with its attributes (" +
                 std::to_string(c.attributes.size()) + " of them)");
+  objective_->prepare(data, options_);
   data_ = std::move(data);
   if (model_->config.dataset.empty()) model_->config.dataset = data_->name;
   if (!output_bias_set_ && step_ == 0) {
@@ -117,40 +126,6 @@ int64_t Trainer::steps_per_epoch() const {
   return data_ ? std::max<int64_t>(1, data_->size() / options_.batch) : 0;
 }
 
-GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
-                                     double rec_weight, Precision precision) {
-  const int64_t n = x.size(0);
-  const ModelConfig& c = m.config;
-  GradientResult r;
-  torch::Tensor g_loss;
-  {
-    AutocastGuard autocast(precision, x.device());  // the forward passes only, never the backward
-    auto z = torch::randn({n, c.nlat}, x.options());
-    auto enc = m.encoder->forward(x, y);
-    auto z_hat = m.encoder->sample(enc, c.bigan);
-    auto x_tilde = m.decoder->forward(z, y);
-    // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
-    auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}),
-                                           y.defined() ? torch::cat({y, y}) : y);
-    r = {ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)), logits.narrow(0, 0, n),
-         logits.narrow(0, n, n), {}};
-    g_loss = r.losses.g_loss;
-    if (rec_weight > 0) {
-      r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
-      g_loss = g_loss + rec_weight * r.rec;
-    }
-  }
-  // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
-  auto d_params = m.discriminator->parameters();
-  auto g_params = concat(m.encoder->parameters(), m.decoder->parameters());
-  auto d_grads = torch::autograd::grad({r.losses.d_loss}, d_params, {}, /*retain_graph=*/true,
-                                       /*create_graph=*/false, /*allow_unused=*/true);
-  auto g_grads = torch::autograd::grad({g_loss}, g_params, {}, false, false, true);
-  for (size_t i = 0; i < d_params.size(); ++i) d_params[i].mutable_grad() = d_grads[i];
-  for (size_t i = 0; i < g_params.size(); ++i) g_params[i].mutable_grad() = g_grads[i];
-  return r;
-}
-
 StepStats Trainer::step() {
   if (!loader_) throw Error("no training data set");
   auto t0 = std::chrono::steady_clock::now();
@@ -159,28 +134,37 @@ StepStats Trainer::step() {
     rebuild_loader();
     b = loader_->next();
   }
-  GradientResult r = compute_ali_gradients(*model_, b.x, b.y, options_.rec_weight, precision());
-  const AliLosses& losses = r.losses;
-  auto stats = torch::stack({losses.d_loss.detach(), losses.g_loss.detach(),
-                             torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean()})
-                   .to(torch::kCPU, torch::kDouble);
+  StepContext ctx;
+  ctx.step = step_;
+  ctx.update = update_for_step(options_.schedule, step_);
+  ctx.instance_noise =
+      instance_noise_at(options_.instance_noise, options_.noise_steps, steps_per_epoch(), step_);
+  ObjectiveOutput r;
+  {
+    // bf16: every objective's forward passes autocast; set_gradients pauses it for the backward.
+    AutocastGuard autocast(precision(), device_);
+    r = objective_->compute_gradients(*model_, b, ctx);
+  }
+  std::vector<torch::Tensor> values{r.d_loss.detach(), r.g_loss.detach()};
+  for (const auto& m : r.metrics) values.push_back(m.detach().to(r.d_loss.scalar_type()));
+  auto stats =
+      torch::stack(values).to(torch::kCPU, torch::kDouble);  // one transfer for all of them
   auto s = stats.accessor<double, 1>();
   if (!std::isfinite(s[0]) || !std::isfinite(s[1]))
     throw NonFiniteLoss("training diverged at step " + std::to_string(step_ + 1) +
                         ": the loss is not finite (L_D " + std::to_string(s[0]) + ", L_G " +
                         std::to_string(s[1]) + ")");
 
-  opt_d_->step();
-  opt_g_->step();
+  if (ctx.update != Update::GeneratorsOnly) opt_d_->step();
+  if (ctx.update != Update::DiscriminatorOnly) opt_g_->step();
   ++step_;
 
   StepStats out;
   out.step = step_;
   out.d_loss = s[0];
   out.g_loss = s[1];
-  out.p_real = s[2];
-  out.p_fake = s[3];
-  if (r.rec.defined()) out.rec = r.rec.detach().item<double>();
+  for (int64_t i = 2; i < stats.size(0); ++i) out.metrics.push_back(s[i]);
+  out.metric_names = metric_names_;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

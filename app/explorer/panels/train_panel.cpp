@@ -75,8 +75,8 @@ void TrainPanel::draw(AppState& s) {
   for (const auto& h : s.history) {
     ld.push_back(float(h.d_loss));
     lg.push_back(float(h.g_loss));
-    pr.push_back(float(h.p_real));
-    pf.push_back(float(h.p_fake));
+    pr.push_back(float(h.metric("p_real")));
+    pf.push_back(float(h.metric("p_fake")));
   }
   float avail = ImGui::GetContentRegionAvail().y;
   float ph = std::max(70.0f, (avail - ImGui::GetTextLineHeightWithSpacing() * 2) / 2 - 4);

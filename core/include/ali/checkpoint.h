@@ -24,6 +24,13 @@ struct TrainOptions {
   // Weight of an explicit reconstruction term mean|x - G(z_hat)| added to the encoder/decoder loss
   // (ALICE's cycle consistency, Li et al. 2017). 0: the paper's pure ALI game.
   double rec_weight = 0.0;
+  // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
+  std::string weighting = "uniform";
+  std::string schedule = "simultaneous";  // or "alternate": 5 D-only steps, then 1 E/G-only step
+  double instance_noise = 0.0;  // std of Gaussian noise on D's images at step 0 (0: none) ...
+  int64_t noise_steps = 0;      // ... annealed per epoch to 0 over this many steps (0: constant)
+  int64_t labels = 0;           // semi: labelled training images
+  std::string feature_net;      // gali-pretrain: M's file (eval classifier or TorchScript module)
   // fp32, bf16 autocast, or auto (bf16 where the hardware runs it natively). Files written before the
   // option existed trained in fp32.
   Precision precision = Precision::FP32;

@@ -51,6 +51,16 @@ struct ModelConfig {
   bool bigan = false;      // deterministic encoder (z = mu)
   std::vector<std::string> attributes;  // non-empty: conditional model on these binary attributes
   std::string dataset;                  // what it was trained on (informative)
+  // The training objective (see ali/objective.h); checkpoints written before it existed read "ali".
+  std::string objective = "ali";
+  // The discriminator's shape, set from the objective: logits per call (1 for ALI, K for a K-way
+  // softmax), (x, z) slots per input (GALI-8 takes two pairs), the width of an extra feature input
+  // y = M(image) (GALI-pretrain; 0: none), and spectral normalisation of every D layer (which also
+  // drops D's BatchNorm and dropout, as the GALI code).
+  int disc_outputs = 1;
+  int disc_slots = 1;
+  int disc_features = 0;
+  bool spectral_norm = false;
 
   // Fills zeros from the preset; throws on unknown arch.
   ModelConfig resolved() const;

@@ -46,6 +46,11 @@ Classifier cached_classifier(const std::filesystem::path& path, const ImageSet& 
                              const ImageSet& test, ClassifierReport* report,
                              const Progress& progress = {});
 std::filesystem::path default_cache_dir();
+// Where `ali eval` caches the evaluation classifier for a dataset spec and image shape: `kind` is
+// "classifier" (class labels) or e.g. "9600-attribute-classifier" (multi-label, keyed by set size).
+std::filesystem::path default_classifier_path(const std::string& data_spec, int channels,
+                                              int image_size,
+                                              const std::string& kind = "classifier");
 
 // Argmax predictions / features of a classifier over many images (float N x C x H x W), in batches.
 torch::Tensor classify(Classifier& c, const torch::Tensor& images);

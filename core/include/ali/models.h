@@ -8,10 +8,12 @@
 namespace ali {
 
 // A conv stack: per LayerSpec, [dropout] conv [BN] activation (LeakyReLU, or 2-piece maxout that
-// halves the channels). Dropout p: dropout_first before the first layer, dropout_rest before the others.
+// halves the channels). Dropout p: dropout_first before the first layer, dropout_rest before the
+// others. With spectral_norm, every conv is spectrally normalised and no BatchNorm is added.
 torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int in_channels,
                                       float slope, bool maxout, float dropout_first,
-                                      float dropout_rest, int* out_channels);
+                                      float dropout_rest, int* out_channels,
+                                      bool spectral_norm = false);
 
 struct EncoderOutput {
   torch::Tensor mu;         // B x nlat
@@ -53,18 +55,27 @@ class DecoderImpl : public torch::nn::Module {
 TORCH_MODULE(Decoder);
 
 // D(x, z): x-branch, z-branch, concatenated (with the attribute embedding when conditional) into a
-// joint 1x1-conv net ending in one logit.
+// joint 1x1-conv net ending in config.disc_outputs logits. With config.disc_slots = 2 it takes two
+// (x, z) pairs: the same x-branch and z-branch applied to each, features concatenated
+// [x1, z1, x2, z2]. With config.disc_features > 0 a third branch (D(z)'s layers) reads a feature
+// vector f per row (GALI-pretrain's M(image)).
 class JointDiscriminatorImpl : public torch::nn::Module {
  public:
   JointDiscriminatorImpl(const ModelConfig& config);
+  // One slot: logits B (one output) or B x K (K outputs).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& z,
-                        const torch::Tensor& y = {});  // logits, B
+                        const torch::Tensor& y = {});
+  // Any slot count (xs, zs: one tensor per slot, same batch): logits B x K; f: B x disc_features.
+  torch::Tensor forward_slots(const std::vector<torch::Tensor>& xs,
+                              const std::vector<torch::Tensor>& zs, const torch::Tensor& y = {},
+                              const torch::Tensor& f = {});
 
  private:
-  torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, joint_{nullptr};
-  torch::nn::Linear embed_{nullptr};
+  torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, df_{nullptr}, joint_{nullptr};
+  torch::nn::AnyModule embed_;
   Dropout out_dropout_{nullptr};
-  torch::nn::Conv2d out_{nullptr};
+  torch::nn::AnyModule out_;
+  int outputs_ = 1, slots_ = 1;
 };
 TORCH_MODULE(JointDiscriminator);
 

@@ -34,6 +34,16 @@ class AutocastGuard {
   at::ScalarType prev_dtype_ = at::kFloat;
 };
 
+// While alive, autocast does nothing on this thread (e.g. around a backward pass, which should run in
+// the dtypes its forward chose, or ops that must stay fp32).
+class AutocastPause {
+ public:
+  AutocastPause();
+
+ private:
+  c10::impl::ExcludeDispatchKeyGuard guard_;
+};
+
 // Whether autocast is on for `type` on this thread, and its dtype.
 bool autocast_active(torch::DeviceType type);
 at::ScalarType autocast_dtype(torch::DeviceType type);
