@@ -27,8 +27,8 @@ fs::path classifier_path(const EvalArgs& a, const ModelConfig& c, const std::str
   std::string key = fs::path(a.data).lexically_normal().filename().string();
   if (key.empty()) key = fs::path(a.data).lexically_normal().parent_path().filename().string();
   if (key.empty()) key = "data";
-  return default_cache_dir() /
-         (key + "-" + kind + "-" + std::to_string(c.image_channels) + "x" + std::to_string(c.image_size) + ".pt");
+  return user_cache_dir() / (key + "-" + kind + "-" + std::to_string(c.image_channels) + "x" +
+                             std::to_string(c.image_size) + ".pt");
 }
 
 void progress(const std::string& s) { std::cerr << "[eval] " << s << "\n"; }

@@ -125,12 +125,6 @@ Classifier load_classifier(const fs::path& path, double* test_accuracy) {
   }
 }
 
-fs::path default_cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ali-explorer";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "ali-explorer";
-  return fs::temp_directory_path() / "ali-explorer-cache";
-}
-
 Classifier cached_classifier(const fs::path& path, const ImageSet& train, const ImageSet& test,
                              ClassifierReport* report, const Progress& progress) {
   ClassifierReport r;

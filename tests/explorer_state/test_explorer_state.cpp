@@ -10,6 +10,8 @@
 #include <functional>
 #include <thread>
 
+#include <zlib.h>
+
 #include "ali/image_io.h"
 #include "ali/latent.h"
 #include "app_state.h"
@@ -220,18 +222,34 @@ TEST_F(ExplorerState, AttributeToggleRerendersWhatTakesAttributes) {
   EXPECT_EQ(s->attributes.sweep_images.size(0), 3 * 8);
 }
 
+// A PNG whose header claims w x h pixels (no pixel data): what a decompression bomb starts with.
+void write_png_header(const fs::path& p, uint32_t w, uint32_t h) {
+  auto be = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  std::string ihdr = "IHDR" + be(w) + be(h) + std::string{8, 2, 0, 0, 0};
+  uint32_t crc = uint32_t(crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), uInt(ihdr.size())));
+  std::ofstream(p, std::ios::binary) << "\x89PNG\r\n\x1a\n" << be(13) << ihdr << be(crc);
+}
+
 TEST_F(ExplorerState, BadDropsAreMessagesNotCrashes) {
   auto s = make_state();
   adopt(*s, model(4));
   std::ofstream(dir_ / "notes.txt") << "not an image";
+  write_png_header(dir_ / "huge.png", 12000, 12000);  // 432 MB decoded
   s->pending_drops = {(dir_ / "notes.txt").string(), (dir_ / "missing.png").string(),
-                      (dir_ / "no-dataset").string()};
+                      (dir_ / "no-dataset").string(), (dir_ / "huge.png").string()};
   fs::create_directories(dir_ / "no-dataset");
   settle(*s);
   EXPECT_EQ(s->drops.size(), 0u);
   int errors = 0;
-  for (const auto& m : s->messages) errors += m.error;
-  EXPECT_EQ(errors, 3);
+  bool refused_huge = false;
+  for (const auto& m : s->messages) {
+    errors += m.error;
+    refused_huge |= m.text.find("12000 x 12000 pixels") != std::string::npos;
+  }
+  EXPECT_EQ(errors, 4);
+  EXPECT_TRUE(refused_huge) << "a 144-megapixel image is refused before it is decoded";
   EXPECT_EQ(s->data.dataset, (dir_ / "data").string())
       << "an empty folder does not become the training data";
 }

@@ -28,23 +28,10 @@ class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, Map
     return Key{s.host.adoptions, m_.requests_, t.get()};
   }
   Job request(AppState& s, const Key&) override {
-    const auto& t = s.data.test_set;
-    int64_t n = std::min<int64_t>(kMapPoints, t->size());
-    auto idx = torch::arange(n, torch::kLong);
-    auto x = t->float_images(idx);
-    torch::Tensor y = t->attributes.defined() && s.config().conditional()
-                          ? t->attributes.index_select(0, idx)
-                          : torch::Tensor();
+    std::shared_ptr<const ImageSet> set = s.data.test_set;  // immutable: read on the worker thread
     m_.requested_at_ = s.now();
-    return [x, y](AliModel& m, MapResult& out) {
-      std::vector<torch::Tensor> parts;
-      for (int64_t i = 0; i < x.size(0); i += 500) {
-        int64_t len = std::min<int64_t>(500, x.size(0) - i);
-        auto yy =
-            y.defined() ? y.narrow(0, i, len) : attribute_rows(m.config, torch::Tensor(), len);
-        parts.push_back(encode_mu(m, x.narrow(0, i, len), yy));
-      }
-      out.codes = torch::cat(parts);
+    return [set](AliModel& m, MapResult& out) {
+      out.codes = encode_images(m, *set, kMapPoints);
       Projection p = fit_pca(out.codes, 2);
       out.points = p.apply(out.codes).contiguous();
       out.explained[0] = p.explained[0].item<float>();

@@ -25,7 +25,7 @@ class SamplesView : public View<NoInputs, PixelBuffer> {
   Job request(AppState&, const Key&) override {
     return [](AliModel& m, PixelBuffer& out) {
       auto z = seeded_normal(kSampleCount, m.config.nlat, kSampleSeed);
-      auto x = decode(m, z, grid_attributes(m.config, kSampleCount, kCols));
+      auto x = decode(m, z, sample_grid_attributes(m.config, kSampleCount, kCols));
       out = to_pixels(make_grid(x, kCols, 1, 0.25f));
     };
   }
@@ -68,13 +68,6 @@ class ReconsView : public View<const ImageSet*, PixelBuffer> {
   LiveViews& v_;
 };
 }  // namespace
-
-torch::Tensor grid_attributes(const ModelConfig& c, int64_t n, int cols) {
-  if (!c.conditional()) return {};
-  auto cls =
-      torch::arange(n, torch::kLong).div(cols, "floor").remainder(int64_t(c.attributes.size()));
-  return torch::one_hot(cls, int64_t(c.attributes.size())).to(torch::kFloat);
-}
 
 LiveViews::LiveViews(AppState& app) {
   app.views.add<SamplesView>(*this);

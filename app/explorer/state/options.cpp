@@ -63,7 +63,7 @@ int parse_options(int argc, char** argv, Options& o) {
                  "scripted mode: save the window as this PNG at exit");
   app.add_option("--tab", o.tab, "Explore tab to show first")
       ->check(CLI::IsMember({"interpolate", "inspect", "map"}));
-  app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95 frame times at exit");
+  app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95/max frame times at exit");
   app.add_option(
       "--attrs", o.attrs,
       "conditional models: switch exactly these attributes on once the model loads, e.g. "

@@ -45,7 +45,6 @@ Classifier load_classifier(const std::filesystem::path& path, double* test_accur
 Classifier cached_classifier(const std::filesystem::path& path, const ImageSet& train,
                              const ImageSet& test, ClassifierReport* report,
                              const Progress& progress = {});
-std::filesystem::path default_cache_dir();
 
 // Argmax predictions / features of a classifier over many images (float N x C x H x W), in batches.
 torch::Tensor classify(Classifier& c, const torch::Tensor& images);
