@@ -101,13 +101,7 @@ void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const
     auto set = load_dataset(data, split, c.image_size, c.image_channels);
     if (c.conditional()) set = with_condition_attributes(std::move(set));
     int64_t n = limit > 0 ? std::min(limit, set.size()) : set.size();
-    std::vector<torch::Tensor> parts;
-    for (int64_t i = 0; i < n; i += 500) {
-      auto idx = torch::arange(i, std::min(n, i + 500), torch::kLong);
-      auto y = c.conditional() ? set.attributes.index_select(0, idx) : l.y;
-      parts.push_back(encode_mu(*l.model, set.float_images(idx), rows_of(y, idx.size(0))));
-    }
-    mu = torch::cat(parts);
+    mu = encode_images(*l.model, set, n, l.y);
     if (set.labels.defined()) labels = set.labels.narrow(0, 0, n);
     for (int64_t i = 0; i < n; ++i) source.push_back(split + ":" + std::to_string(i));
   } else {

@@ -55,12 +55,7 @@ void write_samples(Trainer& t, const fs::path& file) {
   const ModelConfig& c = snap->config;
   const int cols = 8, count = 64;
   auto z = seeded_normal(count, c.nlat, t.options().seed + 1);
-  torch::Tensor y;
-  if (c.conditional()) {
-    auto cls = torch::arange(count, torch::kLong).div(cols, "floor").remainder(int64_t(c.attributes.size()));
-    y = torch::one_hot(cls, int64_t(c.attributes.size())).to(torch::kFloat);
-  }
-  save_png(file, make_grid(decode(*snap, z, y), cols));
+  save_png(file, make_grid(decode(*snap, z, sample_grid_attributes(c, count, cols)), cols));
 }
 
 void run_train(const TrainArgs& a) {

@@ -23,12 +23,13 @@ void Texture::upload(const PixelBuffer& b) {
   GLenum fmt = b.channels == 1 ? GL_RED : b.channels == 4 ? GL_RGBA : GL_RGB;
   GLint internal = b.channels == 1 ? GL_R8 : b.channels == 4 ? GL_RGBA8 : GL_RGB8;
   if (b.width == w_ && b.height == h_ && b.channels == c_) {
-    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, b.width, b.height, fmt, GL_UNSIGNED_BYTE, b.pixels.data());
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, b.width, b.height, fmt, GL_UNSIGNED_BYTE,
+                    b.pixels.data());
   } else {
     glTexImage2D(GL_TEXTURE_2D, 0, internal, b.width, b.height, 0, fmt, GL_UNSIGNED_BYTE,
                  b.pixels.data());
-    // Linear filtering, but the image shader samples texel centres (sharp bilinear), so small images
-    // stay crisp at any zoom; minified they blend rather than alias.
+    // Linear filtering, but the image shader samples texel centres (sharp bilinear), so small
+    // images stay crisp at any zoom; minified they blend rather than alias.
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
@@ -40,12 +41,6 @@ void Texture::upload(const PixelBuffer& b) {
     h_ = b.height;
     c_ = b.channels;
   }
-}
-
-TexturePtr make_texture(const PixelBuffer& b) {
-  auto t = std::make_shared<Texture>();
-  t->upload(b);
-  return t;
 }
 
 namespace {
@@ -132,7 +127,32 @@ void ImageRenderer::callback(const ImDrawList*, const ImDrawCmd* cmd) {
   glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
 }
 
-ImVec2 image_widget(ImageRenderer& r, const Texture* tex, float max_w, float max_h, const char* id) {
+namespace {
+Gpu* current_gpu = nullptr;
+}
+
+void set_current_gpu(Gpu* gpu) { current_gpu = gpu; }
+
+const Texture* TextureCache::get(const Image& img) {
+  if (img.empty()) return nullptr;
+  auto& e = entries_[&img];
+  if (!e) e = std::make_unique<Entry>();
+  if (e->version != img.version) {
+    e->tex.upload(img.pixels);
+    e->version = img.version;
+  }
+  e->used = frame_;
+  return &e->tex;
+}
+
+void TextureCache::end_frame() {
+  ++frame_;
+  if (frame_ % 60) return;
+  std::erase_if(entries_, [&](const auto& kv) { return frame_ - kv.second->used > 120; });
+}
+
+ImVec2 image_widget(const Image& img, float max_w, float max_h, const char* id) {
+  const Texture* tex = current_gpu ? current_gpu->textures.get(img) : nullptr;
   if (!tex || !tex->valid()) {
     ImVec2 sz(std::max(8.0f, std::min(max_w, max_h)), std::max(8.0f, std::min(max_w, max_h)));
     ImVec2 p = ImGui::GetCursorScreenPos();
@@ -151,7 +171,7 @@ ImVec2 image_widget(ImageRenderer& r, const Texture* tex, float max_w, float max
     ImGui::InvisibleButton(id, sz);
   else
     ImGui::Dummy(sz);
-  r.draw(*tex, p, ImVec2(p.x + sz.x, p.y + sz.y));
+  current_gpu->renderer.draw(*tex, p, ImVec2(p.x + sz.x, p.y + sz.y));
   return sz;
 }
 

@@ -1,11 +1,13 @@
-// OpenGL textures for model images and the image-quad renderer (shaders/image_quad.*): images are drawn
-// inside ImGui windows through draw-list callbacks, crisp at any zoom (sharp-bilinear sampling) with a
-// faint pixel grid when zoomed in far. Main thread only.
+// OpenGL textures for model images and the image-quad renderer (shaders/image_quad.*): images are
+// drawn inside ImGui windows through draw-list callbacks, crisp at any zoom (sharp-bilinear
+// sampling) with a faint pixel grid when zoomed in far. Main thread only.
 #pragma once
 #include <deque>
 #include <memory>
+#include <unordered_map>
 
 #include "ali/inference_worker.h"
+#include "image.h"
 #include "imgui.h"
 
 namespace ali::explorer {
@@ -27,8 +29,6 @@ class Texture {
   unsigned id_ = 0;
   int w_ = 0, h_ = 0, c_ = 0;
 };
-using TexturePtr = std::shared_ptr<Texture>;
-TexturePtr make_texture(const PixelBuffer& b);
 
 class ImageRenderer {
  public:
@@ -55,9 +55,38 @@ class ImageRenderer {
   std::deque<Command> commands_;
 };
 
-// An image widget: fits `tex` into (max_w, max_h) keeping aspect (integer zoom when that loses <10%), reserves
-// the space like ImGui::Image. Returns the item's rectangle size; hovering/clicking as for any item.
-ImVec2 image_widget(ImageRenderer& r, const Texture* tex, float max_w, float max_h,
-                    const char* id = nullptr);
+// Textures for the state's Images (image.h): one per Image, re-uploaded only when its version
+// changed; textures not drawn for a few seconds are freed (removed drops, closed tabs).
+class TextureCache {
+ public:
+  const Texture* get(const Image& img);  // nullptr while the image is empty
+  void end_frame();
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    Texture tex;
+    uint64_t version = 0;
+    uint64_t used = 0;  // frame
+  };
+  std::unordered_map<const Image*, std::unique_ptr<Entry>> entries_;
+  uint64_t frame_ = 0;
+};
+
+// The GUI's GL objects: made once the window exists, current for image_widget.
+struct Gpu {
+  ImageRenderer renderer;
+  TextureCache textures;
+  void end_frame() {
+    renderer.end_frame();
+    textures.end_frame();
+  }
+};
+void set_current_gpu(Gpu* gpu);
+
+// An image widget: fits `img` into (max_w, max_h) keeping aspect (integer zoom when that loses
+// <10%), reserves the space like ImGui::Image (an outline while the image is empty). Returns the
+// item's rectangle size; hovering/clicking as for any item.
+ImVec2 image_widget(const Image& img, float max_w, float max_h, const char* id = nullptr);
 
 }  // namespace ali::explorer

@@ -1,17 +1,20 @@
 // ali-explorer: the desktop latent-space explorer. Thin: options, the window, the panels, the loop.
-#include <epoxy/gl.h>
 #include <GLFW/glfw3.h>
+#include <epoxy/gl.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "ali/device.h"
-#include "ali/image_io.h"
 #include "app_state.h"
+#include "gl_image.h"
 #include "options.h"
 #include "panels/panels.h"
+#include "state_util.h"
 #include "window.h"
 
 using namespace ali::explorer;
@@ -19,44 +22,44 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// SIGTERM/SIGHUP (a logout, `kill`, a closed terminal) end the loop like closing the window does,
+// so the training run is stopped and saved and the session persisted.
+std::atomic<int> quit_signal{0};
+extern "C" void on_quit_signal(int sig) { quit_signal = sig; }
+
 void shortcuts(AppState& s) {
   ImGuiIO& io = ImGui::GetIO();
   if (io.WantTextInput) return;
-  if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false) && !io.KeyCtrl) s.pause_or_resume();
+  if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false) && !io.KeyCtrl) s.host.pause_or_resume();
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_O, false)) s.open_popup = true;
-  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_S, false)) s.save();
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_S, false)) s.host.save();
 }
 
 void menu_bar(AppState& s, bool& quit) {
   if (!ImGui::BeginMainMenuBar()) return;
   if (ImGui::BeginMenu("File")) {
     if (ImGui::MenuItem("Open checkpoint...", "Ctrl+O")) s.open_popup = true;
-    if (ImGui::MenuItem("Save", "Ctrl+S")) s.save();
+    if (ImGui::MenuItem("Save", "Ctrl+S")) s.host.save();
     ImGui::Separator();
-    if (ImGui::MenuItem("Save output image")) s.save_capture();
+    if (ImGui::MenuItem("Save output image")) s.explore.save_capture();
     if (ImGui::MenuItem("Screenshot of the window")) s.want_screenshot = true;
     ImGui::Separator();
     if (ImGui::MenuItem("Quit")) quit = true;
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Train")) {
-    if (ImGui::MenuItem("Train / pause / resume", "Space")) s.pause_or_resume();
-    if (ImGui::MenuItem("Stop")) s.stop_training();
+    if (ImGui::MenuItem("Train / pause / resume", "Space")) s.host.pause_or_resume();
+    if (ImGui::MenuItem("Stop")) s.host.stop_training();
     ImGui::EndMenu();
   }
   ImGui::TextDisabled("  ALI Explorer - Adversarially Learned Inference");
   ImGui::EndMainMenuBar();
 }
 
-void write_screenshot(AppState& s, const ali::PixelBuffer& pixels, const std::string& path, bool wait) {
+void write_screenshot(AppState& s, const ali::PixelBuffer& pixels, const std::string& path,
+                      bool wait) {
   s.tasks.run("screenshot", [pixels, path]() -> Apply {
-    auto t = torch::from_blob(const_cast<uint8_t*>(pixels.pixels.data()),
-                              {pixels.height, pixels.width, 3}, torch::kUInt8)
-                 .permute({2, 0, 1})
-                 .to(torch::kFloat)
-                 .div(255.0);
-    ali::save_png(path, t);
-    std::string abs = fs::absolute(path).string();
+    std::string abs = write_png(path, from_pixels(pixels), 1);
     return [abs](AppState& st) { st.info("wrote screenshot " + abs); };
   });
   if (wait) {
@@ -77,8 +80,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Mesa's software rasterizer (llvmpipe, e.g. under Xvfb or without a GPU) spreads each frame over
-  // threads on every core; on a 2-core machine they fight the trainer (measured: training 1.9x slower,
-  // p95 frame 87-440 ms). One rasterizer thread keeps frames steady. GPU drivers ignore the variable.
+  // threads on every core; on a 2-core machine they fight the trainer (measured: training 1.9x
+  // slower, p95 frame 87-440 ms). One rasterizer thread keeps frames steady. GPU drivers ignore the
+  // variable.
   if (std::thread::hardware_concurrency() <= 2) setenv("LP_NUM_THREADS", "1", 0);
 
   auto state = std::make_unique<AppState>(opt);
@@ -86,17 +90,22 @@ int main(int argc, char** argv) {
   int w = opt.width ? opt.width : s.settings.window_w;
   int h = opt.height ? opt.height : s.settings.window_h;
   std::unique_ptr<Window> window;
+  std::unique_ptr<Gpu> gpu;  // GL objects: made after the window, gone before it
   try {
     std::error_code ec;
     fs::create_directories(opt.config_dir, ec);
-    window = std::make_unique<Window>(w, h, "ALI Explorer", s.settings.ini_path().string(), !opt.scripted());
-    s.renderer.init();
+    window = std::make_unique<Window>(w, h, "ALI Explorer", s.settings.ini_path().string(),
+                                      !opt.scripted());
+    gpu = std::make_unique<Gpu>();
+    gpu->renderer.init();
+    set_current_gpu(gpu.get());
   } catch (const std::exception& e) {
-    std::cerr << "ali-explorer: cannot open a window: " << ali::describe_exception(e) << "\n"
-              << "ali-explorer needs a graphical display (X11 or Wayland) with OpenGL 3.3.\n"
-              << "Without one, use the command line: `ali train`, `ali sample`, `ali reconstruct`,\n"
-              << "`ali encode`, `ali interpolate`, `ali info` (see `ali --help`), or run the explorer\n"
-              << "under a virtual display: xvfb-run -a ali-explorer ...\n";
+    std::cerr
+        << "ali-explorer: cannot open a window: " << ali::describe_exception(e) << "\n"
+        << "ali-explorer needs a graphical display (X11 or Wayland) with OpenGL 3.3.\n"
+        << "Without one, use the command line: `ali train`, `ali sample`, `ali reconstruct`,\n"
+        << "`ali encode`, `ali interpolate`, `ali info` (see `ali --help`), or run the explorer\n"
+        << "under a virtual display: xvfb-run -a ali-explorer ...\n";
     return 2;
   }
 
@@ -104,10 +113,10 @@ int main(int argc, char** argv) {
   std::string model = opt.model;
   if (model.empty()) model = find_default_model(opt.executable_dir).string();
   if (!model.empty())
-    s.open_checkpoint(model);
+    s.host.open(model);
   else
-    s.new_model("fmnist28");
-  if (opt.train) s.start_after_load = true;  // starts once loading is done
+    s.host.create("fmnist28");
+  if (opt.train) s.host.start_after_load = true;  // starts once loading is done
   for (const auto& d : opt.drops) s.pending_drops.push_back(d);
 
   ModelPanel model_panel;
@@ -126,12 +135,14 @@ int main(int argc, char** argv) {
   double last_input = -1;
   int frame = 0, settled_frames = 0;
   bool quit = false, timed_out = false;
-  while (!quit && !window->should_close()) {
+  std::signal(SIGTERM, on_quit_signal);
+  std::signal(SIGHUP, on_quit_signal);
+  while (!quit && !window->should_close() && !quit_signal) {
     // At most ~30 frames a second while something changes, and 20 when idle: the rest of the CPU is
     // the trainer's. Input events end the wait at once.
     // While only training changes the picture (snapshots come 4 times a second), 15 frames suffice.
     bool busy = s.tasks.busy() || s.worker.busy();
-    bool training = s.session && s.training_active();
+    bool training = s.host.session && s.host.training_active();
     bool interacting = ImGui::GetIO().MouseDown[0] || s.now() - last_input < 0.5;
     double spent = std::chrono::duration<double>(clock::now() - last_frame).count();
     double budget = interacting ? 1.0 / 30 : training ? 1.0 / 15 : busy ? 1.0 / 30 : 1.0 / 20;
@@ -143,9 +154,9 @@ int main(int argc, char** argv) {
     last_frame = t_frame;
     if (window->had_input()) last_input = s.now();
     for (auto& d : window->take_drops()) s.pending_drops.push_back(d);
-    if (s.start_after_load && s.has_model && !s.tasks.busy()) {
-      s.start_after_load = false;
-      s.start_training();
+    if (s.host.start_after_load && s.has_model() && !s.tasks.busy()) {
+      s.host.start_after_load = false;
+      s.host.start_training();
     }
     s.update();
 
@@ -167,14 +178,17 @@ int main(int argc, char** argv) {
     if (opt.scripted()) {
       ++frame;
       double elapsed = std::chrono::duration<double>(clock::now() - started).count();
-      bool training = s.session && s.session->state() == ali::TrainState::Running;
+      bool training = s.host.session && s.host.session->state() == ali::TrainState::Running;
       // --sweep-out: the sweep's PNG is written (a task) once its render arrives; wait for both.
-      bool loading = s.tasks.busy() || !s.pending_drops.empty() || (s.start_after_load && s.has_model) ||
-                     (s.has_model && !s.sweep_out_pending.empty());
+      bool loading = s.tasks.busy() || !s.pending_drops.empty() ||
+                     (s.host.start_after_load && s.has_model()) ||
+                     (s.has_model() && !s.attributes.sweep_out_pending.empty());
       // A run that ended (diverged, completed) or a model that failed to load will not add steps.
-      bool steps_done = opt.min_steps <= 0 || s.trained_steps() >= opt.min_steps ||
-                        (!loading && !training && !(s.session && s.session->state() == ali::TrainState::Paused));
-      // Settled: loading and dropped files handled, and (unless training keeps it busy) inference done.
+      bool steps_done = opt.min_steps <= 0 || s.host.trained_steps() >= opt.min_steps ||
+                        (!loading && !training &&
+                         !(s.host.session && s.host.session->state() == ali::TrainState::Paused));
+      // Settled: loading and dropped files handled, and (unless training keeps it busy) inference
+      // done.
       bool settled = !loading && (training || !s.worker.busy());
       settled_frames = settled ? settled_frames + 1 : 0;
       if (frame >= opt.frames && steps_done && settled_frames >= 3) last = true;
@@ -182,39 +196,47 @@ int main(int argc, char** argv) {
         timed_out = true;
         last = true;
       }
-      if (last && !opt.screenshot.empty()) write_screenshot(s, window->read_pixels(), opt.screenshot, true);
+      if (last && !opt.screenshot.empty())
+        write_screenshot(s, window->read_pixels(), opt.screenshot, true);
     } else if (s.want_screenshot) {
       s.want_screenshot = false;
-      fs::path p = fs::path(s.settings.capture_dir) / ("window-" + std::to_string(std::time(nullptr)) + ".png");
+      fs::path p = fs::path(s.settings.capture_dir) /
+                   ("window-" + std::to_string(std::time(nullptr)) + ".png");
       write_screenshot(s, window->read_pixels(), p.string(), false);
     }
     window->swap();
-    s.renderer.end_frame();
+    gpu->end_frame();
     s.frames.add(std::chrono::duration<double, std::milli>(clock::now() - t_frame).count());
     if (last) break;
   }
 
+  if (quit_signal)
+    std::cerr << "ali-explorer: " << (quit_signal == SIGTERM ? "SIGTERM" : "SIGHUP")
+              << ": saving and closing" << std::endl;
   if (timed_out)
     std::cerr << "ali-explorer: error: scripted run timed out after " << opt.timeout_s << " s\n";
   window->size(s.settings.window_w, s.settings.window_h);
-  if (opt.scripted() || s.session)
-    std::cout << "final step: " << s.step() << " (trained " << s.trained_steps() << " steps in this run)"
-              << std::endl;
+  if (opt.scripted() || s.host.session)
+    std::cout << "final step: " << s.step() << " (trained " << s.host.trained_steps()
+              << " steps in this run)" << std::endl;
   if (opt.scripted()) {  // for tests: what the window holds at the end
-    size_t reconstructed = 0;
-    for (const auto& d : s.dropped) reconstructed += d.recon && d.recon->valid();
-    std::cout << "dropped: " << s.dropped.size() << " (" << reconstructed << " reconstructed)\n"
+    std::cout << "dropped: " << s.drops.size() << " (" << s.drops.reconstructed()
+              << " reconstructed)\n"
               << "shelf: " << s.shelf.size() << std::endl;
-    if (s.has_model && s.config().conditional()) std::cout << "attributes: " << s.attributes_summary() << std::endl;
+    if (s.has_model() && s.config().conditional())
+      std::cout << "attributes: " << s.attributes.summary() << std::endl;
   }
   if (opt.print_frame_stats) {
     s.frames.recompute();
-    std::cout << "frame ms: p50 " << s.frames.p50() << " p95 " << s.frames.p95() << " over "
-              << s.frames.count() << " frames (" << window->gl_renderer() << ")" << std::endl;
+    std::cout << "frame ms: p50 " << s.frames.p50() << " p95 " << s.frames.p95() << " max "
+              << s.frames.max() << " over " << s.frames.count() << " frames ("
+              << window->gl_renderer() << ")" << std::endl;
   }
   s.persist();
   ImGui::SaveIniSettingsToDisk(s.settings.ini_path().string().c_str());
-  s.renderer.shutdown();
+  set_current_gpu(nullptr);
+  gpu->renderer.shutdown();
+  gpu.reset();
   state.reset();  // stops training (saving its checkpoint) before the window goes
   window.reset();
   return timed_out ? 1 : 0;

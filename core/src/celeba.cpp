@@ -505,13 +505,6 @@ std::shared_ptr<Mapping> open_cache(const fs::path& path, const CacheHeader& wan
   return nullptr;
 }
 
-fs::path user_cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ali-explorer";
-  if (const char* home = std::getenv("HOME"); home && *home)
-    return fs::path(home) / ".cache" / "ali-explorer";
-  return fs::temp_directory_path() / "ali-explorer-cache";
-}
-
 fs::path user_cache_path(const fs::path& dir, const CelebaOptions& o) {
   std::error_code ec;
   fs::path canon = fs::weakly_canonical(dir, ec);

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 
 #include "ali/celeba.h"
@@ -282,6 +283,12 @@ Batch BatchLoader::next() {
   lock.unlock();
   cv_.notify_all();
   return b;
+}
+
+fs::path user_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ali-explorer";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "ali-explorer";
+  return fs::temp_directory_path() / "ali-explorer-cache";
 }
 
 }  // namespace ali

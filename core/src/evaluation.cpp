@@ -125,18 +125,12 @@ Classifier load_classifier(const fs::path& path, double* test_accuracy) {
   }
 }
 
-fs::path default_cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ali-explorer";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "ali-explorer";
-  return fs::temp_directory_path() / "ali-explorer-cache";
-}
-
 fs::path default_classifier_path(const std::string& data, int channels, int image_size,
                                  const std::string& kind) {
   std::string key = fs::path(data).lexically_normal().filename().string();
   if (key.empty()) key = fs::path(data).lexically_normal().parent_path().filename().string();
   if (key.empty()) key = "data";
-  return default_cache_dir() / (key + "-" + kind + "-" + std::to_string(channels) + "x" +
+  return user_cache_dir() / (key + "-" + kind + "-" + std::to_string(channels) + "x" +
                                 std::to_string(image_size) + ".pt");
 }
 

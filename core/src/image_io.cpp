@@ -20,6 +20,11 @@ torch::Tensor decode_with_stb(const unsigned char* data, int size, const std::st
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, size, &w, &h, &comp))
     throw Error(name + " is not an image I can read (" + stbi_failure_reason() + ")");
+  // A small file can claim a huge picture (a 30000 x 30000 PNG is 2.7 GB decoded): refuse it up front.
+  constexpr int64_t kMaxPixels = int64_t(100) << 20;
+  if (int64_t(w) * int64_t(h) > kMaxPixels)
+    throw Error(name + " is " + std::to_string(w) + " x " + std::to_string(h) +
+                " pixels; images over 100 megapixels are not read (scale it down first)");
   int want = comp <= 2 ? 1 : 3;  // drop alpha
   unsigned char* pixels = stbi_load_from_memory(data, size, &w, &h, &comp, want);
   if (!pixels) throw Error(name + " could not be decoded (" + stbi_failure_reason() + ")");

@@ -31,4 +31,23 @@ torch::Tensor interpolation_path(const torch::Tensor& a, const torch::Tensor& b,
   return torch::stack(rows);
 }
 
+torch::Tensor encode_images(AliModel& m, const ImageSet& set, int64_t n, const torch::Tensor& y1,
+                            int64_t batch) {
+  n = n <= 0 ? set.size() : std::min(n, set.size());
+  const int64_t k = int64_t(m.config.attributes.size());
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < n; i += batch) {
+    auto idx = torch::arange(i, std::min(n, i + batch), torch::kLong);
+    torch::Tensor y;
+    if (k > 0 && set.attributes.defined() && set.attributes.size(1) == k)
+      y = set.attributes.index_select(0, idx).to(torch::kFloat);
+    else if (k > 0)
+      y = y1.defined() && y1.size(-1) == k ? y1.reshape({1, k}).repeat({idx.size(0), 1})
+                                           : torch::zeros({idx.size(0), k});
+    parts.push_back(encode_mu(m, set.float_images(idx), y));
+  }
+  if (parts.empty()) return torch::zeros({0, int64_t(m.config.nlat)});
+  return torch::cat(parts);
+}
+
 }  // namespace ali

@@ -13,7 +13,8 @@ namespace {
 void toggle_table(AppState& s, const AttributeGroup& g) {
   const auto& names = s.config().attributes;
   float widest = 0;
-  for (int i : g.members) widest = std::max(widest, ImGui::CalcTextSize(names[size_t(i)].c_str()).x);
+  for (int i : g.members)
+    widest = std::max(widest, ImGui::CalcTextSize(names[size_t(i)].c_str()).x);
   float cell = widest + ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x + 10;
   int cols = std::clamp(int(ImGui::GetContentRegionAvail().x / cell), 1, 6);
   if (!ImGui::BeginTable(g.title.c_str(), cols)) return;
@@ -21,11 +22,11 @@ void toggle_table(AppState& s, const AttributeGroup& g) {
     ImGui::TableNextColumn();
     ImGui::PushID(i);
     const std::string& name = names[size_t(i)];
-    bool on = s.attrs[size_t(i)] > 0.5f;
+    bool on = s.attributes.on(i);
     if (g.exclusive) {
-      if (ImGui::RadioButton(name.c_str(), on)) s.set_attribute(i, g.required || !on);
+      if (ImGui::RadioButton(name.c_str(), on)) s.attributes.set(i, g.required || !on);
     } else if (ImGui::Checkbox(name.c_str(), &on)) {
-      s.set_attribute(i, on);
+      s.attributes.set(i, on);
     }
     ImGui::PopID();
   }
@@ -34,21 +35,23 @@ void toggle_table(AppState& s, const AttributeGroup& g) {
 }  // namespace
 
 void AttributesPanel::draw(AppState& s) {
-  if (s.focus_attributes) {  // "Edit attributes" on a dropped image
+  if (s.attributes.focus) {  // "Edit attributes" on a dropped image
     ImGui::SetNextWindowFocus();
-    s.focus_attributes = false;
+    s.attributes.focus = false;
   }
   if (!begin_panel("Attributes", 0.24f, 0.36f, 0.36f, 0.36f)) {
     ImGui::End();
     return;
   }
-  if (!s.has_model) {
+  if (!s.has_model()) {
     ImGui::TextDisabled("no model");
-  } else if (!s.config().conditional() || s.attrs.size() != s.config().attributes.size()) {
+  } else if (!s.attributes.active()) {
     ImGui::TextDisabled("this model is not conditional");
   } else if (ImGui::BeginTabBar("attributes")) {
     // --sweep shows its grid first (demos and screenshots); afterwards the user's choice.
-    auto first = [&](bool want) { return !tab_selected_ && want ? ImGuiTabItemFlags_SetSelected : 0; };
+    auto first = [&](bool want) {
+      return !tab_selected_ && want ? ImGuiTabItemFlags_SetSelected : 0;
+    };
     if (ImGui::BeginTabItem("Toggles", nullptr, first(s.options.sweep.empty()))) {
       toggles_tab(s);
       ImGui::EndTabItem();
@@ -64,19 +67,19 @@ void AttributesPanel::draw(AppState& s) {
 }
 
 void AttributesPanel::toggles_tab(AppState& s) {
-  // Left: the Inspect view, which is what the toggles re-render (so the change shows without switching
-  // tabs), and what it shows. Right: the toggles, with the panel's full height.
+  // Left: the Inspect view, which is what the toggles re-render (so the change shows without
+  // switching tabs), and what it shows. Right: the toggles, with the panel's full height.
   ImVec2 avail = ImGui::GetContentRegionAvail();
   float img = std::clamp(std::min(avail.x * 0.25f, avail.y * 0.6f), 48.0f, 192.0f);
   ImGui::BeginGroup();
-  image_widget(s.renderer, s.inspect_tex.get(), img, img, "preview");
+  image_widget(s.explore.inspect, img, img, "preview");
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("G(z, y): the Explore panel's Inspect view");
   ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + img);
-  ImGui::TextWrapped("Editing: %s", s.inspect_source.c_str());
-  ImGui::TextDisabled("y: %s", s.attributes_summary().c_str());
+  ImGui::TextWrapped("Editing: %s", s.explore.inspect_source.c_str());
+  ImGui::TextDisabled("y: %s", s.attributes.summary().c_str());
   ImGui::PopTextWrapPos();
-  if (!s.attrs_one_hot) {
-    if (ImGui::SmallButton("All off")) s.clear_attributes();
+  if (!s.attributes.one_hot) {
+    if (ImGui::SmallButton("All off")) s.attributes.clear();
     ImGui::SameLine();
   }
   ImGui::TextDisabled("(?)");
@@ -84,8 +87,10 @@ void AttributesPanel::toggles_tab(AppState& s) {
     ImGui::BeginTooltip();
     ImGui::PushTextWrapPos(ImGui::GetFontSize() * 30.0f);
     ImGui::TextUnformatted(
-        "The code z stays fixed while y changes. Every view (Inspect, Interpolate, Encode, shelf) draws "
-        "with these attributes; dropped images are encoded with them too. \"Edit attributes\" under a "
+        "The code z stays fixed while y changes. Every view (Inspect, Interpolate, Encode, shelf) "
+        "draws "
+        "with these attributes; dropped images are encoded with them too. \"Edit attributes\" "
+        "under a "
         "dropped image loads its code here.");
     ImGui::PopTextWrapPos();
     ImGui::EndTooltip();
@@ -97,9 +102,11 @@ void AttributesPanel::toggles_tab(AppState& s) {
   ImGui::BeginChild("toggles");
   ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, ImVec2(ImGui::GetStyle().FramePadding.x, 1));
   ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(ImGui::GetStyle().ItemSpacing.x, 2));
-  for (const auto& g : s.attr_groups) {
+  for (const auto& g : s.attributes.groups) {
     ImGui::TextDisabled("%s%s", g.title.c_str(),
-                        g.required ? " (one on)" : g.exclusive ? " (at most one on)" : "");
+                        g.required    ? " (one on)"
+                        : g.exclusive ? " (at most one on)"
+                                      : "");
     toggle_table(s, g);
   }
   ImGui::PopStyleVar(2);
@@ -107,9 +114,11 @@ void AttributesPanel::toggles_tab(AppState& s) {
 }
 
 void AttributesPanel::sweep_tab(AppState& s) {
-  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("rows").x - ImGui::GetStyle().ItemInnerSpacing.x - 24);
-  bool enter = ImGui::InputTextWithHint("rows", "Black_Hair;Blond_Hair,Bangs", &s.sweep_rows,
-                                        ImGuiInputTextFlags_EnterReturnsTrue);
+  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("rows").x - ImGui::GetStyle().ItemInnerSpacing.x -
+                          24);
+  bool enter =
+      ImGui::InputTextWithHint("rows", "Black_Hair;Blond_Hair,Bangs", &s.attributes.sweep_rows,
+                               ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
   ImGui::TextDisabled("(?)");
   if (ImGui::IsItemHovered()) {
@@ -117,46 +126,51 @@ void AttributesPanel::sweep_tab(AppState& s) {
     for (const auto& n : s.config().attributes) valid += (valid.empty() ? "" : ", ") + n;
     ImGui::BeginTooltip();
     ImGui::PushTextWrapPos(ImGui::GetFontSize() * 34.0f);
-    ImGui::TextUnformatted(("One row per attribute set, ';' between rows, ',' between the attributes of a "
-                            "row (as `ali sweep --rows`). The columns share fixed codes z from the seed.\n\n"
-                            "Attributes: " + valid)
-                               .c_str());
+    ImGui::TextUnformatted(
+        ("One row per attribute set, ';' between rows, ',' between the attributes of a "
+         "row (as `ali sweep --rows`). The columns share fixed codes z from the seed.\n\n"
+         "Attributes: " +
+         valid)
+            .c_str());
     ImGui::PopTextWrapPos();
     ImGui::EndTooltip();
   }
   ImGui::SetNextItemWidth(100);
-  if (ImGui::InputInt("columns", &s.sweep_cols)) s.sweep_cols = std::clamp(s.sweep_cols, 1, 64);
+  if (ImGui::InputInt("columns", &s.attributes.sweep_cols))
+    s.attributes.sweep_cols = std::clamp(s.attributes.sweep_cols, 1, 64);
   ImGui::SameLine();
   ImGui::SetNextItemWidth(100);
-  int seed = int(s.sweep_seed);
-  if (ImGui::InputInt("seed", &seed)) s.sweep_seed = uint64_t(std::max(0, seed));
+  int seed = int(s.attributes.sweep_seed);
+  if (ImGui::InputInt("seed", &seed)) s.attributes.sweep_seed = uint64_t(std::max(0, seed));
   ImGui::SameLine();
-  if (ImGui::Button("Render") || enter) s.post_sweep();
+  if (ImGui::Button("Render") || enter) s.attributes.render_sweep();
   ImGui::SameLine();
-  bool can_export = s.sweep_images.defined();
+  bool can_export = s.attributes.sweep_images.defined();
   if (!can_export) ImGui::BeginDisabled();
-  if (ImGui::Button("Export PNG")) s.export_sweep();
+  if (ImGui::Button("Export PNG")) s.attributes.export_sweep();
   if (!can_export) ImGui::EndDisabled();
   if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
     ImGui::SetTooltip("-> %s/attribute-sweep-<time>.png", s.settings.capture_dir.c_str());
-  if (s.sweep_rendering) {
+  if (s.attributes.sweep_rendering()) {
     ImGui::SameLine();
     ImGui::TextDisabled("rendering...");
-  } else if (s.sweep_images.defined()) {
+  } else if (s.attributes.sweep_images.defined()) {
     ImGui::SameLine();
-    ImGui::TextDisabled("step %lld", (long long)s.sweep_step);
+    ImGui::TextDisabled("step %lld", (long long)s.attributes.sweep_step);
   }
-  if (!s.sweep_tex) {
+  if (s.attributes.sweep.empty()) {
     ImGui::TextDisabled("Render draws one row per attribute set over the same codes.");
     return;
   }
   // The grid, with each row's attributes beside it while the rows are tall enough to label.
   ImVec2 avail = ImGui::GetContentRegionAvail();
-  const int rows = int(s.sweep_shown_rows.size());
+  const int rows = int(s.attributes.sweep_shown_rows.size());
   float label_w = 0;
-  for (const auto& r : s.sweep_shown_rows) label_w = std::max(label_w, ImGui::CalcTextSize(r.c_str()).x);
+  for (const auto& r : s.attributes.sweep_shown_rows)
+    label_w = std::max(label_w, ImGui::CalcTextSize(r.c_str()).x);
   label_w = std::min(label_w + 10, avail.x * 0.45f);
-  ImVec2 size = image_widget(s.renderer, s.sweep_tex.get(), avail.x - label_w, std::max(40.0f, avail.y), "sweep");
+  ImVec2 size =
+      image_widget(s.attributes.sweep, avail.x - label_w, std::max(40.0f, avail.y), "sweep");
   ImVec2 p0 = ImGui::GetItemRectMin();
   bool hovered = ImGui::IsItemHovered();
   float row_h = rows > 0 ? size.y / float(rows) : 0;
@@ -165,14 +179,16 @@ void AttributesPanel::sweep_tab(AppState& s) {
     ImVec2 clip_max(p0.x + avail.x, p0.y + size.y);  // a narrow grid leaves the labels more room
     dl->PushClipRect(ImVec2(p0.x + size.x, p0.y), clip_max, true);
     for (int r = 0; r < rows; ++r)
-      dl->AddText(ImVec2(p0.x + size.x + 8, p0.y + (float(r) + 0.5f) * row_h - ImGui::GetFontSize() * 0.5f),
-                  ImGui::GetColorU32(ImGuiCol_TextDisabled), s.sweep_shown_rows[size_t(r)].c_str());
+      dl->AddText(
+          ImVec2(p0.x + size.x + 8, p0.y + (float(r) + 0.5f) * row_h - ImGui::GetFontSize() * 0.5f),
+          ImGui::GetColorU32(ImGuiCol_TextDisabled),
+          s.attributes.sweep_shown_rows[size_t(r)].c_str());
     dl->PopClipRect();
   }
   if (hovered && rows > 0) {
     float y = ImGui::GetIO().MousePos.y - p0.y;
     int row = std::clamp(int(y / std::max(1.0f, row_h)), 0, rows - 1);
-    ImGui::SetTooltip("row %d: %s", row + 1, s.sweep_shown_rows[size_t(row)].c_str());
+    ImGui::SetTooltip("row %d: %s", row + 1, s.attributes.sweep_shown_rows[size_t(row)].c_str());
   }
 }
 

@@ -19,18 +19,6 @@ ImU32 label_colour(int64_t label) {
   return palette[label % 10];
 }
 
-std::string endpoint_name(const AppState& s, const Endpoint& e) {
-  if (e.shelf_id)
-    for (const auto& x : s.shelf)
-      if (x.id == e.shelf_id) return x.name;
-  if (!e.code.empty()) return e.label;
-  return "random #" + std::to_string(e.seed);
-}
-
-std::vector<float> row(const torch::Tensor& codes, int64_t i) {
-  auto r = codes[i].contiguous();
-  return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
-}
 }  // namespace
 
 void ExplorePanel::draw(AppState& s) {
@@ -62,29 +50,22 @@ void ExplorePanel::draw(AppState& s) {
 }
 
 void ExplorePanel::interpolate_tab(AppState& s) {
-  if (!s.has_model) {
+  if (!s.has_model()) {
     ImGui::TextDisabled("no model");
     return;
   }
-  bool changed = false;
   for (int k = 0; k < 2; ++k) {
-    Endpoint& e = s.ends[k];
+    Endpoint& e = s.explore.ends[k];
     ImGui::PushID(k);
     ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.45f);
-    std::string current = endpoint_name(s, e);
+    std::string current = s.explore.endpoint_name(e);
     if (ImGui::BeginCombo(k == 0 ? "A" : "B", current.c_str())) {
-      if (ImGui::Selectable("random code", !e.shelf_id && e.code.empty())) {
-        e.shelf_id = 0;
-        e.code.clear();
-        changed = true;
-      }
-      for (const auto& x : s.shelf) {
+      if (ImGui::Selectable("random code", !e.shelf_id && e.code.empty()))
+        e.shelf_id = 0, e.code.clear();
+      for (const auto& x : s.shelf.entries()) {
         if (int(x.code.size()) != s.config().nlat) continue;
         ImGui::PushID(int(x.id));
-        if (ImGui::Selectable(x.name.c_str(), e.shelf_id == x.id)) {
-          e.shelf_id = x.id;
-          changed = true;
-        }
+        if (ImGui::Selectable(x.name.c_str(), e.shelf_id == x.id)) s.explore.set_endpoint(k, x.id);
         ImGui::PopID();
       }
       ImGui::EndCombo();
@@ -93,42 +74,37 @@ void ExplorePanel::interpolate_tab(AppState& s) {
       ImGui::SameLine();
       ImGui::SetNextItemWidth(110);
       int seed = int(e.seed);
-      if (ImGui::InputInt("seed", &seed)) {
-        e.seed = uint64_t(std::max(0, seed));
-        changed = true;
-      }
+      if (ImGui::InputInt("seed", &seed)) e.seed = uint64_t(std::max(0, seed));
     }
     ImGui::PopID();
   }
   ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.6f);
-  if (ImGui::SliderFloat("t", &s.interp_t, 0.0f, 1.0f, "t = %.3f")) s.post_interp();
+  ImGui::SliderFloat("t", &s.explore.t, 0.0f, 1.0f, "t = %.3f");
   ImGui::SameLine();
-  if (ImGui::RadioButton("linear", !s.slerp)) s.slerp = false, changed = true;
+  if (ImGui::RadioButton("linear", !s.explore.slerp)) s.explore.slerp = false;
   ImGui::SameLine();
-  if (ImGui::RadioButton("spherical", s.slerp)) s.slerp = true, changed = true;
+  if (ImGui::RadioButton("spherical", s.explore.slerp)) s.explore.slerp = true;
   ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.6f);
-  if (ImGui::SliderInt("frames", &s.strip_frames, 2, 16)) changed = true;
-  if (changed) {
-    s.post_interp();
-    s.post_strip();
-  }
+  ImGui::SliderInt("frames", &s.explore.strip_frames, 2, 16);
   ImVec2 avail = ImGui::GetContentRegionAvail();
-  float strip_h = std::min(avail.x / float(std::max(2, s.strip_frames)) + 4, avail.y * 0.3f);
-  float frame = std::max(64.0f, std::min(avail.x, avail.y - strip_h - ImGui::GetFrameHeightWithSpacing() * 3 -
-                                                      ImGui::GetStyle().ItemSpacing.y * 2));
+  float strip_h =
+      std::min(avail.x / float(std::max(2, s.explore.strip_frames)) + 4, avail.y * 0.3f);
+  float frame =
+      std::max(64.0f, std::min(avail.x, avail.y - strip_h - ImGui::GetFrameHeightWithSpacing() * 3 -
+                                            ImGui::GetStyle().ItemSpacing.y * 2));
   ImGui::TextDisabled("G(z(t))");
-  image_widget(s.renderer, s.interp_tex.get(), frame, frame, "frame");
+  image_widget(s.explore.interp, frame, frame, "frame");
   ImGui::TextDisabled("strip A -> B");
-  image_widget(s.renderer, s.strip_tex.get(), avail.x, strip_h, "strip");
-  if (ImGui::Button("Export strip (PNG)")) s.export_strip(false);
+  image_widget(s.explore.strip, avail.x, strip_h, "strip");
+  if (ImGui::Button("Export strip (PNG)")) s.explore.export_strip(false);
   ImGui::SameLine();
-  if (ImGui::Button("Export sweep (GIF)")) s.export_strip(true);
+  if (ImGui::Button("Export sweep (GIF)")) s.explore.export_strip(true);
   ImGui::SameLine();
   ImGui::TextDisabled("-> %s/", s.settings.capture_dir.c_str());
 }
 
 void ExplorePanel::inspect_tab(AppState& s) {
-  if (!s.has_model || int(s.inspect_code.size()) != s.config().nlat) {
+  if (!s.has_model() || int(s.explore.inspect_code.size()) != s.config().nlat) {
     ImGui::TextDisabled("no model");
     return;
   }
@@ -136,11 +112,11 @@ void ExplorePanel::inspect_tab(AppState& s) {
   ImVec2 avail = ImGui::GetContentRegionAvail();
   float img = std::min(avail.x * 0.45f, avail.y * 0.6f);
   ImGui::BeginGroup();
-  image_widget(s.renderer, s.inspect_tex.get(), img, img, "output");
-  ImGui::TextDisabled("%s", s.inspect_source.c_str());
+  image_widget(s.explore.inspect, img, img, "output");
+  ImGui::TextDisabled("%s", s.explore.inspect_source.c_str());
   if (s.config().conditional()) {  // set in the Attributes panel
     ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + img);
-    ImGui::TextDisabled("y: %s", s.attributes_summary().c_str());
+    ImGui::TextDisabled("y: %s", s.attributes.summary().c_str());
     ImGui::PopTextWrapPos();
   }
   ImGui::EndGroup();
@@ -151,66 +127,78 @@ void ExplorePanel::inspect_tab(AppState& s) {
   if (ImGui::Button("Randomise", ImVec2(bw, 0))) {
     uint64_t seed = rng() % 1000000;
     auto z = seeded_normal(1, nlat, seed)[0].contiguous();
-    s.set_inspect(std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + nlat),
-                  "random #" + std::to_string(seed));
+    s.explore.set_inspect(std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + nlat),
+                          "random #" + std::to_string(seed));
   }
   if (ImGui::Button("Reset", ImVec2(bw, 0))) {
-    s.inspect_code = s.inspect_origin;
-    s.post_inspect();
+    s.explore.reset_inspect();
   }
   if (ImGui::Button("Copy code", ImVec2(bw, 0))) {
-    ImGui::SetClipboardText(format_code(s.inspect_code).c_str());
+    ImGui::SetClipboardText(format_code(s.explore.inspect_code).c_str());
     s.info("copied a " + std::to_string(nlat) + "-number code to the clipboard");
   }
   if (ImGui::Button("Paste code", ImVec2(bw, 0))) {
     const char* text = ImGui::GetClipboardText();
     try {
-      s.set_inspect(parse_code(text ? text : "", nlat), "pasted");
+      s.explore.set_inspect(parse_code(text ? text : "", nlat), "pasted");
     } catch (const std::exception& e) {
       s.error(describe_exception(e));
     }
   }
-  if (ImGui::Button("To shelf", ImVec2(bw, 0))) s.add_to_shelf(s.inspect_source, s.inspect_code, "");
-  if (ImGui::Button("Save image", ImVec2(bw, 0))) s.save_capture();
+  if (ImGui::Button("To shelf", ImVec2(bw, 0)))
+    s.shelf.add(s.explore.inspect_source, s.explore.inspect_code, "");
+  if (ImGui::Button("Save image", ImVec2(bw, 0))) s.explore.save_capture();
   ImGui::EndGroup();
 
   ImGui::Separator();
-  ImGui::TextDisabled(s.dim_order.empty() ? "dimensions (index order)"
-                                          : "dimensions, most variable over the test set first");
+  ImGui::TextDisabled(s.explore.dim_order.empty()
+                          ? "dimensions (index order)"
+                          : "dimensions, most variable over the test set first");
   ImGui::SameLine();
   ImGui::Checkbox("all", &show_all_dims_);
+  // The dimension ticked below from -3 to 3, the rest of the code fixed: what that dimension does.
+  int& swept = s.explore.sweep_dim;
+  if (swept >= 0) {
+    float w = ImGui::GetContentRegionAvail().x;
+    image_widget(s.explore.dim_sweep, w, w / Explore::kDimSweepFrames + 4, "dim sweep");
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("z[%d] = -3 ... 3, the other dimensions as above", swept);
+  }
   ImGui::BeginChild("dims");
   int shown = show_all_dims_ ? nlat : std::min(nlat, 16);
-  bool changed = false;
   for (int k = 0; k < shown; ++k) {
-    int d = k < int(s.dim_order.size()) ? s.dim_order[size_t(k)] : k;
+    int d = k < int(s.explore.dim_order.size()) ? s.explore.dim_order[size_t(k)] : k;
     if (d >= nlat) continue;
     ImGui::PushID(d);
+    bool on = swept == d;
+    if (ImGui::Checkbox("##sweep", &on)) swept = on ? d : -1;
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("sweep z[%d] from -3 to 3", d);
+    ImGui::SameLine();
     ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x - 60);
     char label[16];
     snprintf(label, sizeof label, "z[%d]", d);
-    if (ImGui::SliderFloat(label, &s.inspect_code[size_t(d)], -4.0f, 4.0f, "%.2f")) changed = true;
+    ImGui::SliderFloat(label, &s.explore.inspect_code[size_t(d)], -4.0f, 4.0f, "%.2f");
     ImGui::PopID();
   }
   ImGui::EndChild();
-  if (changed) s.post_inspect();
 }
 
 void ExplorePanel::map_tab(AppState& s) {
   LatentMap& m = s.map;
-  if (ImGui::Button("Encode test set")) s.request_map();
+  if (ImGui::Button("Encode test set")) s.map.request();
   ImGui::SameLine();
-  ImGui::Checkbox("follow training", &s.map_follow);
+  ImGui::Checkbox("follow training", &s.map.follow);
   help_marker("Re-encode the map every 10 s while training (costs CPU the trainer could use).");
   if (!m.points.defined()) {
-    ImGui::TextDisabled(s.test_set ? "encoding the test set..." : "waiting for the test set...");
+    ImGui::TextDisabled(s.data.test_set ? "encoding the test set..."
+                                        : "waiting for the test set...");
     return;
   }
   ImGui::SameLine();
   ImGui::TextDisabled("%lld points, PCA %.0f%% + %.0f%% of variance", (long long)m.points.size(0),
                       100 * m.explained[0], 100 * m.explained[1]);
   // Legend.
-  const auto* names = s.test_set ? &s.test_set->class_names : nullptr;
+  const auto* names = s.data.test_set ? &s.data.test_set->class_names : nullptr;
   if (names && !names->empty() && !m.labels.empty()) {
     for (size_t i = 0; i < names->size() && i < 10; ++i) {
       if (i) ImGui::SameLine();
@@ -230,23 +218,25 @@ void ExplorePanel::map_tab(AppState& s) {
   auto pts = m.points.accessor<float, 2>();
   int64_t n = m.points.size(0);
   // Bounds from the 1st..99th percentiles, so a few outliers do not squeeze the rest into a corner.
-  if (m.bounds_version != m.model_version || m.bounds_n != n) {
+  if (bounds_version_ != m.version || bounds_n_ != n) {
     std::vector<float> xs(static_cast<size_t>(n)), ys(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) xs[size_t(i)] = pts[i][0], ys[size_t(i)] = pts[i][1];
     std::sort(xs.begin(), xs.end());
     std::sort(ys.begin(), ys.end());
     size_t lo = size_t(n) / 100, hi = size_t(n) - 1 - size_t(n) / 100;
     float mx = (xs[hi] - xs[lo]) * 0.08f, my = (ys[hi] - ys[lo]) * 0.08f;
-    m.bounds[0] = xs[lo] - mx, m.bounds[1] = xs[hi] + mx, m.bounds[2] = ys[lo] - my, m.bounds[3] = ys[hi] + my;
-    m.bounds_version = m.model_version;
-    m.bounds_n = n;
+    bounds_[0] = xs[lo] - mx, bounds_[1] = xs[hi] + mx, bounds_[2] = ys[lo] - my,
+    bounds_[3] = ys[hi] + my;
+    bounds_version_ = m.version;
+    bounds_n_ = n;
   }
-  float xmin = m.bounds[0], xmax = m.bounds[1], ymin = m.bounds[2], ymax = m.bounds[3];
+  float xmin = bounds_[0], xmax = bounds_[1], ymin = bounds_[2], ymax = bounds_[3];
   float pad = 10;
   float sx = (size.x - 2 * pad) / std::max(1e-6f, xmax - xmin);
   float sy = (size.y - 2 * pad) / std::max(1e-6f, ymax - ymin);
   auto screen = [&](int64_t i) {
-    return ImVec2(p0.x + pad + (pts[i][0] - xmin) * sx, p0.y + size.y - pad - (pts[i][1] - ymin) * sy);
+    return ImVec2(p0.x + pad + (pts[i][0] - xmin) * sx,
+                  p0.y + size.y - pad - (pts[i][1] - ymin) * sy);
   };
   ImVec2 mouse = ImGui::GetIO().MousePos;
   int best = -1;
@@ -255,7 +245,8 @@ void ExplorePanel::map_tab(AppState& s) {
   for (int64_t i = 0; i < n; ++i) {
     ImVec2 q = screen(i);
     int64_t label = size_t(i) < m.labels.size() ? m.labels[size_t(i)] : -1;
-    dl->AddRectFilled(ImVec2(q.x - 1.5f, q.y - 1.5f), ImVec2(q.x + 1.5f, q.y + 1.5f), label_colour(label));
+    dl->AddRectFilled(ImVec2(q.x - 1.5f, q.y - 1.5f), ImVec2(q.x + 1.5f, q.y + 1.5f),
+                      label_colour(label));
     if (hovered) {
       float dx = q.x - mouse.x, dy = q.y - mouse.y;
       if (dx * dx + dy * dy < best_d) best_d = dx * dx + dy * dy, best = int(i);
@@ -273,20 +264,9 @@ void ExplorePanel::map_tab(AppState& s) {
   m.hovered = best;
   if (best >= 0) {
     dl->AddCircle(screen(best), 5, IM_COL32(255, 255, 255, 255), 10, 1.5f);
-    if (s.test_set && best < s.test_set->size()) {
-      if (m.hover_tex_index != best) {
-        auto img = s.test_set->images[best].permute({1, 2, 0}).contiguous();
-        PixelBuffer b;
-        b.height = int(img.size(0));
-        b.width = int(img.size(1));
-        b.channels = int(img.size(2));
-        b.pixels.assign(img.data_ptr<uint8_t>(), img.data_ptr<uint8_t>() + img.numel());
-        if (!m.hover_tex) m.hover_tex = std::make_shared<Texture>();
-        m.hover_tex->upload(b);
-        m.hover_tex_index = best;
-      }
+    if (s.data.test_set && best < s.data.test_set->size()) {
       ImGui::BeginTooltip();
-      image_widget(s.renderer, m.hover_tex.get(), 112, 112);
+      image_widget(m.hover_image(best), 112, 112);
       int64_t label = size_t(best) < m.labels.size() ? m.labels[size_t(best)] : -1;
       if (names && label >= 0 && label < int64_t(names->size()))
         ImGui::Text("test #%d: %s", best, (*names)[size_t(label)].c_str());
@@ -294,20 +274,7 @@ void ExplorePanel::map_tab(AppState& s) {
         ImGui::Text("test #%d", best);
       ImGui::EndTooltip();
     }
-    if (clicked) {
-      int k = m.next_pick;
-      m.picked[k] = best;
-      m.next_pick = 1 - k;
-      std::string name = "test #" + std::to_string(best);
-      auto code = row(m.codes, best);
-      s.set_inspect(code, name);
-      s.ends[k].shelf_id = 0;
-      s.ends[k].code = code;
-      s.ends[k].label = name;
-      s.post_interp();
-      s.post_strip();
-      if (k == 1) s.info("interpolating " + endpoint_name(s, s.ends[0]) + " -> " + name);
-    }
+    if (clicked) m.pick(best);
   }
 }
 

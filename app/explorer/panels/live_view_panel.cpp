@@ -13,15 +13,15 @@ void LiveViewPanel::draw(AppState& s) {
   float h = avail.y - ImGui::GetTextLineHeightWithSpacing();
   ImGui::BeginGroup();
   ImGui::TextDisabled("samples G(z), fixed z");
-  image_widget(s.renderer, s.samples_tex.get(), w, h, "samples");
+  image_widget(s.live.samples, w, h, "samples");
   ImGui::EndGroup();
   ImGui::SameLine();
   ImGui::BeginGroup();
   ImGui::TextDisabled("test images / reconstructions G(E(x))");
-  if (!s.recon_tex && !s.test_set)
+  if (s.live.recons.empty() && !s.data.test_set)
     ImGui::TextDisabled("(loading the test set...)");
   else
-    image_widget(s.renderer, s.recon_tex.get(), w, h, "recons");
+    image_widget(s.live.recons, w, h, "recons");
   ImGui::EndGroup();
   ImGui::End();
 }

@@ -13,8 +13,9 @@ void ModelPanel::draw(AppState& s) {
     return;
   }
   const ModelConfig& c = s.config();
-  if (!s.has_model) {
-    ImGui::TextDisabled(s.tasks.busy() ? "loading..." : "no model: open a checkpoint or create one");
+  if (!s.has_model()) {
+    ImGui::TextDisabled(s.tasks.busy() ? "loading..."
+                                       : "no model: open a checkpoint or create one");
   } else if (ImGui::BeginTable("summary", 2, ImGuiTableFlags_SizingFixedFit)) {
     auto row = [](const char* k, const std::string& v) {
       ImGui::TableNextRow();
@@ -23,7 +24,9 @@ void ModelPanel::draw(AppState& s) {
       ImGui::TableNextColumn();
       ImGui::TextUnformatted(v.c_str());
     };
-    row("file", s.model_path.empty() ? (s.session ? s.session_checkpoint : "(new, unsaved)") : s.model_path);
+    row("file", s.host.path.empty()
+                    ? (s.host.session ? s.host.session_checkpoint : "(new, unsaved)")
+                    : s.host.path);
     row("preset", c.arch + (c.bigan ? " (BiGAN)" : ""));
     row("latent", std::to_string(c.nlat) + " dimensions");
     row("images", std::to_string(c.image_channels) + " x " + std::to_string(c.image_size) + " x " +
@@ -41,14 +44,14 @@ void ModelPanel::draw(AppState& s) {
   bool enter = ImGui::InputTextWithHint("##open", "checkpoint.ali path (or drop it)", &path_input_,
                                         ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
-  if (ImGui::Button("Open", ImVec2(-1, 0)) || enter) s.open_checkpoint(path_input_);
+  if (ImGui::Button("Open", ImVec2(-1, 0)) || enter) s.host.open(path_input_);
   if (!s.settings.recent.empty()) {
     ImGui::SetNextItemWidth(-70);
     if (ImGui::BeginCombo("recent", "recent files...")) {
       for (const auto& r : s.settings.recent)
         if (ImGui::Selectable(r.c_str())) {
           path_input_ = r;
-          s.open_checkpoint(r);
+          s.host.open(r);
         }
       ImGui::EndCombo();
     }
@@ -63,7 +66,7 @@ void ModelPanel::draw(AppState& s) {
     ImGui::TextDisabled("shipped");
     for (const auto& p : shipped_) {
       ImGui::SameLine();
-      if (ImGui::SmallButton(p.stem().string().c_str())) s.open_checkpoint(p.string());
+      if (ImGui::SmallButton(p.stem().string().c_str())) s.host.open(p.string());
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", p.string().c_str());
     }
   }
@@ -71,24 +74,26 @@ void ModelPanel::draw(AppState& s) {
   // New model from a preset, trained on the chosen dataset.
   static const auto names = arch_preset_names();
   if (preset_ < 0) {
-    auto it = std::find(names.begin(), names.end(), s.has_model ? c.arch : std::string("fmnist28"));
+    auto it =
+        std::find(names.begin(), names.end(), s.has_model() ? c.arch : std::string("fmnist28"));
     preset_ = it == names.end() ? 0 : int(it - names.begin());
   }
   ImGui::SetNextItemWidth(110);
   if (ImGui::BeginCombo("##preset", names[size_t(preset_)].c_str())) {
     for (size_t i = 0; i < names.size(); ++i) {
       if (ImGui::Selectable(names[i].c_str(), int(i) == preset_)) preset_ = int(i);
-      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", arch_preset(names[i]).description.c_str());
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("%s", arch_preset(names[i]).description.c_str());
     }
     ImGui::EndCombo();
   }
   ImGui::SameLine();
-  if (ImGui::Button("New model")) s.new_model(names[size_t(preset_)]);
+  if (ImGui::Button("New model")) s.host.create(names[size_t(preset_)]);
   help_marker("An untrained model of this preset for the dataset below, ready to train.");
 
-  if (!dataset_synced_ || (!ImGui::IsAnyItemActive() && dataset_input_ != s.dataset && !s.dataset.empty() &&
-                           !ImGui::IsWindowFocused())) {
-    dataset_input_ = s.dataset;
+  if (!dataset_synced_ || (!ImGui::IsAnyItemActive() && dataset_input_ != s.data.dataset &&
+                           !s.data.dataset.empty() && !ImGui::IsWindowFocused())) {
+    dataset_input_ = s.data.dataset;
     dataset_synced_ = true;
   }
   ImGui::SetNextItemWidth(-70);
@@ -96,26 +101,29 @@ void ModelPanel::draw(AppState& s) {
                                            ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
   if ((ImGui::Button("Data", ImVec2(-1, 0)) || ds_enter) && !dataset_input_.empty())
-    s.set_dataset(dataset_input_);
+    s.data.set_dataset(dataset_input_);
   if (ImGui::IsItemHovered())
-    ImGui::SetTooltip("Training data: fashion-mnist, an IDX folder or an image folder (or drop a folder).");
+    ImGui::SetTooltip(
+        "Training data: fashion-mnist, an IDX folder or an image folder (or drop a folder).");
 
   ImGui::SetNextItemWidth(-70);
-  ImGui::InputTextWithHint("##save", "save to: a new file under the config folder's runs/", &s.save_path);
+  ImGui::InputTextWithHint("##save", "save to: a new file under the config folder's runs/",
+                           &s.host.save_path);
   ImGui::SameLine();
-  if (ImGui::Button("Save", ImVec2(-1, 0))) s.save();
-  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+S. While training: a checkpoint of the run now.");
+  if (ImGui::Button("Save", ImVec2(-1, 0))) s.host.save();
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Ctrl+S. While training: a checkpoint of the run now.");
 
   // Device: CUDA when LibTorch has it; applies to the next run.
   ImGui::Separator();
   const bool cuda = cuda_available();
   const char* devices[] = {"auto", "cpu", "cuda"};
   ImGui::SetNextItemWidth(90);
-  if (ImGui::BeginCombo("device", s.device_choice.c_str())) {
+  if (ImGui::BeginCombo("device", s.host.device_choice.c_str())) {
     for (const char* d : devices) {
       bool disabled = std::string(d) == "cuda" && !cuda;
       if (disabled) ImGui::BeginDisabled();
-      if (ImGui::Selectable(d, s.device_choice == d)) s.device_choice = d;
+      if (ImGui::Selectable(d, s.host.device_choice == d)) s.host.device_choice = d;
       if (disabled) ImGui::EndDisabled();
     }
     ImGui::EndCombo();
@@ -123,12 +131,12 @@ void ModelPanel::draw(AppState& s) {
   ImGui::SameLine();
   std::string resolved;
   try {
-    resolved = device_description(resolve_device(s.device_choice));
+    resolved = device_description(resolve_device(s.host.device_choice));
   } catch (const std::exception& e) {
     resolved = "unavailable";
   }
-  if (s.session && s.training_active())
-    ImGui::TextDisabled("run: %s", device_description(s.train_device).c_str());
+  if (s.host.session && s.host.training_active())
+    ImGui::TextDisabled("run: %s", device_description(s.host.train_device).c_str());
   else
     ImGui::TextDisabled("next run: %s", resolved.c_str());
   if (!cuda) ImGui::TextDisabled("CUDA: not available in this LibTorch");

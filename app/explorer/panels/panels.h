@@ -3,7 +3,8 @@
 #pragma once
 #include <string>
 
-#include "../app_state.h"
+#include "app_state.h"
+#include "gl_image.h"
 
 namespace ali::explorer {
 
@@ -68,6 +69,9 @@ class ExplorePanel {  // Interpolate | Inspect | Latent map
   void map_tab(AppState& s);
   bool show_all_dims_ = false;
   bool tab_selected_ = false;
+  float bounds_[4] = {0, 1, 0, 1};  // latent map view: x0, x1, y0, y1 (1st..99th percentiles)
+  uint64_t bounds_version_ = ~0ull;
+  int64_t bounds_n_ = -1;
 };
 
 class StatusBar {
@@ -90,7 +94,7 @@ class OpenDialog {  // Ctrl+O
 // Small shared drawing helpers.
 void help_marker(const char* text);
 void plot_series(const char* id, const std::vector<const std::vector<float>*>& series,
-                 const std::vector<ImU32>& colours, const std::vector<const char*>& names, float height,
-                 float y_min, float y_max, bool auto_range);
+                 const std::vector<ImU32>& colours, const std::vector<const char*>& names,
+                 float height, float y_min, float y_max, bool auto_range);
 
 }  // namespace ali::explorer

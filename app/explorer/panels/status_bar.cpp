@@ -15,10 +15,12 @@ void StatusBar::draw(AppState& s) {
                            ImGuiWindowFlags_NoBringToFrontOnFocus;
   ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(8, 4));
   ImGui::Begin("##status", nullptr, flags);
-  ImGui::Text("frame p50 %.1f ms  p95 %.1f ms", s.frames.p50(), s.frames.p95());
+  ImGui::Text("frame p50 %.1f ms  p95 %.1f ms  max %.1f ms", s.frames.p50(), s.frames.p95(),
+              s.frames.max());
   ImGui::SameLine(0, 20);
-  if (s.session)
-    ImGui::Text("| %s on %s", to_string(s.session->state()), device_description(s.train_device).c_str());
+  if (s.host.session)
+    ImGui::Text("| %s on %s", to_string(s.host.session->state()),
+                device_description(s.host.train_device).c_str());
   else
     ImGui::Text("| %s", s.tasks.busy() ? "working..." : "idle");
   ImGui::SameLine(0, 20);
@@ -72,11 +74,12 @@ void OpenDialog::draw(AppState& s) {
     for (const auto& r : s.settings.recent)
       if (ImGui::Selectable(r.c_str())) input_ = r;
     if (ImGui::Button("Open", ImVec2(120, 0)) || enter) {
-      s.open_checkpoint(input_);
+      s.host.open(input_);
       ImGui::CloseCurrentPopup();
     }
     ImGui::SameLine();
-    if (ImGui::Button("Cancel", ImVec2(120, 0)) || ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape)))
+    if (ImGui::Button("Cancel", ImVec2(120, 0)) ||
+        ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape)))
       ImGui::CloseCurrentPopup();
     ImGui::EndPopup();
   }

@@ -1,3 +1,4 @@
+#include "ali/text.h"
 #include "panels.h"
 
 namespace ali::explorer {
@@ -7,7 +8,7 @@ void TrainPanel::draw(AppState& s) {
     ImGui::End();
     return;
   }
-  TrainState st = s.session ? s.session->state() : TrainState::Idle;
+  TrainState st = s.host.session ? s.host.session->state() : TrainState::Idle;
   bool starting = s.tasks.busy("start") || s.tasks.busy("new");
   const char* label = starting ? "starting" : to_string(st);
   ImVec4 colour = st == TrainState::Running ? ImVec4(0.4f, 0.9f, 0.4f, 1)
@@ -15,9 +16,9 @@ void TrainPanel::draw(AppState& s) {
                                             : ImVec4(0.8f, 0.8f, 0.8f, 1);
   ImGui::TextColored(colour, "%s", label);
   ImGui::SameLine();
-  double rate = s.session ? s.session->steps_per_second() : 0;
+  double rate = s.host.session ? s.host.session->steps_per_second() : 0;
   int64_t step = s.step();
-  int64_t total = s.session ? s.session->max_steps() : s.max_steps;
+  int64_t total = s.host.session ? s.host.session->max_steps() : s.host.max_steps;
   ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
   if (total > 0) {
     double eta = rate > 0 ? double(total - step) / rate : -1;
@@ -32,39 +33,41 @@ void TrainPanel::draw(AppState& s) {
   bool running = st == TrainState::Running, paused = st == TrainState::Paused;
   if (starting) ImGui::BeginDisabled();
   if (running) {
-    if (ImGui::Button("Pause", ImVec2(w, 0))) s.pause_or_resume();
+    if (ImGui::Button("Pause", ImVec2(w, 0))) s.host.pause_or_resume();
   } else if (paused) {
-    if (ImGui::Button("Resume", ImVec2(w, 0))) s.pause_or_resume();
+    if (ImGui::Button("Resume", ImVec2(w, 0))) s.host.pause_or_resume();
   } else if (ImGui::Button("Train", ImVec2(w, 0))) {
-    s.start_training();
+    s.host.start_training();
   }
   if (starting) ImGui::EndDisabled();
   ImGui::SameLine();
   bool can_stop = running || paused;
   if (!can_stop) ImGui::BeginDisabled();
-  if (ImGui::Button("Stop", ImVec2(w, 0))) s.stop_training();
+  if (ImGui::Button("Stop", ImVec2(w, 0))) s.host.stop_training();
   if (!can_stop) ImGui::EndDisabled();
   ImGui::SameLine();
-  if (ImGui::Button("Save", ImVec2(w, 0))) s.save();
+  if (ImGui::Button("Save", ImVec2(w, 0))) s.host.save();
 
   ImGui::PushItemWidth(ImGui::GetContentRegionAvail().x * 0.5f);
-  if (ImGui::InputDouble("learning rate", &s.lr, 0, 0, "%.2e")) {
-    s.lr = std::clamp(s.lr, 1e-7, 1.0);
-    if (s.session && s.training_active()) s.session->set_learning_rate(s.lr);
+  if (ImGui::InputDouble("learning rate", &s.host.lr, 0, 0, "%.2e")) {
+    s.host.lr = std::clamp(s.host.lr, 1e-7, 1.0);
+    if (s.host.session && s.host.training_active()) s.host.session->set_learning_rate(s.host.lr);
   }
-  if (ImGui::InputInt("batch", &s.batch, 10, 50)) s.batch = std::clamp(s.batch, 1, 4096);
+  if (ImGui::InputInt("batch", &s.host.batch, 10, 50))
+    s.host.batch = std::clamp(s.host.batch, 1, 4096);
   help_marker("Used by new models; a resumed checkpoint keeps the batch size it was trained with.");
-  long long ms = s.max_steps;
+  long long ms = s.host.max_steps;
   if (ImGui::InputScalar("steps", ImGuiDataType_S64, &ms, nullptr, nullptr, "%lld"))
-    s.max_steps = std::max<long long>(0, ms);
+    s.host.max_steps = std::max<long long>(0, ms);
   help_marker("Train until this many steps in all (0: until stopped). Applies when a run starts.");
   ImGui::PopItemWidth();
-  if (s.session) {
-    ImGui::TextDisabled("checkpoint every %lld steps and on stop:", (long long)s.checkpoint_every);
-    ImGui::TextWrapped("%s", s.session_checkpoint.c_str());
+  if (s.host.session) {
+    ImGui::TextDisabled("checkpoint every %lld steps and on stop:",
+                        (long long)s.host.checkpoint_every);
+    ImGui::TextWrapped("%s", s.host.session_checkpoint.c_str());
     if (st == TrainState::Error) {
       ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.4f, 0.4f, 1));
-      ImGui::TextWrapped("%s", s.session->error().c_str());
+      ImGui::TextWrapped("%s", s.host.session->error().c_str());
       ImGui::PopStyleColor();
     }
   }
@@ -72,7 +75,7 @@ void TrainPanel::draw(AppState& s) {
   // Curves: the losses, and D's mean probabilities on both pairs (0.5/0.5 is the game's balance).
   ImGui::Separator();
   std::vector<float> ld, lg, pr, pf;
-  for (const auto& h : s.history) {
+  for (const auto& h : s.host.history) {
     ld.push_back(float(h.d_loss));
     lg.push_back(float(h.g_loss));
     pr.push_back(float(h.metric("p_real")));
@@ -86,7 +89,7 @@ void TrainPanel::draw(AppState& s) {
   ImGui::TextDisabled("D probabilities");
   plot_series("prob", {&pr, &pf}, {IM_COL32(120, 220, 120, 255), IM_COL32(230, 200, 80, 255)},
               {"D(x,E(x))", "D(G(z),z)"}, ph, 0, 1, false);
-  if (s.history.empty()) {
+  if (s.host.history.empty()) {
     ImGui::SetCursorPosY(ImGui::GetCursorPosY() - ph * 1.5f);
     ImGui::TextDisabled("  curves appear when training runs");
   }

@@ -49,6 +49,10 @@ ImageSet load_image_folder(const std::filesystem::path& dir, int size, int chann
 // resized and channel-converted to what the model takes.
 ImageSet load_dataset(const std::string& spec, const std::string& split, int size, int channels);
 
+// The user's cache folder for derived data (CelebA packs, evaluation classifiers):
+// $XDG_CACHE_HOME/ali-explorer, else ~/.cache/ali-explorer, else one under the temp folder.
+std::filesystem::path user_cache_dir();
+
 // Same shape as a preset needs: resize (bilinear) and convert channels.
 ImageSet conform(ImageSet set, int size, int channels);
 

@@ -45,7 +45,6 @@ Classifier load_classifier(const std::filesystem::path& path, double* test_accur
 Classifier cached_classifier(const std::filesystem::path& path, const ImageSet& train,
                              const ImageSet& test, ClassifierReport* report,
                              const Progress& progress = {});
-std::filesystem::path default_cache_dir();
 // Where `ali eval` caches the evaluation classifier for a dataset spec and image shape: `kind` is
 // "classifier" (class labels) or e.g. "9600-attribute-classifier" (multi-label, keyed by set size).
 std::filesystem::path default_classifier_path(const std::string& data_spec, int channels,

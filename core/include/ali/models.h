@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "ali/attributes.h"  // the attribute rules (they were declared here)
 #include "ali/config.h"
 #include "ali/dropout.h"
 
@@ -107,23 +108,6 @@ struct AliModel {
 torch::Tensor encode_mu(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
 torch::Tensor decode(AliModel& m, const torch::Tensor& z, const torch::Tensor& y = {});
 torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
-// Multi-hot attribute row (1 x K) with the named attributes on. Unknown names throw ali::Error listing
-// the valid ones. A model without attributes returns an undefined tensor (and refuses any name).
-torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
-// Groups of attributes of which at most one is on (CelebA's hair colours, straight/wavy hair), as
-// far as the names are present; for a class-conditional model (names that are not CelebA's) all
-// names form one group (exactly one class on).
-std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names);
-bool is_celeba_attribute_set(const std::vector<std::string>& names);
-// Sets attribute `name` on or off in every row of `rows` (N x K float, columns in `names` order) and
-// keeps the rows consistent: the others of its exclusive group off; Mustache or Goatee imply Male and
-// not No_Beard; not Male implies neither (and No_Beard). Unknown names throw ali::Error.
-void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
-                       bool on);
-// The paper's conditional figure: one fixed code per column (seeded), one attribute set per row.
-// Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
-torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
-                              uint64_t seed);
 // "A,B" -> {"A","B"} (spaces trimmed, empty parts dropped).
 std::vector<std::string> split_list(const std::string& text, char sep = ',');
 

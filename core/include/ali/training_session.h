@@ -40,6 +40,11 @@ class TrainingSession {
   void set_learning_rate(double lr);
 
   TrainState state() const { return state_.load(); }
+  // What a UI may ask of the run now: pause (or resume) and stop while it runs or is paused, and a
+  // checkpoint at the next step boundary likewise (a finished run has written its last one).
+  bool can_pause() const { return live(state()); }
+  bool can_stop() const { return live(state()); }
+  bool can_save() const { return live(state()); }
   std::string error() const;
   int64_t step() const { return step_.load(); }
   double steps_per_second() const { return rate_.load(); }
@@ -52,6 +57,7 @@ class TrainingSession {
   const ModelConfig& config() const { return config_; }
 
  private:
+  static bool live(TrainState s) { return s == TrainState::Running || s == TrainState::Paused; }
   void run(std::stop_token st);
   void publish_snapshot();
   void save_checkpoint();

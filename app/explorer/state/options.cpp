@@ -16,13 +16,14 @@ fs::path default_config_dir() {
 }
 
 std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
-  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets", executable_dir / ".." / "assets",
-                              fs::current_path() / "assets"}) {
+  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets",
+                              executable_dir / ".." / "assets", fs::current_path() / "assets"}) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_regular_file(ec) && e.path().extension() == ".ali") found.push_back(fs::weakly_canonical(e.path(), ec));
+      if (e.is_regular_file(ec) && e.path().extension() == ".ali")
+        found.push_back(fs::weakly_canonical(e.path(), ec));
     std::sort(found.begin(), found.end());
     if (!found.empty()) return found;
   }
@@ -41,11 +42,13 @@ int parse_options(int argc, char** argv, Options& o) {
       "inspect, map).\nWithout a display use the command line `ali` instead."};
   std::string config_dir;
   app.add_option("--model", o.model, "checkpoint (.ali) to open");
-  app.add_option("--data", o.data, "training data: fashion-mnist, an IDX folder or an image folder");
+  app.add_option("--data", o.data,
+                 "training data: fashion-mnist, an IDX folder or an image folder");
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
-  app.add_option("--config-dir", config_dir,
-                 "settings, window layout and latent shelf (default $XDG_CONFIG_HOME/ali-explorer)");
+  app.add_option(
+      "--config-dir", config_dir,
+      "settings, window layout and latent shelf (default $XDG_CONFIG_HOME/ali-explorer)");
   app.add_option("--width", o.width, "window width")->check(CLI::Range(320, 16384));
   app.add_option("--height", o.height, "window height")->check(CLI::Range(240, 16384));
   app.add_flag("--train", o.train, "start training right after loading");
@@ -56,19 +59,23 @@ int parse_options(int argc, char** argv, Options& o) {
                  "scripted mode: also wait until training has done this many steps");
   app.add_option("--timeout", o.timeout_s, "scripted mode: give up waiting after this many seconds")
       ->capture_default_str();
-  app.add_option("--screenshot", o.screenshot, "scripted mode: save the window as this PNG at exit");
+  app.add_option("--screenshot", o.screenshot,
+                 "scripted mode: save the window as this PNG at exit");
   app.add_option("--tab", o.tab, "Explore tab to show first")
       ->check(CLI::IsMember({"interpolate", "inspect", "map"}));
-  app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95 frame times at exit");
-  app.add_option("--attrs", o.attrs,
-                 "conditional models: switch exactly these attributes on once the model loads, e.g. "
-                 "\"Sneaker\" or \"Blond_Hair,Smiling\" (unknown names: an error, listing the valid ones)");
-  app.add_option("--sweep", o.sweep,
-                 "conditional models: render an attribute sweep once the model loads (Attributes panel, "
-                 "Sweep tab): rows separated by ';', attributes in a row by ',', as `ali sweep --rows`");
-  auto* sweep_out = app.add_option("--sweep-out", o.sweep_out,
-                                   "write the --sweep grid as this PNG once rendered (before --screenshot "
-                                   "and exit)");
+  app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95/max frame times at exit");
+  app.add_option(
+      "--attrs", o.attrs,
+      "conditional models: switch exactly these attributes on once the model loads, e.g. "
+      "\"Sneaker\" or \"Blond_Hair,Smiling\" (unknown names: an error, listing the valid ones)");
+  app.add_option(
+      "--sweep", o.sweep,
+      "conditional models: render an attribute sweep once the model loads (Attributes panel, "
+      "Sweep tab): rows separated by ';', attributes in a row by ',', as `ali sweep --rows`");
+  auto* sweep_out =
+      app.add_option("--sweep-out", o.sweep_out,
+                     "write the --sweep grid as this PNG once rendered (before --screenshot "
+                     "and exit)");
   sweep_out->needs("--sweep");
   try {
     app.parse(argc, argv);

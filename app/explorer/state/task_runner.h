@@ -1,6 +1,6 @@
-// Slow work (loading data, decoding dropped files, writing files) on short-lived background threads.
-// A task returns a closure that the main thread runs when it collects the task (ImHex's doLater):
-// only the main thread touches the AppState and OpenGL.
+// Slow work (loading data, decoding dropped files, writing files) on short-lived background
+// threads. A task returns a closure that the main thread runs when it collects the task (ImHex's
+// doLater): only the main thread touches the AppState and OpenGL.
 #pragma once
 #include <chrono>
 #include <functional>

@@ -26,7 +26,8 @@ struct Settings {
   int window_w = 1600, window_h = 960;
   std::string capture_dir = "captures";
 
-  void load();        // missing or unreadable files leave the defaults
+  void load();        // missing or unreadable files leave the defaults; then sanitize()
+  void sanitize();    // out-of-range values (window size, lr, batch, ...) back to their defaults
   void save() const;  // best effort; returns quietly on failure
   void add_recent(const std::string& path);
   std::filesystem::path ini_path() const { return dir / "imgui.ini"; }

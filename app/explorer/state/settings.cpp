@@ -1,6 +1,7 @@
 #include "settings.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -54,14 +55,39 @@ void Settings::load() {
   get("window_w", window_w);
   get("window_h", window_h);
   get("capture_dir", capture_dir);
+  sanitize();
+}
+
+void Settings::sanitize() {
+  // A hand-edited or damaged file must not abort start-up (GLFW refuses a window of -5 x 0) or
+  // start a run with a learning rate of 1e9: values outside what the panels allow go back to the
+  // defaults.
+  const Settings d;
+  auto keep = [](auto& v, auto lo, auto hi, auto fallback) {
+    if (!(v >= lo && v <= hi)) v = fallback;  // also catches NaN
+  };
+  keep(lr, 1e-7, 1.0, d.lr);
+  keep(batch, 1, 4096, d.batch);
+  keep(max_steps, 0LL, 1LL << 40, d.max_steps);
+  keep(strip_frames, 2, 32, d.strip_frames);
+  keep(window_w, 320, 16384, d.window_w);
+  keep(window_h, 240, 16384, d.window_h);
+  if (capture_dir.empty()) capture_dir = d.capture_dir;
+  std::erase_if(recent, [](const std::string& r) { return r.empty(); });
+  if (recent.size() > 10) recent.resize(10);
 }
 
 void Settings::save() const {
-  json j = {{"recent", recent},       {"lr", lr},
-            {"batch", batch},         {"max_steps", max_steps},
-            {"device", device},       {"dataset", dataset},
-            {"strip_frames", strip_frames}, {"slerp", slerp},
-            {"window_w", window_w},   {"window_h", window_h},
+  json j = {{"recent", recent},
+            {"lr", lr},
+            {"batch", batch},
+            {"max_steps", max_steps},
+            {"device", device},
+            {"dataset", dataset},
+            {"strip_frames", strip_frames},
+            {"slerp", slerp},
+            {"window_w", window_w},
+            {"window_h", window_h},
             {"capture_dir", capture_dir}};
   write_json(dir / "settings.json", j);
 }
@@ -81,8 +107,11 @@ std::vector<SavedShelfEntry> load_shelf(const fs::path& dir) {
   if (!j.contains("shelf") || !j["shelf"].is_array()) return out;
   for (const auto& e : j["shelf"]) {
     try {
-      out.push_back({e.at("name").get<std::string>(), e.at("code").get<std::vector<float>>(),
-                     e.value("source", std::string())});
+      SavedShelfEntry x{e.at("name").get<std::string>(), e.at("code").get<std::vector<float>>(),
+                        e.value("source", std::string())};
+      if (!x.code.empty() &&
+          std::all_of(x.code.begin(), x.code.end(), [](float v) { return std::isfinite(v); }))
+        out.push_back(std::move(x));
     } catch (const std::exception&) {
     }
   }
@@ -91,7 +120,8 @@ std::vector<SavedShelfEntry> load_shelf(const fs::path& dir) {
 
 void save_shelf(const fs::path& dir, const std::vector<SavedShelfEntry>& entries) {
   json arr = json::array();
-  for (const auto& e : entries) arr.push_back({{"name", e.name}, {"code", e.code}, {"source", e.source}});
+  for (const auto& e : entries)
+    arr.push_back({{"name", e.name}, {"code", e.code}, {"source", e.source}});
   write_json(dir / "session.json", json{{"shelf", arr}});
 }
 

@@ -1,0 +1,105 @@
+#include "app_state.h"
+
+#include <iostream>
+
+#include "state_util.h"
+
+namespace fs = std::filesystem;
+
+namespace ali::explorer {
+
+namespace {
+Settings loaded_settings(const Options& o) {
+  Settings s;
+  s.dir = o.config_dir;
+  s.load();
+  return s;
+}
+}  // namespace
+
+AppState::AppState(Options o)
+    : options(std::move(o)),
+      settings(loaded_settings(options)),
+      host(*this),
+      data(*this),
+      shelf(*this),
+      drops(*this),
+      explore(*this),
+      attributes(*this),
+      map(*this),
+      live(*this) {}
+
+AppState::~AppState() {
+  host.session.reset();  // stops training (saving) before the worker and tasks go
+  tasks.wait_all();
+}
+
+double AppState::now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+}
+
+void AppState::info(const std::string& text) {
+  messages.push_back({false, text, now()});
+  if (messages.size() > 200) messages.pop_front();
+}
+
+void AppState::error(const std::string& text) {
+  messages.push_back({true, text, now()});
+  if (messages.size() > 200) messages.pop_front();
+  std::cerr << "ali-explorer: error: " << text << std::endl;
+}
+
+void AppState::model_adopted() {
+  data.model_adopted();
+  explore.model_adopted();
+  attributes.model_adopted();
+  map.model_adopted();
+  if (!startup_applied_) {
+    startup_applied_ = true;
+    if (options.has_attrs) attributes.set_names(options.attrs);
+    if (!options.sweep.empty()) {
+      attributes.sweep_rows = options.sweep;
+      attributes.sweep_out_pending = options.sweep_out;
+      attributes.render_sweep();
+    }
+  }
+}
+
+void AppState::post_once(std::function<std::string(AliModel&)> job) {
+  auto model = host.current();
+  if (!model) return;
+  worker.post(view_name(ViewKind::Export), std::move(model), host.version,
+              [job = std::move(job)](AliModel& m, InferenceResult& out) { out.message = job(m); });
+}
+
+void AppState::update() {
+  tasks.poll(*this);
+  if (!pending_drops.empty()) {
+    auto paths = std::move(pending_drops);
+    pending_drops.clear();
+    drops.handle(paths);
+  }
+  host.poll();
+  map.poll();
+  views.frame(*this);
+  views.deliver(*this, worker.take_results());
+  if (shelf.dirty() && now() - shelf_saved_at_ > 1.0) persist();
+}
+
+void AppState::persist() {
+  settings.lr = host.lr;
+  settings.batch = host.batch;
+  settings.max_steps = host.max_steps;
+  settings.device = host.device_choice;
+  settings.dataset = options.data.empty() ? data.dataset : settings.dataset;
+  settings.strip_frames = explore.strip_frames;
+  settings.slerp = explore.slerp;
+  settings.save();
+  std::vector<SavedShelfEntry> entries;
+  for (const auto& e : shelf.entries()) entries.push_back({e.name, e.code, e.source});
+  save_shelf(settings.dir, entries);
+  shelf.saved();
+  shelf_saved_at_ = now();
+}
+
+}  // namespace ali::explorer

@@ -1,0 +1,83 @@
+#include "data_cache.h"
+
+#include "app_state.h"
+
+namespace ali::explorer {
+
+namespace {
+std::shared_ptr<const ImageSet> load_test_split(const std::string& spec, int size, int channels,
+                                                bool cond) {
+  auto set = load_dataset(spec, "test", size, channels);
+  if (cond) set = with_condition_attributes(std::move(set));
+  return std::make_shared<const ImageSet>(std::move(set));
+}
+}  // namespace
+
+DataCache::DataCache(AppState& app) : app_(app) {
+  dataset = !app.options.data.empty() ? app.options.data : app.settings.dataset;
+}
+
+std::string DataCache::key(const std::string& spec, const ModelConfig& c, bool cond) {
+  return spec + "/" + std::to_string(c.image_size) + "/" + std::to_string(c.image_channels) +
+         (cond ? "/cond" : "");
+}
+
+void DataCache::model_adopted() {
+  const ModelConfig& c = app_.config();
+  if (!app_.options.data.empty())
+    dataset = app_.options.data;
+  else if (dataset.empty())
+    dataset = c.dataset.empty() ? "fashion-mnist" : c.dataset;
+  ensure_test_set();
+}
+
+void DataCache::ensure_test_set() {
+  if (!app_.has_model()) return;
+  const ModelConfig& c = app_.config();
+  std::string spec = this->spec();
+  std::string k = key(spec, c, c.conditional());
+  if (k == test_set_key_) return;
+  test_set_key_ = k;
+  bool cond = c.conditional();
+  int size = c.image_size, channels = c.image_channels;
+  app_.tasks.run("test-set", [spec, size, channels, cond, k]() -> Apply {
+    auto data = load_test_split(spec, size, channels, cond);
+    return [data, k](AppState& s) {
+      if (s.data.test_set_key_ != k) return;  // the model or the data changed meanwhile
+      s.data.test_set = data;
+    };
+  });
+}
+
+void DataCache::set_dataset(const std::string& spec) {
+  // Checked in the model's shape, or (no model yet: one is loading) in the smallest preset's:
+  // either way a folder that is not a dataset is reported and changes nothing.
+  ModelConfig c = app_.has_model() ? app_.config() : ModelConfig{};
+  int size = app_.has_model() ? c.image_size : 28,
+      channels = app_.has_model() ? c.image_channels : 1;
+  bool cond = app_.has_model() && c.conditional();
+  std::string k = app_.has_model() ? key(spec, c, cond) : "";
+  app_.tasks.run("test-set", [spec, size, channels, cond, k]() -> Apply {
+    std::shared_ptr<const ImageSet> data;
+    try {
+      data = load_test_split(spec, size, channels, cond);
+    } catch (const std::exception& e) {
+      throw Error("cannot use " + spec + " as a dataset: " + describe_exception(e));
+    }
+    return [data, k, spec](AppState& s) {
+      DataCache& d = s.data;
+      d.dataset = spec;
+      if (!k.empty() && s.has_model() && k == key(spec, s.config(), s.config().conditional())) {
+        d.test_set_key_ = k;
+        d.test_set = data;
+      } else {
+        d.ensure_test_set();  // another model (shape) arrived meanwhile: load it in that one's
+                              // shape
+      }
+      s.info("training data: " + spec + " (" + std::to_string(data->size()) +
+             " test images; used by the next training run and the latent map)");
+    };
+  });
+}
+
+}  // namespace ali::explorer

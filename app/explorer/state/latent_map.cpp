@@ -1,0 +1,104 @@
+#include "latent_map.h"
+
+#include "ali/latent.h"
+#include "ali/pca.h"
+#include "app_state.h"
+#include "state_util.h"
+
+namespace ali::explorer {
+
+namespace {
+constexpr int kMapPoints = 2000;
+struct MapResult {
+  torch::Tensor codes, points;
+  float explained[2] = {0, 0};
+};
+}  // namespace
+
+// Slow (2000 encodings and a PCA): it follows the model only when asked (request, follow training).
+class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, MapResult> {
+ public:
+  explicit MapView(LatentMap& m) : View(ViewKind::Map), m_(m) {}
+
+ private:
+  bool follows_model() const override { return false; }
+  std::optional<Key> key(const AppState& s) const override {
+    const auto& t = s.data.test_set;
+    if (!s.has_model() || !t || t->size() < 2) return std::nullopt;
+    return Key{s.host.adoptions, m_.requests_, t.get()};
+  }
+  Job request(AppState& s, const Key&) override {
+    std::shared_ptr<const ImageSet> set = s.data.test_set;  // immutable: read on the worker thread
+    m_.requested_at_ = s.now();
+    return [set](AliModel& m, MapResult& out) {
+      out.codes = encode_images(m, *set, kMapPoints);
+      Projection p = fit_pca(out.codes, 2);
+      out.points = p.apply(out.codes).contiguous();
+      out.explained[0] = p.explained[0].item<float>();
+      out.explained[1] = p.explained[1].item<float>();
+    };
+  }
+  void complete(AppState& s, MapResult&& r) override {
+    int64_t n = r.points.size(0);
+    m_.codes = r.codes;
+    m_.points = r.points;
+    m_.labels.clear();
+    const auto& t = s.data.test_set;
+    if (t && t->labels.defined() && t->labels.size(0) >= n) {
+      auto l = t->labels.narrow(0, 0, n).to(torch::kLong).contiguous();
+      m_.labels.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
+    }
+    m_.explained[0] = r.explained[0];
+    m_.explained[1] = r.explained[1];
+    for (int& p : m_.picked)
+      if (p >= n) p = -1;
+    ++m_.version;
+    s.explore.dim_order = dimensions_by_variance(r.codes);
+  }
+  LatentMap& m_;
+};
+
+LatentMap::LatentMap(AppState& app) : app_(app) { app.views.add<MapView>(*this); }
+
+void LatentMap::request() { ++requests_; }
+
+void LatentMap::poll() {
+  auto& h = app_.host;
+  if (follow && h.session && h.session->state() == TrainState::Running &&
+      app_.now() - requested_at_ > 10)
+    request();
+}
+
+void LatentMap::model_adopted() {
+  codes = points = torch::Tensor();
+  labels.clear();
+  picked[0] = picked[1] = -1;
+  next_pick = 0;
+  hovered = hover_index_ = -1;
+  hover_.clear();
+  ++version;
+}
+
+void LatentMap::pick(int index) {
+  if (!codes.defined() || index < 0 || index >= codes.size(0)) return;
+  int k = next_pick;
+  picked[k] = index;
+  next_pick = 1 - k;
+  std::string name = "test #" + std::to_string(index);
+  auto code = code_vector(codes[index]);
+  app_.explore.set_inspect(code, name);
+  app_.explore.set_endpoint(k, code, name);
+  if (k == 1)
+    app_.info("interpolating " + app_.explore.endpoint_name(app_.explore.ends[0]) + " -> " + name);
+}
+
+const Image& LatentMap::hover_image(int index) {
+  const auto& t = app_.data.test_set;
+  if (index != hover_index_ && t && index >= 0 && index < t->size()) {
+    hover_.set(to_pixels(t->images[index].to(torch::kFloat).div(255.0)));
+    hover_index_ = index;
+  }
+  return hover_;
+}
+
+}  // namespace ali::explorer

@@ -1,0 +1,43 @@
+// Command-line options of ali-explorer (interactive and scripted mode).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ali::explorer {
+
+struct Options {
+  std::string model;                 // checkpoint to open ("" = default asset or a fresh model)
+  std::string data;                  // training data ("" = the model's dataset or fashion-mnist)
+  std::string device = "auto";       // for training runs
+  std::filesystem::path config_dir;  // settings, layout, shelf
+  int width = 0, height = 0;         // 0: from the settings, else 1600 x 960
+  bool train = false;                // start training right after loading
+  std::vector<std::string> drops;    // files handled as if dropped on the window
+  int frames = 0;                    // > 0: scripted mode, run this many frames then exit
+  int64_t min_steps = 0;             // scripted: keep going until training has done this many steps
+  double timeout_s = 180;            // scripted: give up waiting after this long
+  std::string screenshot;            // scripted: save the window's pixels here at the end
+  bool print_frame_stats = false;    // print p50/p95 frame times at exit
+  std::string tab;                   // Explore tab shown first: interpolate, inspect or map
+  bool has_attrs = false;            // --attrs given (possibly "": all off)
+  std::string attrs;                 // conditional models: attributes on at startup, "A,B"
+  std::string sweep;      // conditional models: attribute sweep rendered at startup ("A;B,C")
+  std::string sweep_out;  // write that sweep as this PNG once rendered
+  std::filesystem::path executable_dir;
+
+  bool scripted() const { return frames > 0; }
+};
+
+// Parses argv; returns an exit code >= 0 when the program should end now (help, bad options).
+int parse_options(int argc, char** argv, Options& o);
+
+// $XDG_CONFIG_HOME/ali-explorer or ~/.config/ali-explorer.
+std::filesystem::path default_config_dir();
+// The shipped models (*.ali in ../../assets from the executable, ../assets, or ./assets), sorted.
+std::vector<std::filesystem::path> find_shipped_models(const std::filesystem::path& executable_dir);
+// The shipped unconditional default (assets/fmnist28.ali), if any.
+std::filesystem::path find_default_model(const std::filesystem::path& executable_dir);
+
+}  // namespace ali::explorer

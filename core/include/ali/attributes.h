@@ -1,0 +1,36 @@
+// The attribute rules of conditional models: named attribute rows, CelebA's exclusive groups and
+// implications, the paper's attribute sweep and the class rows of sample grids. Included by models.h.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "ali/config.h"
+
+namespace ali {
+
+struct AliModel;
+
+// Multi-hot attribute row (1 x K) with the named attributes on. Unknown names throw ali::Error listing
+// the valid ones. A model without attributes returns an undefined tensor (and refuses any name).
+torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
+// Groups of attributes of which at most one is on (CelebA's hair colours, straight/wavy hair), as
+// far as the names are present; for a class-conditional model (names that are not CelebA's) all
+// names form one group (exactly one class on).
+std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names);
+bool is_celeba_attribute_set(const std::vector<std::string>& names);
+// Sets attribute `name` on or off in every row of `rows` (N x K float, columns in `names` order) and
+// keeps the rows consistent: the others of its exclusive group off; Mustache or Goatee imply Male and
+// not No_Beard; not Male implies neither (and No_Beard). Unknown names throw ali::Error.
+void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
+                       bool on);
+// The paper's conditional figure: one fixed code per column (seeded), one attribute set per row.
+// Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
+torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
+                              uint64_t seed);
+// The y rows of an n-image sample grid in rows of `cols`: one class (one-hot) per grid row, cycling
+// through the attributes, as `ali train` and the explorer draw them; undefined for unconditional models.
+torch::Tensor sample_grid_attributes(const ModelConfig& c, int64_t n, int cols);
+
+}  // namespace ali

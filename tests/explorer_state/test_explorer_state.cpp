@@ -1,0 +1,298 @@
+// The explorer's state without a display (this program links neither GLFW nor ImGui nor OpenGL):
+// drop an image, encode it, shelve its code, change the model, re-encode, toggle an attribute,
+// interpolate, and check the state after each step. Views re-render because their inputs changed,
+// never by hand.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include <zlib.h>
+
+#include "ali/image_io.h"
+#include "ali/latent.h"
+#include "app_state.h"
+#include "state_util.h"
+
+namespace fs = std::filesystem;
+using namespace ali;
+using namespace ali::explorer;
+
+namespace {
+
+class ExplorerState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("ali-explorer-state-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "data");
+    for (int i = 0; i < 6; ++i)  // a tiny image-folder dataset, so the test split loads at once
+      save_png(dir_ / "data" / ("d" + std::to_string(i) + ".png"), torch::rand({1, 28, 28}));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<AppState> make_state() {
+    Options o;
+    o.config_dir = dir_ / "config";
+    o.data = (dir_ / "data").string();
+    return std::make_unique<AppState>(o);
+  }
+  // Frames until `done` (or 60 s): what the window's loop does, without drawing.
+  static bool pump(AppState& s, const std::function<bool()>& done) {
+    for (int i = 0; i < 12000; ++i) {
+      s.update();
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+  static void settle(AppState& s) {
+    ASSERT_TRUE(pump(s, [&] { return s.idle(); }));
+    s.update();  // results delivered; nothing new posted when nothing changed
+    ASSERT_TRUE(pump(s, [&] { return s.idle(); }));
+  }
+  static std::shared_ptr<AliModel> model(uint64_t seed, std::vector<std::string> attributes = {}) {
+    torch::manual_seed(seed);
+    ModelConfig c;
+    c.arch = "fmnist28";
+    c.nlat = 8;
+    c.attributes = std::move(attributes);
+    auto m = std::make_shared<AliModel>(c);
+    m->train(false);
+    return m;
+  }
+  static void adopt(AppState& s, std::shared_ptr<AliModel> m) {
+    CheckpointHeader h;
+    h.config = m->config;
+    h.class_names = m->config.attributes;  // class-conditional: one-hot rows
+    s.host.adopt(m, h, "");
+  }
+  std::string write_image(const std::string& name, int h, int w) {
+    auto p = dir_ / name;
+    save_png(p, torch::rand({3, h, w}));
+    return p.string();
+  }
+  static int max_pixel_difference(const PixelBuffer& a, const PixelBuffer& b) {
+    if (a.width != b.width || a.height != b.height || a.channels != b.channels) return 256;
+    int d = 0;
+    for (size_t i = 0; i < a.pixels.size(); ++i)
+      d = std::max(d, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+    return d;
+  }
+  fs::path dir_;
+};
+
+TEST_F(ExplorerState, DropEncodeShelfModelChangeReencodeInterpolate) {
+  auto s = make_state();
+  auto a = model(1);
+  adopt(*s, a);
+  EXPECT_TRUE(s->has_model());
+  settle(*s);
+  EXPECT_FALSE(s->live.samples.empty()) << "the sample grid renders once a model is there";
+  EXPECT_FALSE(s->live.recons.empty())
+      << "the reconstructions render once the test split is loaded";
+  EXPECT_EQ(s->data.test_set->size(), 6);
+
+  // Drop: decoded in the background into a bounded copy, conformed and encoded on the inference
+  // thread.
+  std::string photo = write_image("photo.png", 600, 1000);
+  s->pending_drops.push_back(photo);
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
+  const DroppedImage& d = s->drops.images()[0];
+  EXPECT_EQ(d.hwc.size(1), Drops::kMaxSide) << "a big image is kept scaled down, not whole";
+  EXPECT_EQ(d.hwc.size(0), 154);
+  EXPECT_EQ(d.input.pixels.width, 28);
+  EXPECT_EQ(d.input.pixels.channels, 1);
+  ASSERT_EQ(d.code.size(), 8u);
+  // Its code went onto the shelf, and is what E gives for the conformed input.
+  ASSERT_EQ(s->shelf.size(), 1u);
+  const ShelfEntry& e = s->shelf.entries()[0];
+  EXPECT_EQ(e.source, photo);
+  EXPECT_EQ(e.code, d.code);
+  auto x = conform_image(bounded_copy(decode_image_file(photo), Drops::kMaxSide), 28, 1)
+               .to(torch::kFloat)
+               .div(255.0);
+  auto want = code_vector(encode_mu(*a, x.unsqueeze(0)));
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(d.code[i], want[i], 1e-4);
+  settle(*s);
+  EXPECT_FALSE(e.thumb.empty()) << "the shelf thumbnail follows the new entry";
+
+  // Nothing changes: no view renders again.
+  uint64_t samples_v = s->live.samples.version, recon_v = d.recon.version,
+           thumb_v = e.thumb.version;
+  for (int i = 0; i < 20; ++i) s->update();
+  EXPECT_FALSE(s->worker.busy());
+  EXPECT_EQ(s->live.samples.version, samples_v);
+  EXPECT_EQ(d.recon.version, recon_v);
+
+  // Another model: the drop is encoded again and its shelf entry follows; the thumbnail too.
+  auto b = model(2);
+  std::vector<float> old_code = d.code;
+  adopt(*s, b);
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.images()[0].code != old_code; }));
+  settle(*s);
+  const DroppedImage& d2 = s->drops.images()[0];
+  EXPECT_NE(d2.recon.version, recon_v);
+  EXPECT_EQ(s->shelf.size(), 1u) << "re-encoding updates the entry, it does not add one";
+  EXPECT_EQ(s->shelf.entries()[0].code, d2.code);
+  EXPECT_NE(s->shelf.entries()[0].thumb.version, thumb_v);
+  EXPECT_NE(s->live.samples.version, samples_v);
+
+  // Interpolation between the shelved code and a seeded random code: changing t alone re-renders.
+  s->explore.set_endpoint(0, s->shelf.entries()[0].id);
+  s->explore.ends[1].seed = 7;
+  s->explore.t = 0.25f;
+  settle(*s);
+  auto za = code_tensor(d2.code), zb = seeded_normal(1, 8, 7);
+  auto expect_interp = [&](float t) {
+    auto img = to_pixels(decode(*b, interpolate_slerp(za, zb, t))[0]);
+    EXPECT_LE(max_pixel_difference(s->explore.interp.pixels, img), 1) << "t = " << t;
+  };
+  expect_interp(0.25f);
+  uint64_t interp_v = s->explore.interp.version, strip_v = s->explore.strip.version;
+  s->explore.t = 0.75f;
+  settle(*s);
+  EXPECT_NE(s->explore.interp.version, interp_v);
+  EXPECT_EQ(s->explore.strip.version, strip_v) << "the strip does not depend on t";
+  expect_interp(0.75f);
+  s->explore.strip_frames = 5;
+  settle(*s);
+  EXPECT_NE(s->explore.strip.version, strip_v);
+  EXPECT_EQ(s->explore.strip.pixels.width, 5 * 28 + 6);
+
+  // The shelf entry goes: the endpoint falls back to its seeded code, and the views follow.
+  interp_v = s->explore.interp.version;
+  s->shelf.remove(s->shelf.entries()[0].id);
+  settle(*s);
+  EXPECT_NE(s->explore.interp.version, interp_v);
+  // Removing the drop keeps its code off the shelf.
+  s->drops.remove(s->drops.images()[0].id);
+  settle(*s);
+  EXPECT_EQ(s->drops.size(), 0u);
+  EXPECT_EQ(s->shelf.size(), 0u);
+  for (const auto& m : s->messages) EXPECT_FALSE(m.error) << m.text;
+}
+
+TEST_F(ExplorerState, AttributeToggleRerendersWhatTakesAttributes) {
+  auto s = make_state();
+  auto m = model(3, {"shirt", "shoe", "bag"});
+  adopt(*s, m);
+  ASSERT_TRUE(s->attributes.active());
+  EXPECT_TRUE(s->attributes.one_hot) << "class names as attributes: one class on";
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{1, 0, 0}));
+  s->pending_drops.push_back(write_image("x.png", 28, 28));
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
+  settle(*s);
+  uint64_t inspect_v = s->explore.inspect.version, recon_v = s->drops.images()[0].recon.version;
+  uint64_t samples_v = s->live.samples.version;
+
+  s->attributes.set(1, true);
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{0, 1, 0})) << "classes are exclusive";
+  EXPECT_EQ(s->attributes.summary(), "shoe");
+  settle(*s);
+  EXPECT_NE(s->explore.inspect.version, inspect_v);
+  EXPECT_NE(s->drops.images()[0].recon.version, recon_v);
+  EXPECT_EQ(s->live.samples.version, samples_v) << "the sample grid draws every class, not y";
+  auto want =
+      to_pixels(decode(*m, code_tensor(s->explore.inspect_code), code_tensor({0, 1, 0}))[0]);
+  EXPECT_LE(max_pixel_difference(s->explore.inspect.pixels, want), 1);
+
+  s->attributes.set(1, false);  // a class model always draws one class
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{0, 1, 0}));
+  EXPECT_FALSE(s->attributes.set_names("hat"));
+  ASSERT_FALSE(s->messages.empty());
+  EXPECT_TRUE(s->messages.back().error);
+
+  // Edit attributes of the drop: its code into the inspector.
+  s->drops.edit(s->drops.images()[0].id);
+  EXPECT_EQ(s->explore.inspect_code, s->drops.images()[0].code);
+  EXPECT_TRUE(s->attributes.focus);
+
+  // The attribute sweep renders when asked, not with every model change.
+  EXPECT_TRUE(s->attributes.sweep.empty());
+  s->attributes.render_sweep();
+  settle(*s);
+  ASSERT_FALSE(s->attributes.sweep.empty());
+  EXPECT_EQ(s->attributes.sweep_shown_rows, (std::vector<std::string>{"shirt", "shoe", "bag"}));
+  EXPECT_EQ(s->attributes.sweep_images.size(0), 3 * 8);
+}
+
+// A PNG whose header claims w x h pixels (no pixel data): what a decompression bomb starts with.
+void write_png_header(const fs::path& p, uint32_t w, uint32_t h) {
+  auto be = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  std::string ihdr = "IHDR" + be(w) + be(h) + std::string{8, 2, 0, 0, 0};
+  uint32_t crc = uint32_t(crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), uInt(ihdr.size())));
+  std::ofstream(p, std::ios::binary) << "\x89PNG\r\n\x1a\n" << be(13) << ihdr << be(crc);
+}
+
+TEST_F(ExplorerState, BadDropsAreMessagesNotCrashes) {
+  auto s = make_state();
+  adopt(*s, model(4));
+  std::ofstream(dir_ / "notes.txt") << "not an image";
+  write_png_header(dir_ / "huge.png", 12000, 12000);  // 432 MB decoded
+  s->pending_drops = {(dir_ / "notes.txt").string(), (dir_ / "missing.png").string(),
+                      (dir_ / "no-dataset").string(), (dir_ / "huge.png").string()};
+  fs::create_directories(dir_ / "no-dataset");
+  settle(*s);
+  EXPECT_EQ(s->drops.size(), 0u);
+  int errors = 0;
+  bool refused_huge = false;
+  for (const auto& m : s->messages) {
+    errors += m.error;
+    refused_huge |= m.text.find("12000 x 12000 pixels") != std::string::npos;
+  }
+  EXPECT_EQ(errors, 4);
+  EXPECT_TRUE(refused_huge) << "a 144-megapixel image is refused before it is decoded";
+  EXPECT_EQ(s->data.dataset, (dir_ / "data").string())
+      << "an empty folder does not become the training data";
+}
+
+TEST_F(ExplorerState, DatasetDroppedBeforeAnyModelIsCheckedFirst) {
+  auto s = make_state();
+  fs::create_directories(dir_ / "empty");
+  s->data.set_dataset((dir_ / "empty").string());
+  settle(*s);
+  EXPECT_EQ(s->data.dataset, (dir_ / "data").string());
+  ASSERT_FALSE(s->messages.empty());
+  EXPECT_TRUE(s->messages.back().error);
+  s->data.set_dataset((dir_ / "data").string());
+  settle(*s);
+  EXPECT_FALSE(s->messages.back().error);
+}
+
+TEST_F(ExplorerState, DamagedSettingsFallBackToDefaults) {
+  fs::create_directories(dir_ / "config");
+  std::ofstream(dir_ / "config" / "settings.json")
+      << R"({"window_w": -5, "window_h": 100000, "lr": 1e9, "batch": 0, "strip_frames": 999, "slerp": false})";
+  std::ofstream(dir_ / "config" / "session.json")
+      << R"({"shelf": [{"name": "ok", "code": [1, 2]}, {"name": "bad", "code": "x"}, {"name": "empty", "code": []}]})";
+  auto s = make_state();
+  const Settings d;
+  EXPECT_EQ(s->settings.window_w, d.window_w);
+  EXPECT_EQ(s->settings.window_h, d.window_h);
+  EXPECT_EQ(s->settings.lr, d.lr);
+  EXPECT_EQ(s->settings.batch, d.batch);
+  EXPECT_EQ(s->explore.strip_frames, d.strip_frames);
+  EXPECT_FALSE(s->explore.slerp) << "valid values are kept";
+  ASSERT_EQ(s->shelf.size(), 1u);
+  EXPECT_EQ(s->shelf.entries()[0].name, "ok");
+}
+
+TEST(BoundedCopy, KeepsSmallImagesAndAspect) {
+  auto small = torch::randint(0, 255, {30, 40, 3}, torch::kUInt8);
+  EXPECT_TRUE(torch::equal(bounded_copy(small, 256), small));
+  auto big = torch::full({2000, 500, 1}, 200, torch::kUInt8);
+  auto b = bounded_copy(big, 256);
+  EXPECT_EQ(b.sizes(), (std::vector<int64_t>{256, 64, 1}));
+  EXPECT_EQ(b.min().item<int>(), 200);
+  EXPECT_EQ(b.max().item<int>(), 200);
+}
+
+}  // namespace
