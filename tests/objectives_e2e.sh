@@ -37,9 +37,9 @@ for obj in ali gali4 gali8 gali-pretrain gali-mix semi; do
   [ "$obj" = semi ] && extra=(--labels 100)
   [ "$obj" = gali8 ] && extra=(--schedule alternate --weighting released)
   run="$work/$obj"
-  "$ALI" train --data "$data" --objective "$obj" --steps 2 --batch 20 --checkpoint-every 0 --seed 3 \
+  "$ALI" train --data "$data" --objective "$obj" --steps 1 --batch 20 --checkpoint-every 0 --seed 3 \
     --out "$run" "${extra[@]}" >"$work/train.log" || fail "$obj: training failed: $(tail -5 "$work/train.log")"
-  [ "$(wc -l <"$run/log.csv")" -eq 3 ] || fail "$obj: log.csv should have a header and 2 rows"
+  [ "$(wc -l <"$run/log.csv")" -eq 2 ] || fail "$obj: log.csv should have a header and 1 row"
   "$ALI" info "$run/checkpoint.ali" >"$work/info"
   grep -q "objective: *$obj " "$work/info" || fail "$obj: info does not show the objective: $(cat "$work/info")"
   echo "ok: $obj trains ($(head -1 "$run/log.csv"))"
@@ -51,11 +51,11 @@ grep -q "spectral norm" <("$ALI" info "$work/gali8/checkpoint.ali") || fail "gal
 grep -q "alternate updates" <("$ALI" info "$work/gali8/checkpoint.ali") || fail "gali8's schedule is kept"
 
 # Resume keeps the objective (and refuses another one).
-"$ALI" train --data "$data" --steps 3 --checkpoint-every 0 --out "$work/gali4" --resume >/dev/null
-"$ALI" info "$work/gali4/checkpoint.ali" | grep -q "step: *3" || fail "gali4 resume did not reach step 3"
-[ "$(wc -l <"$work/gali4/log.csv")" -eq 4 ] || fail "resumed gali4 log.csv should have 3 rows"
+"$ALI" train --data "$data" --steps 2 --checkpoint-every 0 --out "$work/gali4" --resume >/dev/null
+"$ALI" info "$work/gali4/checkpoint.ali" | grep -q "step: *2" || fail "gali4 resume did not reach step 2"
+[ "$(wc -l <"$work/gali4/log.csv")" -eq 3 ] || fail "resumed gali4 log.csv should have 2 rows"
 must_fail "resuming with another objective" "cannot resume as gali8" \
-  "$ALI" train --data "$data" --steps 5 --objective gali8 --out "$work/gali4" --resume
+  "$ALI" train --data "$data" --steps 4 --objective gali8 --out "$work/gali4" --resume
 
 # A semi model's eval: D's accuracy beside the probe on the same labels.
 "$ALI" eval --model "$work/semi/checkpoint.ali" --data "$data" --test-limit 100 --probe-draws 1 \
@@ -64,7 +64,7 @@ grep -q "D accuracy (100 labels)" "$work/eval.txt" || fail "semi eval row: $(cat
 grep -q '"linear_probe_same_labels_accuracy"' "$work/semi.json" || fail "semi eval JSON"
 
 # Inpainting: a grid of inputs, holes and fills.
-"$ALI" sample --model "$work/gali-mix/checkpoint.ali" --count 1 --out "$work/one.png"
+cp "$work/gali-mix/samples_latest.png" "$work/one.png"  # any image: brought to 28x28 grey
 "$ALI" inpaint --model "$work/gali-mix/checkpoint.ali" --mask 4,6,12,10 --out "$work/inpaint.png" \
   "$work/one.png" "$work/one.png"
 [ -s "$work/inpaint.png" ] || fail "inpaint grid"

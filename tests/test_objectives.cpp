@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include <torch/script.h>
+
 #include "ali/evaluation.h"
 #include "ali/inpaint.h"
 #include "ali/objective.h"
@@ -507,4 +509,35 @@ TEST(SemiEvaluation, DiscriminatorAccuracyBesideTheProbeOnTheSameLabels) {
   auto pred = semi_classify(t->model(), data->float_images(torch::arange(5)));
   EXPECT_EQ(pred.size(0), 5);
   EXPECT_TRUE(pred.lt(10).all().item<bool>());
+}
+
+TEST(FeatureNet, FrozenButPassesGradientsToItsInput) {
+  test::TempDir dir;
+  Classifier c(1, 28, 10);
+  save_classifier(dir / "m.pt", c, 0.5);
+  auto net = load_feature_net((dir / "m.pt").string(), 1, 28, torch::kCPU);
+  EXPECT_EQ(net.dim, 128);
+  auto x = torch::rand({2, 1, 28, 28}).requires_grad_();
+  auto f = net.forward(x);
+  EXPECT_EQ(f.sizes(), torch::IntArrayRef({2, 128}));
+  f.sum().backward();
+  ASSERT_TRUE(x.grad().defined());  // G gets gradients through M ...
+  EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(net.forward(x), f));  // ... and M is deterministic (evaluation mode)
+
+  // Any TorchScript module taking images and returning B x D.
+  torch::jit::Module m("M");
+  m.register_parameter("w", torch::randn({784, 5}), false);
+  m.define("def forward(self, x):\n  return torch.mm(x.flatten(1), self.w)\n");
+  m.save((dir / "m.ts").string());
+  auto ts = load_feature_net((dir / "m.ts").string(), 1, 28, torch::kCPU);
+  EXPECT_EQ(ts.dim, 5);
+  auto y = torch::rand({3, 1, 28, 28}).requires_grad_();
+  ts.forward(y).sum().backward();
+  EXPECT_TRUE(y.grad().defined());
+
+  EXPECT_TRUE(contains(error_of([&] { load_feature_net((dir / "m.pt").string(), 3, 32, torch::kCPU); }), "takes 1x28"));
+  test::write_file(dir / "junk.pt", "not a network");
+  EXPECT_TRUE(contains(error_of([&] { load_feature_net((dir / "junk.pt").string(), 1, 28, torch::kCPU); }),
+                       "neither an evaluation classifier nor a TorchScript module"));
 }
