@@ -29,6 +29,23 @@ std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vecto
 
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 
+// Adam's moments from a file must have their parameters' shapes and be finite: a crafted or diverged
+// file would otherwise fail at the first step with LibTorch's text, or train on NaN.
+void check_adam_state(torch::optim::Adam& opt, const std::string& what) {
+  for (auto& group : opt.param_groups())
+    for (auto& p : group.params()) {
+      auto it = opt.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == opt.state().end()) continue;
+      auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+      for (const torch::Tensor& m : {st.exp_avg(), st.exp_avg_sq()}) {
+        if (m.defined() && m.sizes() != p.sizes())
+          throw Error(what + ": its optimiser state does not match its weights");
+        if (m.defined() && !torch::isfinite(m).all().item<bool>())
+          throw Error(what + " holds non-finite optimiser state: it was saved from a diverged run");
+      }
+    }
+}
+
 std::shared_ptr<AliModel> seeded_model(const ModelConfig& config, uint64_t seed) {
   torch::manual_seed(seed);  // the initial weights and the random stream follow the seed
   return std::make_shared<AliModel>(config);
@@ -37,8 +54,7 @@ std::shared_ptr<AliModel> seeded_model(const ModelConfig& config, uint64_t seed)
 
 Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::Device device)
     : model_(seeded_model(config, options.seed)), options_(options), device_(device) {
-  if (options_.batch <= 0) throw Error("batch size must be positive");
-  if (!(options_.lr > 0)) throw Error("learning rate must be positive");
+  validate_train_options(options_);
   model_->to(device_);
   model_->train(true);
   build_optimisers();
@@ -69,6 +85,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
     if (archive.try_read("opt_d", od) && archive.try_read("opt_g", og)) {
       t->opt_d_->load(od);
       t->opt_g_->load(og);
+      check_adam_state(*t->opt_d_, path.string());
+      check_adam_state(*t->opt_g_, path.string());
     }
     torch::Tensor rng;
     if (archive.try_read("rng_cpu", rng)) {
