@@ -42,6 +42,17 @@ void handle_stop_signals(bool on) {
   }
 }
 
+// A diverged run stops with exit status 3, naming the checkpoint that is kept (the last good one).
+[[noreturn]] void stop_diverged(const std::string& why, const fs::path& ckpt) {
+  std::cout << (::isatty(STDOUT_FILENO) ? "\n" : "") << std::flush;
+  std::cerr << "ali: error: " << why << "; training stopped. "
+            << (fs::exists(ckpt) ? "The last good checkpoint is kept: " + ckpt.string() + " (step " +
+                                       std::to_string(read_checkpoint_header(ckpt).step) + ")"
+                                 : std::string("No checkpoint had been written yet."))
+            << "\n";
+  throw ExitStatus{3};
+}
+
 // After a resume, rows beyond the checkpoint's step were written by the run that was cut short and
 // will be trained again: drop them so every step appears once.
 void trim_log(const fs::path& log, int64_t step) {
@@ -187,13 +198,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     try {
       trainer->save(where);
     } catch (const NonFiniteWeights& e) {
-      std::cout << (::isatty(STDOUT_FILENO) ? "\n" : "");
-      std::cerr << "ali: error: training diverged: " << e.what() << "; training stopped. "
-                << (fs::exists(ckpt) ? "The last good checkpoint is kept: " + ckpt.string() + " (step " +
-                                           std::to_string(read_checkpoint_header(ckpt).step) + ")"
-                                     : std::string("No checkpoint had been written yet."))
-                << "\n";
-      throw ExitStatus{3};
+      stop_diverged(std::string("training diverged: ") + e.what(), ckpt);
     }
     if (where == ckpt) saved_step = trainer->step_count();
   };
@@ -216,13 +221,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     try {
       s = trainer->step();
     } catch (const NonFiniteLoss& e) {
-      std::cout << (tty ? "\n" : "");
-      std::cerr << "ali: error: " << e.what() << "; training stopped. "
-                << (fs::exists(ckpt) ? "The last good checkpoint is kept: " + ckpt.string() + " (step " +
-                                           std::to_string(read_checkpoint_header(ckpt).step) + ")"
-                                     : std::string("No checkpoint had been written yet."))
-                << "\n";
-      throw ExitStatus{3};
+      stop_diverged(e.what(), ckpt);
     }
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log << s.step << ',' << std::fixed << std::setprecision(3) << wall << std::setprecision(5) << ','

@@ -340,13 +340,28 @@ void load_networks(AliModel& m, torch::serialize::InputArchive& archive, const s
     m.encoder->load(e);
     m.decoder->load(g);
     m.discriminator->load(d);
-  } catch (const c10::Error& e) {
-    throw Error(what + ": its weights do not match its configuration (" +
-                e.what_without_backtrace() + ")");
+  } catch (const std::exception& e) {
+    throw Error(what + ": its weights do not match its configuration (" + describe_exception(e) +
+                ")");
   }
   check_loaded(*m.encoder, want_e, "encoder", what);
   check_loaded(*m.decoder, want_g, "decoder", what);
   check_loaded(*m.discriminator, want_d, "discriminator", what);
+}
+
+void read_weights_archive(const std::string& payload, const torch::Device& device,
+                          torch::serialize::InputArchive& archive, const std::string& what) {
+  try {
+    archive.load_from(payload.data(), payload.size(), device);
+  } catch (const std::exception& e) {
+    // LibTorch's importer throws c10::Error and, for its code files, torch::jit::ErrorReport (a
+    // std::exception) quoting the file's bytes: keep its first line, printable, short.
+    std::string why = describe_exception(e);
+    why = why.substr(0, std::min(why.find('\n'), size_t(160)));
+    for (char& ch : why)
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '?';
+    throw Error(what + " has unreadable weights (" + why + ")");
+  }
 }
 
 void save_model(const fs::path& path, const AliModel& m, const CheckpointHeader& header) {
@@ -365,11 +380,7 @@ std::shared_ptr<AliModel> load_model(const fs::path& path, const torch::Device& 
   CheckpointFile f = read_checkpoint_file(path);
   auto m = std::make_shared<AliModel>(f.header.config);
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(f.payload.data(), f.payload.size(), device);
-  } catch (const c10::Error& e) {
-    throw Error(path.string() + " has unreadable weights (" + e.what_without_backtrace() + ")");
-  }
+  read_weights_archive(f.payload, device, archive, path.string());
   m->to(device);
   load_networks(*m, archive, path.string());
   m->to(device);

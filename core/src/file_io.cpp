@@ -17,6 +17,7 @@ namespace ali {
 
 std::string read_regular_file(const fs::path& path, size_t max_bytes, const std::string& what) {
   const std::string name = path.string();
+  const std::string a_what = (what.find_first_of("aeiouAEIOU") == 0 ? "an " : "a ") + what;
   // O_NONBLOCK: opening a FIFO without a writer would otherwise block forever.
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -32,7 +33,7 @@ std::string read_regular_file(const fs::path& path, size_t max_bytes, const std:
   }
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
-    throw Error(name + " is a folder, not a " + what);
+    throw Error(name + " is a folder, not " + a_what);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -41,11 +42,11 @@ std::string read_regular_file(const fs::path& path, size_t max_bytes, const std:
                  : S_ISCHR(st.st_mode) ? "a character device"
                  : S_ISBLK(st.st_mode) ? "a block device"
                                        : "a socket or other special file") +
-                "), not a " + what);
+                "), not " + a_what);
   }
   if (size_t(st.st_size) > max_bytes) {
     ::close(fd);
-    throw Error(name + " is too large to be a " + what + " (" + std::to_string(st.st_size) +
+    throw Error(name + " is too large to be " + a_what + " (" + std::to_string(st.st_size) +
                 " bytes; at most " + std::to_string(max_bytes) + ")");
   }
   std::string bytes;

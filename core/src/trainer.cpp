@@ -70,11 +70,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   CheckpointFile f = read_checkpoint_file(path);
   auto t = std::make_unique<Trainer>(f.header.config, f.header.options, device);
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(f.payload.data(), f.payload.size(), device);
-  } catch (const c10::Error& e) {
-    throw Error(path.string() + " has unreadable weights (" + e.what_without_backtrace() + ")");
-  }
+  read_weights_archive(f.payload, device, archive, path.string());
   load_networks(*t->model_, archive, path.string());
   t->model_->to(device);
   // Module::load may swap tensors; rebuild the optimisers on the loaded parameters, then restore them.
@@ -97,6 +93,10 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   } catch (const c10::Error& e) {
     throw Error(path.string() + ": optimiser state does not match (" + e.what_without_backtrace() +
                 ")");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path.string() + ": optimiser state is unreadable (" + describe_exception(e) + ")");
   }
   t->step_ = f.header.step;
   t->output_bias_set_ = true;

@@ -70,6 +70,10 @@ void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive);
 void load_networks(AliModel& m, torch::serialize::InputArchive& archive,
                    const std::string& what_for_errors);
 
+// Opens a checkpoint's LibTorch archive; anything the importer throws becomes ali::Error naming `what`.
+void read_weights_archive(const std::string& payload, const torch::Device& device,
+                          torch::serialize::InputArchive& archive, const std::string& what);
+
 // Writes only the three networks (no optimiser or RNG state): a small file for shipping a model.
 // Training can resume from it with fresh optimiser state.
 void save_model(const std::filesystem::path& path, const AliModel& m, const CheckpointHeader& header);
