@@ -26,7 +26,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 void put_le(std::string& s, size_t at, uint64_t v, int n) {
   for (int i = 0; i < n; ++i) s[at + size_t(i)] = char((v >> (8 * i)) & 0xff);
@@ -40,11 +42,13 @@ uint64_t get_le(const std::string& s, size_t at) {
 
 // A checkpoint with its header JSON replaced and the checksum recomputed: a crafted, not a damaged,
 // file (the checksum only catches accidents).
-std::string with_header(const std::string& file, const std::string& json, const std::string* payload = nullptr) {
+std::string with_header(const std::string& file, const std::string& json,
+                        const std::string* payload = nullptr) {
   uint64_t jlen = get_le(file, 12);
   uint64_t plen = get_le(file, 20 + jlen);
   std::string p = payload ? *payload : file.substr(28 + jlen, plen);
-  std::string out = file.substr(0, 12) + std::string(8, '\0') + json + std::string(8, '\0') + p + std::string(4, '\0');
+  std::string out = file.substr(0, 12) + std::string(8, '\0') + json + std::string(8, '\0') + p +
+                    std::string(4, '\0');
   put_le(out, 12, json.size(), 8);
   put_le(out, 20 + json.size(), p.size(), 8);
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -105,15 +109,21 @@ TEST(Reliability, HeaderFieldsOutOfRangeAreRefusedBeforeAnyAllocation) {
     EXPECT_TRUE(contains(e, "crafted.ali") && contains(e, "config.nlat")) << e;
   }
   EXPECT_TRUE(contains(edit([](auto& j) { j["config"]["nlat"] = 1e308; }), "not an integer"));
-  EXPECT_TRUE(contains(edit([](auto& j) { j["config"]["image_channels"] = 7; }), "config.image_channels"));
+  EXPECT_TRUE(
+      contains(edit([](auto& j) { j["config"]["image_channels"] = 7; }), "config.image_channels"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["batch"] = 0; }), "training.batch"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["lr"] = "fast"; }), "training.lr"));
-  EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["rec_weight"] = nullptr; }), "training.rec_weight"));
+  EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["rec_weight"] = nullptr; }),
+                       "training.rec_weight"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["beta1"] = 1.5; }), "beta1"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["step"] = -1; }), "step"));
-  EXPECT_TRUE(contains(edit([](auto& j) { j["config"]["attributes"] = {1, 2}; }), "config.attributes"));
+  EXPECT_TRUE(contains(edit([](auto& j) {
+                         j["config"]["attributes"] = {1, 2};
+                       }),
+                       "config.attributes"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["config"].erase("arch"); }), "config.arch"));
-  EXPECT_TRUE(contains(edit([](auto& j) { j["config"]["arch"] = "huge"; }), "unknown architecture"));
+  EXPECT_TRUE(
+      contains(edit([](auto& j) { j["config"]["arch"] = "huge"; }), "unknown architecture"));
 }
 
 TEST(Reliability, WeightsThatDisagreeWithTheHeaderAreRefusedWithTheirShapes) {
@@ -143,7 +153,8 @@ TEST(Reliability, NonFiniteWeightsAreNeitherSavedNorLoaded) {
   EXPECT_THROW(t->save(dir / "run.ali"), NonFiniteWeights);
   EXPECT_EQ(read_checkpoint_header(dir / "run.ali").step, 1);
   EXPECT_NO_THROW(load_model(dir / "run.ali", torch::kCPU));
-  for (const auto& e : fs::directory_iterator(dir.path())) EXPECT_EQ(e.path().filename(), "run.ali");
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename(), "run.ali");
 
   // A file holding NaN (written by an older build) is refused by the readers.
   AliModel m(t->model().config);
@@ -262,7 +273,8 @@ TEST(Reliability, OutputFormatFollowsTheName) {
 TEST(Reliability, AFullDiskIsAnErrorAndLeavesNothingBehind) {
   test::TempDir dir;
   // RLIMIT_FSIZE makes write() fail as a full disk does, without needing a mount.
-  struct sigaction ignore {}, old {};
+  struct sigaction ignore {
+  }, old{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGXFSZ, &ignore, &old);
   rlimit saved{};
@@ -270,7 +282,8 @@ TEST(Reliability, AFullDiskIsAnErrorAndLeavesNothingBehind) {
   rlimit small = saved;
   small.rlim_cur = 4096;
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
-  std::string e1 = error_of([&] { write_file_atomically(dir / "big.bin", std::string(100000, 'x'), "test file"); });
+  std::string e1 = error_of(
+      [&] { write_file_atomically(dir / "big.bin", std::string(100000, 'x'), "test file"); });
   std::string e2 = error_of([&] { save_png(dir / "noise.png", torch::rand({3, 256, 256})); });
   std::string e3 = error_of([&] { test::small_trainer()->save(dir / "c.ali"); });
   ::setrlimit(RLIMIT_FSIZE, &saved);
@@ -300,7 +313,8 @@ TEST(Reliability, ARunFolderCanBeLockedOnlyOnce) {
   test::TempDir dir;
   auto first = std::make_unique<FolderLock>(dir.path());
   std::string e = error_of([&] { FolderLock second(dir.path()); });
-  EXPECT_TRUE(contains(e, dir.path().string()) && contains(e, "in use by process " + std::to_string(::getpid())))
+  EXPECT_TRUE(contains(e, dir.path().string()) &&
+              contains(e, "in use by process " + std::to_string(::getpid())))
       << e;
   first.reset();
   EXPECT_NO_THROW(FolderLock again(dir.path()));

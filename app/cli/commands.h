@@ -26,7 +26,8 @@ inline CLI::Validator finite_number(double min, bool inclusive) {
         } catch (const std::exception&) {
           return "'" + text + "' is not " + what;
         }
-        if (!std::isfinite(v) || (inclusive ? v < min : v <= min)) return "'" + text + "' is not " + what;
+        if (!std::isfinite(v) || (inclusive ? v < min : v <= min))
+          return "'" + text + "' is not " + what;
         return {};
       },
       what);

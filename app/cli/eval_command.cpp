@@ -7,8 +7,8 @@
 #include "ali/checkpoint.h"
 #include "ali/device.h"
 #include "ali/error.h"
-#include "ali/file_io.h"
 #include "ali/evaluation.h"
+#include "ali/file_io.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;

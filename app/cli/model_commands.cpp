@@ -61,7 +61,7 @@ void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
   auto z = seeded_normal(count, l.model->config.nlat, seed);
   auto x = decode(*l.model, z, rows_of(l.y, count));
   save_image(a.out, upscale(make_grid(x, cols > 0 ? cols : int(std::ceil(std::sqrt(count)))),
-                          display_scale(l.model->config)));
+                            display_scale(l.model->config)));
   std::cout << "wrote " << count << " samples to " << a.out << "\n";
 }
 
@@ -185,7 +185,8 @@ void run_info(const std::string& path) {
             << "image shape:  " << c.image_channels << "x" << c.image_size << "x" << c.image_size
             << "\n"
             << "weights:      " << std::fixed << std::setprecision(1)
-            << double(f.payload.size()) / (1 << 20) << " MiB" << std::defaultfloat << std::setprecision(6) << "\n"
+            << double(f.payload.size()) / (1 << 20) << " MiB" << std::defaultfloat
+            << std::setprecision(6) << "\n"
             << "step:         " << h.step << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("

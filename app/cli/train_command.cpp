@@ -25,9 +25,9 @@ namespace fs = std::filesystem;
 namespace ali::cli {
 namespace {
 
-// The signal that asked the run to end (0: none). SIGINT (Ctrl-C), SIGTERM (timeout, docker, systemd),
-// SIGHUP (a closed terminal) and SIGPIPE (`| head`) all end the run the same way: the step in
-// progress finishes, the checkpoint is saved, the exit status is 128 + the signal.
+// The signal that asked the run to end (0: none). SIGINT (Ctrl-C), SIGTERM (timeout, docker,
+// systemd), SIGHUP (a closed terminal) and SIGPIPE (`| head`) all end the run the same way: the
+// step in progress finishes, the checkpoint is saved, the exit status is 128 + the signal.
 std::atomic<int> g_signal{0};
 extern "C" void on_stop_signal(int sig) { g_signal = sig; }
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
@@ -46,9 +46,10 @@ void handle_stop_signals(bool on) {
 [[noreturn]] void stop_diverged(const std::string& why, const fs::path& ckpt) {
   std::cout << (::isatty(STDOUT_FILENO) ? "\n" : "") << std::flush;
   std::cerr << "ali: error: " << why << "; training stopped. "
-            << (fs::exists(ckpt) ? "The last good checkpoint is kept: " + ckpt.string() + " (step " +
-                                       std::to_string(read_checkpoint_header(ckpt).step) + ")"
-                                 : std::string("No checkpoint had been written yet."))
+            << (fs::exists(ckpt)
+                    ? "The last good checkpoint is kept: " + ckpt.string() + " (step " +
+                          std::to_string(read_checkpoint_header(ckpt).step) + ")"
+                    : std::string("No checkpoint had been written yet."))
             << "\n";
   throw ExitStatus{3};
 }
@@ -104,21 +105,25 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   const TrainOptions& o = t.options();
   std::vector<std::string> conflicts;
   auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
-  if (given("--arch") && a.arch != c.arch) conflicts.push_back("--arch " + a.arch + " (the run is " + c.arch + ")");
+  if (given("--arch") && a.arch != c.arch)
+    conflicts.push_back("--arch " + a.arch + " (the run is " + c.arch + ")");
   if (given("--bigan") && a.bigan != c.bigan) conflicts.push_back("--bigan");
-  if (given("--conditional") && a.conditional != c.conditional()) conflicts.push_back("--conditional");
+  if (given("--conditional") && a.conditional != c.conditional())
+    conflicts.push_back("--conditional");
   if (given("--nlat") && a.nlat != c.nlat)
-    conflicts.push_back("--nlat " + std::to_string(a.nlat) + " (the run has " + std::to_string(c.nlat) + ")");
+    conflicts.push_back("--nlat " + std::to_string(a.nlat) + " (the run has " +
+                        std::to_string(c.nlat) + ")");
   if (given("--batch") && a.batch != o.batch)
-    conflicts.push_back("--batch " + std::to_string(a.batch) + " (the run has " + std::to_string(o.batch) + ")");
+    conflicts.push_back("--batch " + std::to_string(a.batch) + " (the run has " +
+                        std::to_string(o.batch) + ")");
   if (given("--seed") && a.seed != o.seed) conflicts.push_back("--seed");
   if (given("--d-lr-scale") && a.d_lr_scale != o.d_lr_scale) conflicts.push_back("--d-lr-scale");
   if (given("--rec-weight") && a.rec_weight != o.rec_weight) conflicts.push_back("--rec-weight");
   if (conflicts.empty()) return;
   std::string list;
   for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
-  throw Error("--resume continues the run as it was configured; these options disagree with it: " + list +
-              ". Drop them, or start a new run in another --out");
+  throw Error("--resume continues the run as it was configured; these options disagree with it: " +
+              list + ". Drop them, or start a new run in another --out");
 }
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
@@ -174,7 +179,8 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
                 data.name + " (give its --data)");
   if (c.conditional()) data = with_condition_attributes(std::move(data));
   trainer->set_data(std::make_shared<const ImageSet>(std::move(data)));
-  if (a.resume && cmd.count("--lr") > 0) trainer->set_learning_rate(a.lr);  // recorded in the checkpoint
+  if (a.resume && cmd.count("--lr") > 0)
+    trainer->set_learning_rate(a.lr);  // recorded in the checkpoint
 
   int64_t total = a.steps > 0 ? a.steps
                   : a.epochs > 0 ? a.epochs * trainer->steps_per_epoch()
@@ -258,7 +264,8 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   write_samples(*trainer, out / "samples_latest.png");
   if (int sig = g_signal) {  // (handlers stay: the reader of a broken pipe is gone, say so quietly)
     std::cout << "stopped by " << (sig == SIGINT ? "an interrupt" : strsignal(sig)) << " at step "
-              << trainer->step_count() << "; checkpoint saved to " << ckpt << " (continue with --resume)\n";
+              << trainer->step_count() << "; checkpoint saved to " << ckpt
+              << " (continue with --resume)\n";
     throw ExitStatus{128 + sig};
   }
   handle_stop_signals(false);
@@ -284,7 +291,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "batch size")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxBatch).description("1.." + std::to_string(kMaxBatch)));
-  cmd->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str()->check(finite_number(0, false));
+  cmd->add_option("--lr", a->lr, "Adam learning rate")
+      ->capture_default_str()
+      ->check(finite_number(0, false));
   cmd->add_option("--d-lr-scale", a->d_lr_scale,
                   "discriminator learning rate = lr x this (1: the paper's shared rate)")
       ->capture_default_str()

@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -76,7 +76,9 @@ const char* kAttrFile = "list_attr_celeba.txt";
 const char* kPartitionFile = "list_eval_partition.txt";
 
 // The real list_attr_celeba.txt is 26 MB.
-std::string slurp(const fs::path& p) { return read_regular_file(p, size_t(512) << 20, "CelebA list"); }
+std::string slurp(const fs::path& p) {
+  return read_regular_file(p, size_t(512) << 20, "CelebA list");
+}
 
 // Calls f(line_number, fields) for every line; fields split on spaces, tabs and stray CRs.
 template <class F>
@@ -306,7 +308,9 @@ bool read_bytes(const fs::path& p, std::vector<uint8_t>& buf) {
 void decode_one(TjHandle& tj, const fs::path& file, const std::string& where, CelebaCrop crop,
                 int size, uint8_t* out, std::vector<uint8_t>& bytes, std::vector<uint8_t>& pixels,
                 std::vector<uint8_t>& tmp) {
-  if (!read_bytes(file, bytes)) throw Error("CelebA image " + file.string() + " is missing or not a regular file (" + where + ")");
+  if (!read_bytes(file, bytes))
+    throw Error("CelebA image " + file.string() + " is missing or not a regular file (" + where +
+                ")");
   int w = 0, h = 0, sub = 0, cs = 0;
   if (tj.h && tjDecompressHeader3(tj.h, bytes.data(), (unsigned long)bytes.size(), &w, &h, &sub,
                                   &cs) == 0) {
@@ -315,8 +319,8 @@ void decode_one(TjHandle& tj, const fs::path& file, const std::string& where, Ce
     int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
     pixels.resize(size_t(sw) * sh * 3);
     // A truncated JPEG decodes "successfully" with a warning and the missing rows grey.
-    if (tjDecompress2(tj.h, bytes.data(), (unsigned long)bytes.size(), pixels.data(), sw, sw * 3, sh,
-                      TJPF_RGB, TJFLAG_FASTDCT) != 0 &&
+    if (tjDecompress2(tj.h, bytes.data(), (unsigned long)bytes.size(), pixels.data(), sw, sw * 3,
+                      sh, TJPF_RGB, TJFLAG_FASTDCT) != 0 &&
         (tjGetErrorCode(tj.h) == TJERR_FATAL ||
          std::strstr(tjGetErrorStr2(tj.h), "Premature end") != nullptr))
       throw Error("CelebA image " + file.string() + " could not be decoded (" +
@@ -417,15 +421,16 @@ CacheHeader expected_header(const fs::path& dir, const CelebaIndex& ix, const Ce
   file_stamp(dir / kAttrFile, h.attr_size, h.attr_mtime_ns);
   file_stamp(dir / kPartitionFile, h.part_size, h.part_mtime_ns);
   h.names_hash = fnv1a(ix.images);
-  // A JPEG replaced, edited or deleted since the cache was built makes it stale (one stat per image:
-  // ~0.2 s for the real 202,599 when the folder is in the page cache).
+  // A JPEG replaced, edited or deleted since the cache was built makes it stale (one stat per
+  // image: ~0.2 s for the real 202,599 when the folder is in the page cache).
   uint64_t stamp = 1469598103934665603ull;
   const fs::path img_dir = dir / "img_align_celeba";
   for (const auto& name : ix.images) {
     int64_t size = 0, mtime = 0;
     file_stamp(img_dir / name, size, mtime);
     for (int64_t v : {size, mtime})
-      for (int b = 0; b < 8; ++b) stamp = (stamp ^ uint8_t(uint64_t(v) >> (8 * b))) * 1099511628211ull;
+      for (int b = 0; b < 8; ++b)
+        stamp = (stamp ^ uint8_t(uint64_t(v) >> (8 * b))) * 1099511628211ull;
   }
   h.images_hash = stamp;
   return h;
@@ -509,9 +514,8 @@ std::shared_ptr<Mapping> open_cache(const fs::path& path, const CacheHeader& wan
     why = "the attribute or partition file changed";
   } else if (m->len != kHeaderBytes + payload) {
     why = "truncated or padded payload";
-  } else if (verify_payload &&
-             parallel_crc(static_cast<uint8_t*>(m->addr) + kHeaderBytes, payload, threads) !=
-                 got.payload_crc) {
+  } else if (verify_payload && parallel_crc(static_cast<uint8_t*>(m->addr) + kHeaderBytes, payload,
+                                            threads) != got.payload_crc) {
     why = "corrupt payload (checksum mismatch)";
   } else {
     return m;

@@ -7,9 +7,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <map>
-#include <fstream>
 #include <sstream>
 
 #include "ali/error.h"
@@ -47,7 +47,7 @@ uint32_t crc_of(const std::string& a, const std::string& b) {
 constexpr size_t kMaxCheckpointBytes = size_t(4) << 30;
 constexpr uint64_t kMaxHeaderBytes = 16 << 20;
 constexpr int kMaxJsonDepth = 64;
-constexpr size_t kMaxNames = 100000;     // attributes, class names
+constexpr size_t kMaxNames = 100000;  // attributes, class names
 constexpr size_t kMaxNameLength = 1024;
 
 // nlohmann parses iteratively but copies and dumps recursively: a header nested 100,000 levels deep
@@ -57,9 +57,12 @@ void check_json_depth(const std::string& json, const std::string& name) {
   bool in_string = false, escaped = false;
   for (char ch : json) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
     } else if (ch == '"') {
       in_string = true;
     } else if (ch == '[' || ch == '{') {
@@ -72,7 +75,8 @@ void check_json_depth(const std::string& json, const std::string& name) {
   }
 }
 
-[[noreturn]] void bad_field(const std::string& name, const std::string& field, const std::string& why) {
+[[noreturn]] void bad_field(const std::string& name, const std::string& field,
+                            const std::string& why) {
   throw Error(name + " has a malformed header: " + field + " " + why);
 }
 
@@ -109,7 +113,8 @@ void check_names(const nlohmann::json& obj, const char* key, const std::string& 
                  const std::string& where) {
   auto it = obj.find(key);
   if (it == obj.end()) return;
-  if (!it->is_array() || it->size() > kMaxNames) bad_field(name, where + key, "is not a list of names");
+  if (!it->is_array() || it->size() > kMaxNames)
+    bad_field(name, where + key, "is not a list of names");
   for (const auto& v : *it)
     if (!v.is_string() || v.get_ref<const std::string&>().size() > kMaxNameLength)
       bad_field(name, where + key, "holds something other than a name");
@@ -131,21 +136,25 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
   check_int(j, "format_version", 1, kCheckpointFormatVersion, name, "");
   check_int(j, "step", 0, int64_t(1) << 53, name, "");
   check_names(j, "class_names", name, "");
-  if (j.contains("extra") && !j.at("extra").is_object()) bad_field(name, "extra", "is not an object");
+  if (j.contains("extra") && !j.at("extra").is_object())
+    bad_field(name, "extra", "is not an object");
   if (!j.contains("config") || !j.at("config").is_object()) bad_field(name, "config", "is missing");
   const auto& c = j.at("config");
   check_string(c, "arch", name, "config.", true);
   check_int(c, "nlat", 1, kMaxLatentSize, name, "config.");
   check_int(c, "image_channels", 1, 3, name, "config.");
   check_int(c, "image_size", 1, 4096, name, "config.");
-  if (c.contains("bigan") && !c.at("bigan").is_boolean()) bad_field(name, "config.bigan", "is not true or false");
+  if (c.contains("bigan") && !c.at("bigan").is_boolean())
+    bad_field(name, "config.bigan", "is not true or false");
   check_names(c, "attributes", name, "config.");
   check_string(c, "dataset", name, "config.", false);
-  if (!j.contains("training") || !j.at("training").is_object()) bad_field(name, "training", "is missing");
+  if (!j.contains("training") || !j.at("training").is_object())
+    bad_field(name, "training", "is missing");
   const auto& t = j.at("training");
   check_int(t, "batch", 1, kMaxBatch, name, "training.");
-  if (!t.contains("seed") || !(t.at("seed").is_number_unsigned() ||
-                               (t.at("seed").is_number_integer() && t.at("seed").get<int64_t>() >= 0)))
+  if (!t.contains("seed") ||
+      !(t.at("seed").is_number_unsigned() ||
+        (t.at("seed").is_number_integer() && t.at("seed").get<int64_t>() >= 0)))
     bad_field(name, "training.seed", "is not a non-negative integer");
   for (const char* k : {"lr", "beta1", "beta2"}) check_number(t, k, name, "training.");
   for (const char* k : {"d_lr_scale", "rec_weight"}) check_number(t, k, name, "training.", false);
@@ -170,9 +179,10 @@ std::string shape_text(const std::vector<int64_t>& s) {
 
 // Module::load replaces a tensor by whatever the archive holds, whatever its shape: compare each
 // one with what the configuration builds, and refuse non-finite weights (a diverged run).
-void check_loaded(const torch::nn::Module& m, const std::map<std::string,
-                  std::pair<std::vector<int64_t>, torch::ScalarType>>& want,
-                  const std::string& net, const std::string& what) {
+void check_loaded(
+    const torch::nn::Module& m,
+    const std::map<std::string, std::pair<std::vector<int64_t>, torch::ScalarType>>& want,
+    const std::string& net, const std::string& what) {
   auto check = [&](const std::string& key, const torch::Tensor& t) {
     auto it = want.find(key);
     if (it == want.end()) return;
@@ -222,10 +232,13 @@ void validate_train_options(const TrainOptions& o) {
     t << v;
     throw Error(what + " (got " + t.str() + ")");
   };
-  if (o.batch < 1 || o.batch > kMaxBatch) bad("the batch size must be 1.." + std::to_string(kMaxBatch), o.batch);
+  if (o.batch < 1 || o.batch > kMaxBatch)
+    bad("the batch size must be 1.." + std::to_string(kMaxBatch), o.batch);
   if (!std::isfinite(o.lr) || o.lr <= 0) bad("the learning rate must be a finite number > 0", o.lr);
-  if (!std::isfinite(o.beta1) || o.beta1 < 0 || o.beta1 >= 1) bad("beta1 must be in [0, 1)", o.beta1);
-  if (!std::isfinite(o.beta2) || o.beta2 < 0 || o.beta2 >= 1) bad("beta2 must be in [0, 1)", o.beta2);
+  if (!std::isfinite(o.beta1) || o.beta1 < 0 || o.beta1 >= 1)
+    bad("beta1 must be in [0, 1)", o.beta1);
+  if (!std::isfinite(o.beta2) || o.beta2 < 0 || o.beta2 >= 1)
+    bad("beta2 must be in [0, 1)", o.beta2);
   if (!std::isfinite(o.d_lr_scale) || o.d_lr_scale <= 0)
     bad("the discriminator's learning-rate scale must be a finite number > 0", o.d_lr_scale);
   if (!std::isfinite(o.rec_weight) || o.rec_weight < 0)
@@ -307,7 +320,9 @@ CheckpointHeader read_checkpoint_header(const fs::path& path) {
 
 std::string first_non_finite(const AliModel& m) {
   const std::pair<const char*, const torch::nn::Module*> nets[] = {
-      {"encoder", m.encoder.get()}, {"decoder", m.decoder.get()}, {"discriminator", m.discriminator.get()}};
+      {"encoder", m.encoder.get()},
+      {"decoder", m.decoder.get()},
+      {"discriminator", m.discriminator.get()}};
   for (const auto& [net, module] : nets) {
     for (const auto& p : module->named_parameters(true))
       if (!torch::isfinite(p.value()).all().item<bool>()) return std::string(net) + " " + p.key();
@@ -331,7 +346,8 @@ void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive) 
 }
 
 void load_networks(AliModel& m, torch::serialize::InputArchive& archive, const std::string& what) {
-  auto want_e = layout_of(*m.encoder), want_g = layout_of(*m.decoder), want_d = layout_of(*m.discriminator);
+  auto want_e = layout_of(*m.encoder), want_g = layout_of(*m.decoder),
+       want_d = layout_of(*m.discriminator);
   try {
     torch::serialize::InputArchive e, g, d;
     archive.read("encoder", e);
@@ -409,7 +425,8 @@ bool looks_like_checkpoint(const fs::path& path) {
   struct stat st {};
   char b[sizeof kMagic] = {};
   bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-            ::read(fd, b, sizeof b) == ssize_t(sizeof b) && std::memcmp(b, kMagic, sizeof kMagic) == 0;
+            ::read(fd, b, sizeof b) == ssize_t(sizeof b) &&
+            std::memcmp(b, kMagic, sizeof kMagic) == 0;
   ::close(fd);
   return ok;
 }

@@ -44,7 +44,8 @@ const std::vector<std::string>& fashion_mnist_class_names() {
 namespace {
 constexpr size_t kMaxIdxBytes = size_t(1) << 30;  // the data, after decompression
 
-// gunzip in memory, refusing more than kMaxIdxBytes of output (a small .gz can inflate to anything).
+// gunzip in memory, refusing more than kMaxIdxBytes of output (a small .gz can inflate to
+// anything).
 std::string gunzip(const std::string& in, const std::string& name) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) throw Error("cannot decompress " + name);
@@ -94,9 +95,12 @@ torch::Tensor read_idx(const fs::path& path) {
     size_t at = 4 + 4 * size_t(d);
     int64_t v = (int64_t(u8(at)) << 24) | (u8(at + 1) << 16) | (u8(at + 2) << 8) | u8(at + 3);
     dims.push_back(v);
-    // Checked: four 32-bit sizes overflow 64 bits, and a wrapped product would pass the check below.
-    if (v != 0 && expect > kMaxIdxBytes / size_t(v)) too_big = true;
-    else expect *= size_t(v);
+    // Checked: four 32-bit sizes overflow 64 bits, and a wrapped product would pass the check
+    // below.
+    if (v != 0 && expect > kMaxIdxBytes / size_t(v))
+      too_big = true;
+    else
+      expect *= size_t(v);
   }
   if (too_big || bytes.size() - header < expect)
     throw Error(name + " is truncated: its header promises " +

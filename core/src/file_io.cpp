@@ -93,7 +93,8 @@ void remove_stale_temporaries(const fs::path& path) {
   }
 }
 
-void write_file_atomically(const fs::path& path, const std::string& bytes, const std::string& what) {
+void write_file_atomically(const fs::path& path, const std::string& bytes,
+                           const std::string& what) {
   std::error_code ec;
   if (path.has_parent_path()) {
     fs::create_directories(path.parent_path(), ec);
@@ -134,7 +135,8 @@ FolderLock::FolderLock(const fs::path& dir) {
   fs::create_directories(dir, ec);
   const fs::path path = dir / ".lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error("cannot lock the run folder " + dir.string() + ": " + std::strerror(errno));
+  if (fd_ < 0)
+    throw Error("cannot lock the run folder " + dir.string() + ": " + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {};
     ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);

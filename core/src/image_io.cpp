@@ -19,10 +19,12 @@ namespace ali {
 
 namespace {
 
-// Decoded pixels cost w x h x 3 bytes, whatever the file's size: a 4 KB PNG can claim 1 x 2,000,000.
+// Decoded pixels cost w x h x 3 bytes, whatever the file's size: a 4 KB PNG can claim 1 x
+// 2,000,000.
 constexpr int64_t kMaxImagePixels = int64_t(64) << 20;  // 64 Mpixels: 8192 x 8192, 192 MB as RGB
 constexpr int kMaxImageSide = 32768;
-constexpr int kMaxAspect = 64;  // conforming crops a centre square: beyond this nothing useful is left
+constexpr int kMaxAspect =
+    64;  // conforming crops a centre square: beyond this nothing useful is left
 constexpr size_t kMaxImageFileBytes = size_t(256) << 20;
 
 void check_dimensions(int64_t w, int64_t h, const std::string& name) {
@@ -37,8 +39,8 @@ void check_dimensions(int64_t w, int64_t h, const std::string& name) {
                 std::to_string(kMaxAspect) + ":1)");
 }
 
-// stb_image refuses a PNG beyond its own size limit as "unknown image type"; read the dimensions from
-// the header so the message says what is wrong.
+// stb_image refuses a PNG beyond its own size limit as "unknown image type"; read the dimensions
+// from the header so the message says what is wrong.
 bool png_dimensions(const unsigned char* d, size_t n, int64_t& w, int64_t& h) {
   if (n < 24 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0 || std::memcmp(d + 12, "IHDR", 4) != 0)
     return false;
@@ -170,8 +172,9 @@ void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {
   auto hwc = to_hwc_u8(chw);
   int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
   std::string bytes;
-  int ok = jpeg ? stbi_write_jpg_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), 95)
-                : stbi_write_png_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), w * c);
+  int ok =
+      jpeg ? stbi_write_jpg_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), 95)
+           : stbi_write_png_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), w * c);
   if (!ok) throw Error("cannot encode " + path.string());
   write_file_atomically(path, bytes, "image");
 }
@@ -190,10 +193,14 @@ void save_gif(const fs::path& path, const std::vector<torch::Tensor>& frames, in
   if (frames.empty()) throw Error("no frames to write to " + path.string());
   int err = 0;
   std::string bytes;  // encoded in memory, written with every write checked
-  GifFileType* gif = EGifOpen(&bytes, [](GifFileType* g, const GifByteType* data, int n) {
-    static_cast<std::string*>(g->UserData)->append(reinterpret_cast<const char*>(data), size_t(n));
-    return n;
-  }, &err);
+  GifFileType* gif = EGifOpen(
+      &bytes,
+      [](GifFileType* g, const GifByteType* data, int n) {
+        static_cast<std::string*>(g->UserData)
+            ->append(reinterpret_cast<const char*>(data), size_t(n));
+        return n;
+      },
+      &err);
   if (!gif) throw Error("cannot write " + path.string() + " (" + GifErrorString(err) + ")");
   auto fail = [&](const char* what) {
     EGifCloseFile(gif, &err);

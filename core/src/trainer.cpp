@@ -29,8 +29,8 @@ std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vecto
 
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 
-// Adam's moments from a file must have their parameters' shapes and be finite: a crafted or diverged
-// file would otherwise fail at the first step with LibTorch's text, or train on NaN.
+// Adam's moments from a file must have their parameters' shapes and be finite: a crafted or
+// diverged file would otherwise fail at the first step with LibTorch's text, or train on NaN.
 void check_adam_state(torch::optim::Adam& opt, const std::string& what) {
   for (auto& group : opt.param_groups())
     for (auto& p : group.params()) {

@@ -1,13 +1,13 @@
 // The seeded mutation campaign over the readers that untrusted files reach (ctest runs it):
 //   ali_fuzz TARGET [--cases N] [--seed S] [--only CASE] [--save DIR]
 //   ali_fuzz TARGET --write-seeds DIR    (the valid inputs, as a corpus for the libFuzzer targets)
-// Case i mutates seed input i % seeds with a generator seeded by (S, i), so any case can be replayed
-// alone (--only). Cases run in a child process, so that a crash or a hang is counted, not fatal:
-// the child records each case's outcome in shared memory; when it dies on a signal the case it was
-// running is a crash, when it stops making progress for 20 s it is killed and the case is a hang.
-// The child's address space is capped, so a reader that allocates without bound fails visibly.
-// Outcomes: success, clean error (ali::Error), unclean error (any other exception: raw library
-// text), crash, hang. Exit status 0 only when every case ended in success or a clean error.
+// Case i mutates seed input i % seeds with a generator seeded by (S, i), so any case can be
+// replayed alone (--only). Cases run in a child process, so that a crash or a hang is counted, not
+// fatal: the child records each case's outcome in shared memory; when it dies on a signal the case
+// it was running is a crash, when it stops making progress for 20 s it is killed and the case is a
+// hang. The child's address space is capped, so a reader that allocates without bound fails
+// visibly. Outcomes: success, clean error (ali::Error), unclean error (any other exception: raw
+// library text), crash, hang. Exit status 0 only when every case ended in success or a clean error.
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -60,11 +60,13 @@ size_t address_space_now() {
 void note(Shared* sh, int64_t i, const std::string& what) {
   int k = sh->messages.fetch_add(1);
   if (k < kMessages)
-    std::snprintf(sh->message[k], sizeof sh->message[k], "case %lld: %s", (long long)i, what.c_str());
+    std::snprintf(sh->message[k], sizeof sh->message[k], "case %lld: %s", (long long)i,
+                  what.c_str());
 }
 
-[[noreturn]] void child(Shared* sh, const std::string& target, const std::vector<std::string>& seeds,
-                        int64_t from, int64_t cases, uint64_t seed, int64_t only, const fs::path& dir) {
+[[noreturn]] void child(Shared* sh, const std::string& target,
+                        const std::vector<std::string>& seeds, int64_t from, int64_t cases,
+                        uint64_t seed, int64_t only, const fs::path& dir) {
   // A reader may use at most 2 GiB beyond what the process already holds.
   // (Not under a sanitizer: its shadow memory is reserved address space.)
 #ifndef ALI_FUZZ_SANITIZED
@@ -106,18 +108,24 @@ int main(int argc, char** argv) {
   fs::path save;
   for (int a = 2; a + 1 < argc; a += 2) {
     std::string k = argv[a], v = argv[a + 1];
-    if (k == "--cases") cases = std::stoll(v);
-    else if (k == "--seed") seed = std::stoull(v);
-    else if (k == "--only") only = std::stoll(v);
-    else if (k == "--save") save = v;
+    if (k == "--cases")
+      cases = std::stoll(v);
+    else if (k == "--seed")
+      seed = std::stoull(v);
+    else if (k == "--only")
+      only = std::stoll(v);
+    else if (k == "--save")
+      save = v;
     else if (k == "--write-seeds") {
       fs::create_directories(v);
       auto seeds = seed_inputs(target);
       for (size_t i = 0; i < seeds.size(); ++i)
         std::ofstream(fs::path(v) / ("seed-" + std::to_string(i)), std::ios::binary) << seeds[i];
       return 0;
+    } else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
     }
-    else { std::cerr << "unknown option " << k << "\n"; return 2; }
   }
   if (only >= cases) cases = only + 1;
   torch::set_num_threads(1);  // no thread pool exists when the children fork
@@ -128,12 +136,13 @@ int main(int argc, char** argv) {
     std::cerr << "ali_fuzz: " << ali::describe_exception(e) << "\n";
     return 2;
   }
-  fs::path dir = fs::temp_directory_path() / ("ali-fuzz-" + target + "-" + std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / ("ali-fuzz-" + target + "-" + std::to_string(::getpid()));
   fs::create_directories(dir);
 
   size_t bytes = sizeof(Shared) + size_t(cases);
-  auto* sh = static_cast<Shared*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* sh = static_cast<Shared*>(
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   new (sh) Shared();
   auto t0 = std::chrono::steady_clock::now();
   int64_t from = 0;
@@ -164,9 +173,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     sh->outcome[at] = hung ? Hang : Crash;
-    note(sh, at, hung ? "hang" : (WIFSIGNALED(status) ? std::string("crash: ") + strsignal(WTERMSIG(status))
-                                                      : "exited with status " +
-                                                            std::to_string(WEXITSTATUS(status))));
+    note(sh, at,
+         hung
+             ? "hang"
+             : (WIFSIGNALED(status) ? std::string("crash: ") + strsignal(WTERMSIG(status))
+                                    : "exited with status " + std::to_string(WEXITSTATUS(status))));
     if (!save.empty()) {  // keep the input for replaying under a debugger
       std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(at));
       std::string input = mutate(target, seeds[size_t(at) % seeds.size()], rng);
@@ -179,10 +190,10 @@ int main(int argc, char** argv) {
   int64_t count[6] = {};
   for (int64_t i = 0; i < cases; ++i) ++count[sh->outcome[i]];
   int64_t ran = cases - count[NotRun];
-  std::cout << "fuzz " << target << ": " << ran << " cases in " << std::fixed << std::setprecision(1)
-            << secs << " s: " << count[Success] << " success, " << count[Clean] << " clean error, "
-            << count[Unclean] << " unclean error, " << count[Crash] << " crash, " << count[Hang]
-            << " hang\n";
+  std::cout << "fuzz " << target << ": " << ran << " cases in " << std::fixed
+            << std::setprecision(1) << secs << " s: " << count[Success] << " success, "
+            << count[Clean] << " clean error, " << count[Unclean] << " unclean error, "
+            << count[Crash] << " crash, " << count[Hang] << " hang\n";
   for (int k = 0; k < std::min(sh->messages.load(), kMessages); ++k)
     std::cout << "  " << sh->message[k] << "\n";
   std::error_code ec;

@@ -35,10 +35,24 @@ uint64_t pick(std::mt19937_64& rng, uint64_t n) { return n == 0 ? 0 : rng() % n;
 
 // Values that break size arithmetic.
 const std::vector<uint64_t>& interesting() {
-  static const std::vector<uint64_t> v{0,          1,          2,           3,          7,
-                                       28,         255,        256,         4096,       65535,
-                                       65536,      1000000,    0x7fffffff,  0x80000000, 0xffffffff,
-                                       0x100000000ull, 0x7fffffffffffffffull, ~0ull};
+  static const std::vector<uint64_t> v{0,
+                                       1,
+                                       2,
+                                       3,
+                                       7,
+                                       28,
+                                       255,
+                                       256,
+                                       4096,
+                                       65535,
+                                       65536,
+                                       1000000,
+                                       0x7fffffff,
+                                       0x80000000,
+                                       0xffffffff,
+                                       0x100000000ull,
+                                       0x7fffffffffffffffull,
+                                       ~0ull};
   return v;
 }
 
@@ -71,18 +85,31 @@ void put_be16(std::string& s, size_t at, uint32_t v) {
 }
 
 // Generic byte-level mutations inside [lo, hi).
-void mutate_bytes(std::string& s, std::mt19937_64& rng, size_t lo = 0, size_t hi = std::string::npos) {
+void mutate_bytes(std::string& s, std::mt19937_64& rng, size_t lo = 0,
+                  size_t hi = std::string::npos) {
   hi = std::min(hi, s.size());
   if (lo >= hi) return;
   int ops = 1 + int(pick(rng, 4));
   for (int k = 0; k < ops && lo < hi && hi <= s.size(); ++k) {
     size_t at = lo + pick(rng, hi - lo);
     switch (pick(rng, 8)) {
-      case 0: s[at] = char(s[at] ^ (1 << pick(rng, 8))); break;
-      case 1: s[at] = char(rng()); break;
-      case 2: s.resize(at); hi = std::min(hi, s.size()); break;  // truncate
-      case 3: s.insert(at, std::string(1 + pick(rng, 64), char(rng()))); break;
-      case 4: s.erase(at, 1 + pick(rng, std::min<size_t>(256, hi - at))); hi = std::min(hi, s.size()); break;
+      case 0:
+        s[at] = char(s[at] ^ (1 << pick(rng, 8)));
+        break;
+      case 1:
+        s[at] = char(rng());
+        break;
+      case 2:
+        s.resize(at);
+        hi = std::min(hi, s.size());
+        break;  // truncate
+      case 3:
+        s.insert(at, std::string(1 + pick(rng, 64), char(rng())));
+        break;
+      case 4:
+        s.erase(at, 1 + pick(rng, std::min<size_t>(256, hi - at)));
+        hi = std::min(hi, s.size());
+        break;
       case 5: {  // duplicate a chunk
         size_t len = 1 + pick(rng, std::min<size_t>(512, s.size() - at));
         s.insert(at, s.substr(at, len));
@@ -98,7 +125,8 @@ void mutate_bytes(std::string& s, std::mt19937_64& rng, size_t lo = 0, size_t hi
             s[at + size_t(i)] = char((v >> (8 * (w - 1 - i))) & 0xff);
         break;
       }
-      default: std::fill_n(s.begin() + long(at), std::min<size_t>(1 + pick(rng, 32), s.size() - at), '\0');
+      default:
+        std::fill_n(s.begin() + long(at), std::min<size_t>(1 + pick(rng, 32), s.size() - at), '\0');
     }
   }
 }
@@ -140,21 +168,36 @@ std::string join_ckpt(const Ckpt& c) {
 
 nlohmann::json interesting_json(std::mt19937_64& rng) {
   switch (pick(rng, 16)) {
-    case 0: return 0;
-    case 1: return -1;
-    case 2: return 2147483647;
-    case 3: return 1000000;
-    case 4: return int64_t(-9223372036854775807LL - 1);
-    case 5: return 1e308;
-    case 6: return 3.5;
-    case 7: return "svhn32";
-    case 8: return nullptr;
-    case 9: return nlohmann::json::array();
-    case 10: return nlohmann::json::object();
-    case 11: return true;
-    case 12: return std::string(1 + pick(rng, 100000), 'a');
-    case 13: return 32;  // a valid but different latent size: weights of another shape
-    case 14: return 3;   // channels of another model
+    case 0:
+      return 0;
+    case 1:
+      return -1;
+    case 2:
+      return 2147483647;
+    case 3:
+      return 1000000;
+    case 4:
+      return int64_t(-9223372036854775807LL - 1);
+    case 5:
+      return 1e308;
+    case 6:
+      return 3.5;
+    case 7:
+      return "svhn32";
+    case 8:
+      return nullptr;
+    case 9:
+      return nlohmann::json::array();
+    case 10:
+      return nlohmann::json::object();
+    case 11:
+      return true;
+    case 12:
+      return std::string(1 + pick(rng, 100000), 'a');
+    case 13:
+      return 32;  // a valid but different latent size: weights of another shape
+    case 14:
+      return 3;  // channels of another model
     default: {
       nlohmann::json a = nlohmann::json::array();
       for (uint64_t i = 0, n = pick(rng, 5000); i < n; ++i) a.push_back("attr" + std::to_string(i));
@@ -173,13 +216,24 @@ std::string mutate_checkpoint(const std::string& seed, std::mt19937_64& rng) {
   uint64_t mode = pick(rng, 10);
   if (mode < 4) {  // a header field edited, the checksum recomputed (a crafted file)
     auto j = nlohmann::json::parse(c.json);
-    static const std::vector<std::vector<std::string>> fields{
-        {"config", "arch"},     {"config", "nlat"},          {"config", "image_channels"},
-        {"config", "image_size"}, {"config", "bigan"},        {"config", "attributes"},
-        {"config", "dataset"},  {"training", "batch"},       {"training", "lr"},
-        {"training", "beta1"},  {"training", "beta2"},       {"training", "seed"},
-        {"training", "d_lr_scale"}, {"training", "rec_weight"}, {"step"},
-        {"class_names"},        {"format_version"},          {"extra"}};
+    static const std::vector<std::vector<std::string>> fields{{"config", "arch"},
+                                                              {"config", "nlat"},
+                                                              {"config", "image_channels"},
+                                                              {"config", "image_size"},
+                                                              {"config", "bigan"},
+                                                              {"config", "attributes"},
+                                                              {"config", "dataset"},
+                                                              {"training", "batch"},
+                                                              {"training", "lr"},
+                                                              {"training", "beta1"},
+                                                              {"training", "beta2"},
+                                                              {"training", "seed"},
+                                                              {"training", "d_lr_scale"},
+                                                              {"training", "rec_weight"},
+                                                              {"step"},
+                                                              {"class_names"},
+                                                              {"format_version"},
+                                                              {"extra"}};
     int edits = 1 + int(pick(rng, 2));
     for (int e = 0; e < edits; ++e) {
       const auto& f = fields[pick(rng, fields.size())];
@@ -193,7 +247,8 @@ std::string mutate_checkpoint(const std::string& seed, std::mt19937_64& rng) {
     c.json = j.dump();
     if (pick(rng, 8) == 0) {  // deep nesting
       size_t depth = 1 + pick(rng, 200000);
-      c.json.insert(c.json.size() - 1, ",\"deep\":" + std::string(depth, '[') + std::string(depth, ']'));
+      c.json.insert(c.json.size() - 1,
+                    ",\"deep\":" + std::string(depth, '[') + std::string(depth, ']'));
     }
   } else if (mode < 5) {
     mutate_bytes(c.json, rng);
@@ -283,20 +338,27 @@ std::string mutate_celeba(const std::string& seed, std::mt19937_64& rng) {
   for (std::string l; std::getline(in, l);) lines.push_back(l);
   if (lines.empty()) return s;
   size_t i = pick(rng, lines.size());
-  static const std::vector<std::string> tokens{"-1", "1", "0", "2", "99999999999999999999", "",
-                                               "-", "000001.jpg", " ", "\t", "1e9",
-                                               std::string(5000, 'x')};
+  static const std::vector<std::string> tokens{
+      "-1",         "1", "0",  "2",   "99999999999999999999", "", "-",
+      "000001.jpg", " ", "\t", "1e9", std::string(5000, 'x')};
   switch (pick(rng, 5)) {
-    case 0: lines.insert(lines.begin() + long(i), lines[i]); break;
-    case 1: lines.erase(lines.begin() + long(i)); break;
-    case 2: std::swap(lines[i], lines[pick(rng, lines.size())]); break;
+    case 0:
+      lines.insert(lines.begin() + long(i), lines[i]);
+      break;
+    case 1:
+      lines.erase(lines.begin() + long(i));
+      break;
+    case 2:
+      std::swap(lines[i], lines[pick(rng, lines.size())]);
+      break;
     case 3: {
       auto& l = lines[i];
       size_t sp = l.find(' ', pick(rng, l.size() + 1));
       l.insert(sp == std::string::npos ? l.size() : sp, " " + tokens[pick(rng, tokens.size())]);
       break;
     }
-    default: lines[i] = tokens[pick(rng, tokens.size())];
+    default:
+      lines[i] = tokens[pick(rng, tokens.size())];
   }
   std::string out;
   for (const auto& l : lines) out += l + "\n";
@@ -313,7 +375,8 @@ const std::vector<std::string>& target_names() {
 std::vector<std::string> seed_inputs(const std::string& target) {
   std::vector<std::string> out;
   if (target == "checkpoint") {
-    fs::path tmp = fs::temp_directory_path() / ("ali-fuzz-seed-" + std::to_string(::getpid()) + ".ali");
+    fs::path tmp =
+        fs::temp_directory_path() / ("ali-fuzz-seed-" + std::to_string(::getpid()) + ".ali");
     ModelConfig c;
     c.arch = "fmnist28";
     torch::manual_seed(1);
@@ -333,7 +396,8 @@ std::vector<std::string> seed_inputs(const std::string& target) {
     stbi_write_png_to_func(append_cb, &png_grey, 6, 9, 1, grey.data_ptr<uint8_t>(), 6);
     stbi_write_jpg_to_func(append_cb, &jpg, 17, 12, 3, rgb.data_ptr<uint8_t>(), 90);
     stbi_write_bmp_to_func(append_cb, &bmp, 17, 12, 3, rgb.data_ptr<uint8_t>());
-    fs::path tmp = fs::temp_directory_path() / ("ali-fuzz-seed-" + std::to_string(::getpid()) + ".gif");
+    fs::path tmp =
+        fs::temp_directory_path() / ("ali-fuzz-seed-" + std::to_string(::getpid()) + ".gif");
     save_gif(tmp, {rgb.permute({2, 0, 1}).to(torch::kFloat).div(255)});
     out = {png, png_grey, jpg, bmp, read_bytes(tmp)};
     fs::remove(tmp);

@@ -48,9 +48,9 @@ struct CheckpointFile {
 
 void write_checkpoint_file(const std::filesystem::path& path, const CheckpointHeader& header,
                            const std::string& payload);
-// Throws ali::Error saying what is wrong: missing, not a regular file (FIFO, device), too large, not a
-// checkpoint, newer format, truncated, corrupt (checksum), a header too large, too deeply nested or
-// with a field of the wrong type or outside its range.
+// Throws ali::Error saying what is wrong: missing, not a regular file (FIFO, device), too large,
+// not a checkpoint, newer format, truncated, corrupt (checksum), a header too large, too deeply
+// nested or with a field of the wrong type or outside its range.
 CheckpointFile read_checkpoint_file(const std::filesystem::path& path);
 CheckpointHeader read_checkpoint_header(const std::filesystem::path& path);
 
@@ -63,14 +63,16 @@ class NonFiniteWeights : public Error {
 // The first parameter or buffer (as "encoder conv.0.weight") that holds NaN or Inf; empty if none.
 std::string first_non_finite(const AliModel& m);
 
-// Serialises the three networks into `archive` (keys encoder, decoder, discriminator) / restores them.
-// Saving throws NonFiniteWeights for a diverged model.
+// Serialises the three networks into `archive` (keys encoder, decoder, discriminator) / restores
+// them. Saving throws NonFiniteWeights for a diverged model.
 void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive);
-// Restoring checks every tensor's shape against the model's configuration and refuses non-finite weights.
+// Restoring checks every tensor's shape against the model's configuration and refuses non-finite
+// weights.
 void load_networks(AliModel& m, torch::serialize::InputArchive& archive,
                    const std::string& what_for_errors);
 
-// Opens a checkpoint's LibTorch archive; anything the importer throws becomes ali::Error naming `what`.
+// Opens a checkpoint's LibTorch archive; anything the importer throws becomes ali::Error naming
+// `what`.
 void read_weights_archive(const std::string& payload, const torch::Device& device,
                           torch::serialize::InputArchive& archive, const std::string& what);
 

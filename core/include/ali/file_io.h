@@ -7,15 +7,15 @@
 namespace ali {
 
 // The whole of a regular file, refusing with ali::Error naming `what` and the path: a missing file,
-// a folder, a FIFO or device (which would block or never end), a file over `max_bytes`, a read error.
-// A FIFO is never opened for reading in blocking mode, so it cannot hang the caller.
+// a folder, a FIFO or device (which would block or never end), a file over `max_bytes`, a read
+// error. A FIFO is never opened for reading in blocking mode, so it cannot hang the caller.
 std::string read_regular_file(const std::filesystem::path& path, size_t max_bytes,
                               const std::string& what);
 
-// Writes `bytes` to `path` atomically: a temporary file beside it (written, flushed to disk, closed,
-// every step checked), then renamed over it, so a reader sees the old file or the new one and a full
-// disk is an error, never an empty "written" file. Temporaries left by a killed writer (whose process
-// no longer exists) are removed first. Throws ali::Error naming `what` and the path.
+// Writes `bytes` to `path` atomically: a temporary file beside it (written, flushed to disk,
+// closed, every step checked), then renamed over it, so a reader sees the old file or the new one
+// and a full disk is an error, never an empty "written" file. Temporaries left by a killed writer
+// (whose process no longer exists) are removed first. Throws ali::Error naming `what` and the path.
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes,
                            const std::string& what);
 
