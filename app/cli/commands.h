@@ -1,6 +1,8 @@
 // The `ali` subcommands. Each registers its options on the CLI11 app and runs over ali_core.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <string>
 
 namespace ali::cli {
 
@@ -8,6 +10,28 @@ namespace ali::cli {
 struct ExitStatus {
   int code;
 };
+
+// A finite number (NaN and Inf refused: CLI11's ranges let NaN through) above `min`, or at least it
+// when `inclusive`; the message says so in words, not in 309-digit bounds.
+inline CLI::Validator finite_number(double min, bool inclusive) {
+  const std::string what = std::string("a finite number ") + (inclusive ? ">= " : "> ") +
+                           (min == 0 ? "0" : std::to_string(min));
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not " + what;
+        } catch (const std::exception&) {
+          return "'" + text + "' is not " + what;
+        }
+        if (!std::isfinite(v) || (inclusive ? v < min : v <= min))
+          return "'" + text + "' is not " + what;
+        return {};
+      },
+      what);
+}
 
 void add_train_command(CLI::App& app);
 void add_model_commands(CLI::App& app);  // sample, reconstruct, encode, interpolate, info

@@ -9,6 +9,7 @@
 #include "ali/error.h"
 #include "ali/evaluation.h"
 #include "ali/objective.h"
+#include "ali/file_io.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -40,9 +41,7 @@ void row(const std::string& what, double value, const std::string& baseline_name
 void write_report(const EvalArgs& a, const nlohmann::json& j) {
   std::cout << "  (" << std::setprecision(1) << j["seconds"].get<double>() << " s)\n";
   if (a.out.empty()) return;
-  std::ofstream o(a.out);
-  if (!o) throw Error("cannot write " + a.out);
-  o << j.dump(2) << "\n";
+  write_file_atomically(a.out, j.dump(2) + "\n", "report");
   std::cout << "report: " << a.out << "\n";
 }
 

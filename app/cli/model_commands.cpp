@@ -3,11 +3,13 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "ali/checkpoint.h"
 #include "ali/data.h"
 #include "ali/device.h"
 #include "ali/error.h"
+#include "ali/file_io.h"
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
@@ -59,8 +61,8 @@ void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
   auto l = open_model(a);
   auto z = seeded_normal(count, l.model->config.nlat, seed);
   auto x = decode(*l.model, z, rows_of(l.y, count));
-  save_png(a.out, upscale(make_grid(x, cols > 0 ? cols : int(std::ceil(std::sqrt(count)))),
-                          display_scale(l.model->config)));
+  save_image(a.out, upscale(make_grid(x, cols > 0 ? cols : int(std::ceil(std::sqrt(count)))),
+                            display_scale(l.model->config)));
   std::cout << "wrote " << count << " samples to " << a.out << "\n";
 }
 
@@ -70,7 +72,7 @@ void run_reconstruct(const ModelArgs& a, const std::vector<std::string>& files) 
   int64_t n = x.size(0);
   auto r = reconstruct(*l.model, x, rows_of(l.y, n));
   // Top row: inputs; bottom row: their reconstructions.
-  save_png(a.out, upscale(make_grid(torch::cat({x, r}), int(n)), display_scale(l.model->config)));
+  save_image(a.out, upscale(make_grid(torch::cat({x, r}), int(n)), display_scale(l.model->config)));
   std::cout << "wrote " << n << " reconstructions to " << a.out << "\n";
 }
 
@@ -109,9 +111,9 @@ void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const
     mu = encode_mu(*l.model, x, rows_of(l.y, x.size(0)));
     source = files;
   }
-  std::ofstream o(a.out);
-  if (!o) throw Error("cannot write " + a.out);
+  std::ostringstream o;
   write_codes(o, mu, source, labels);
+  write_file_atomically(a.out, o.str(), "codes");
   std::cout << "wrote " << mu.size(0) << " codes of size " << mu.size(1) << " to " << a.out << "\n";
 }
 
@@ -143,7 +145,7 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
     for (int64_t i = steps - 2; i > 0; --i) v.push_back(upscale(frames[i], scale * 2));  // ping-pong
     save_gif(a.out, v, delay_cs);
   } else {
-    save_png(a.out, upscale(make_grid(frames, steps), scale));
+    save_image(a.out, upscale(make_grid(frames, steps), scale));
   }
   std::cout << "wrote a " << steps << "-step " << (slerp ? "spherical" : "linear")
             << " interpolation to " << a.out << "\n";
@@ -170,7 +172,7 @@ void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint6
   std::vector<std::vector<std::string>> rows;
   for (const auto& row : split_list(rows_text, ';')) rows.push_back(split_list(row, ','));
   auto images = attribute_sweep(*l.model, rows, cols, seed);
-  save_png(a.out, upscale(make_grid(images, cols), display_scale(l.model->config)));
+  save_image(a.out, upscale(make_grid(images, cols), display_scale(l.model->config)));
   std::cout << "wrote a " << rows.size() << " x " << cols << " attribute sweep to " << a.out << "\n";
 }
 
@@ -183,9 +185,10 @@ void run_export(const std::string& in, const std::string& out) {
 }
 
 void run_info(const std::string& path) {
-  CheckpointHeader h = read_checkpoint_header(path);
+  // The header alone: describing a file never builds (or allocates) the model it describes.
+  CheckpointFile f = read_checkpoint_file(path);
+  const CheckpointHeader& h = f.header;
   const ModelConfig& c = h.config;
-  auto m = std::make_shared<AliModel>(c);
   std::cout << "checkpoint:   " << path << " (format " << h.format_version << ")\n"
             << "architecture: " << c.arch << (c.bigan ? " (BiGAN: deterministic encoder)" : "")
             << " - " << c.spec().description << "\n"
@@ -197,7 +200,9 @@ void run_info(const std::string& path) {
             << "latent size:  " << c.nlat << "\n"
             << "image shape:  " << c.image_channels << "x" << c.image_size << "x" << c.image_size
             << "\n"
-            << "parameters:   " << m->parameter_count() << "\n"
+            << "weights:      " << std::fixed << std::setprecision(1)
+            << double(f.payload.size()) / (1 << 20) << " MiB" << std::defaultfloat
+            << std::setprecision(6) << "\n"
             << "step:         " << h.step << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("
@@ -234,7 +239,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--count", *count, "number of samples")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--seed", *seed, "seed of the codes (same seed, same picture)")->capture_default_str();
     cmd->add_option("--cols", *cols, "columns (default: square)");
-    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->callback([=] { run_sample(*a, *count, *seed, *cols); });
   }
   {
@@ -242,7 +247,7 @@ void add_model_commands(CLI::App& app) {
     auto files = std::make_shared<std::vector<std::string>>();
     auto* cmd = app.add_subcommand("reconstruct", "images beside their reconstructions G(E(x))");
     add_model_options(cmd, *a);
-    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->add_option("images", *files, "image files")->required();
     cmd->callback([=] { run_reconstruct(*a, *files); });
   }
@@ -274,7 +279,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--steps", *steps, "frames, endpoints included")->capture_default_str()->check(CLI::Range(2, 512));
     cmd->add_flag("--slerp", *slerp, "spherical instead of linear interpolation");
     cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
-    cmd->add_option("--out", a->out, "strip.png or sweep.gif")->required();
+    cmd->add_option("--out", a->out, "strip.png, strip.jpg or sweep.gif")->required();
     cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
   }
   {
@@ -301,7 +306,7 @@ void add_model_commands(CLI::App& app) {
         ->required();
     cmd->add_option("--cols", *cols, "fixed codes (columns)")->capture_default_str()->check(CLI::Range(1, 64));
     cmd->add_option("--seed", *seed, "seed of the codes")->capture_default_str();
-    cmd->add_option("--out", a->out, "PNG file")->required();
+    cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->callback([=] { run_sweep(*a, *rows, *cols, *seed); });
   }
   {

@@ -9,6 +9,7 @@
 
 #include "ali/celeba.h"
 #include "ali/error.h"
+#include "ali/file_io.h"
 #include "ali/image_io.h"
 
 namespace fs = std::filesystem;
@@ -41,39 +42,72 @@ const std::vector<std::string>& fashion_mnist_class_names() {
   return names;
 }
 
+namespace {
+constexpr size_t kMaxIdxBytes = size_t(1) << 30;  // the data, after decompression
+
+// gunzip in memory, refusing more than kMaxIdxBytes of output (a small .gz can inflate to
+// anything).
+std::string gunzip(const std::string& in, const std::string& name) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw Error("cannot decompress " + name);
+  std::string out;
+  char buf[1 << 16];
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = uInt(in.size());
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      std::string why = rc == Z_BUF_ERROR ? "truncated" : (zs.msg ? zs.msg : "bad data");
+      inflateEnd(&zs);
+      throw Error(name + " is corrupt (" + why + ")");
+    }
+    out.append(buf, sizeof buf - zs.avail_out);
+    if (out.size() > kMaxIdxBytes) {
+      inflateEnd(&zs);
+      throw Error(name + " is too large (more than " + std::to_string(kMaxIdxBytes >> 20) +
+                  " MiB uncompressed)");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+}  // namespace
+
 torch::Tensor read_idx(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error("IDX file " + path.string() + " does not exist");
-  gzFile f = gzopen(path.c_str(), "rb");  // reads gzip and plain files alike
-  if (!f) throw Error("cannot open " + path.string());
-  std::vector<unsigned char> bytes;
-  unsigned char buf[1 << 16];
-  int n = 0;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  int errnum = 0;
-  std::string gzmsg = gzerror(f, &errnum);
-  gzclose(f);
-  if (n < 0 || (errnum != Z_OK && errnum != Z_BUF_ERROR))
-    throw Error(path.string() + " is corrupt (" + gzmsg + ")");
-  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0)
-    throw Error(path.string() + " is not an IDX file (bad magic number)");
-  if (bytes[2] != 0x08) throw Error(path.string() + ": only unsigned-byte IDX data is supported");
-  int ndim = bytes[3];
-  if (ndim < 1 || ndim > 4) throw Error(path.string() + ": bad IDX dimension count");
+  const std::string name = path.string();
+  std::string raw = read_regular_file(path, kMaxIdxBytes, "IDX file");
+  const bool gz = raw.size() >= 2 && uint8_t(raw[0]) == 0x1f && uint8_t(raw[1]) == 0x8b;
+  const std::string bytes = gz ? gunzip(raw, name) : std::move(raw);
+  auto u8 = [&](size_t i) { return uint8_t(bytes[i]); };
+  if (bytes.size() < 4 || u8(0) != 0 || u8(1) != 0)
+    throw Error(name + " is not an IDX file (bad magic number)");
+  if (u8(2) != 0x08) throw Error(name + ": only unsigned-byte IDX data is supported");
+  int ndim = u8(3);
+  if (ndim < 1 || ndim > 4) throw Error(name + ": bad IDX dimension count");
   size_t header = 4 + 4 * size_t(ndim);
-  if (bytes.size() < header) throw Error(path.string() + " is truncated (in its header)");
+  if (bytes.size() < header) throw Error(name + " is truncated (in its header)");
   std::vector<int64_t> dims;
   size_t expect = 1;
+  bool too_big = false;
   for (int d = 0; d < ndim; ++d) {
-    const unsigned char* p = &bytes[4 + 4 * d];
-    int64_t v = (int64_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+    size_t at = 4 + 4 * size_t(d);
+    int64_t v = (int64_t(u8(at)) << 24) | (u8(at + 1) << 16) | (u8(at + 2) << 8) | u8(at + 3);
     dims.push_back(v);
-    expect *= size_t(v);
+    // Checked: four 32-bit sizes overflow 64 bits, and a wrapped product would pass the check
+    // below.
+    if (v != 0 && expect > kMaxIdxBytes / size_t(v))
+      too_big = true;
+    else
+      expect *= size_t(v);
   }
-  if (bytes.size() - header < expect)
-    throw Error(path.string() + " is truncated: its header promises " + std::to_string(expect) +
-                " bytes of data, the file has " + std::to_string(bytes.size() - header));
-  return torch::from_blob(bytes.data() + header, dims, torch::kUInt8).clone();
+  if (too_big || bytes.size() - header < expect)
+    throw Error(name + " is truncated: its header promises " +
+                (too_big ? std::string("more than 1 GiB") : std::to_string(expect) + " bytes") +
+                " of data, the file has " + std::to_string(bytes.size() - header));
+  return torch::from_blob(const_cast<char*>(bytes.data()) + header, dims, torch::kUInt8).clone();
 }
 
 namespace {

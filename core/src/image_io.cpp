@@ -7,46 +7,94 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 
 #include "ali/error.h"
+#include "ali/file_io.h"
 
 namespace fs = std::filesystem;
 
 namespace ali {
 
 namespace {
+
+// Decoded pixels cost w x h x 3 bytes, whatever the file's size: a 4 KB PNG can claim 1 x
+// 2,000,000.
+constexpr int64_t kMaxImagePixels = int64_t(64) << 20;  // 64 Mpixels: 8192 x 8192, 192 MB as RGB
+constexpr int kMaxImageSide = 32768;
+constexpr int kMaxAspect =
+    64;  // conforming crops a centre square: beyond this nothing useful is left
+constexpr size_t kMaxImageFileBytes = size_t(256) << 20;
+
+void check_dimensions(int64_t w, int64_t h, const std::string& name) {
+  const std::string dims = std::to_string(w) + "x" + std::to_string(h);
+  if (w <= 0 || h <= 0) throw Error(name + " has no pixels (" + dims + ")");
+  if (w > kMaxImageSide || h > kMaxImageSide || w * h > kMaxImagePixels)
+    throw Error(name + " is too large (" + dims + " pixels; at most " +
+                std::to_string(kMaxImagePixels >> 20) + " Mpixels and " +
+                std::to_string(kMaxImageSide) + " per side)");
+  if (std::max(w, h) > kMaxAspect * std::min(w, h))
+    throw Error(name + " is too elongated (" + dims + " pixels; at most " +
+                std::to_string(kMaxAspect) + ":1)");
+}
+
+// stb_image refuses a PNG beyond its own size limit as "unknown image type"; read the dimensions
+// from the header so the message says what is wrong.
+bool png_dimensions(const unsigned char* d, size_t n, int64_t& w, int64_t& h) {
+  if (n < 24 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0 || std::memcmp(d + 12, "IHDR", 4) != 0)
+    return false;
+  auto be32 = [&](size_t at) {
+    return int64_t((uint32_t(d[at]) << 24) | (uint32_t(d[at + 1]) << 16) |
+                   (uint32_t(d[at + 2]) << 8) | d[at + 3]);
+  };
+  w = be32(16);
+  h = be32(20);
+  return true;
+}
+
+// stb_image decodes a truncated JPEG without complaint, the missing part grey. A complete one ends
+// with the end-of-image marker (FF D9), at most followed by a little padding.
+void check_jpeg_complete(const unsigned char* d, size_t n, const std::string& name) {
+  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8 || d[2] != 0xFF) return;
+  const size_t window = std::min<size_t>(n - 2, 4096);
+  for (size_t i = n - 1; i >= n - window; --i)
+    if (d[i - 1] == 0xFF && d[i] == 0xD9) return;
+  throw Error(name + " is a truncated JPEG (it has no end-of-image marker)");
+}
+
 torch::Tensor decode_with_stb(const unsigned char* data, int size, const std::string& name) {
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(data, size, &w, &h, &comp))
+  if (!stbi_info_from_memory(data, size, &w, &h, &comp)) {
+    int64_t pw = 0, ph = 0;
+    if (png_dimensions(data, size_t(size), pw, ph)) check_dimensions(pw, ph, name);
     throw Error(name + " is not an image I can read (" + stbi_failure_reason() + ")");
-  // A small file can claim a huge picture (a 30000 x 30000 PNG is 2.7 GB decoded): refuse it up front.
-  constexpr int64_t kMaxPixels = int64_t(100) << 20;
-  if (int64_t(w) * int64_t(h) > kMaxPixels)
-    throw Error(name + " is " + std::to_string(w) + " x " + std::to_string(h) +
-                " pixels; images over 100 megapixels are not read (scale it down first)");
+  }
+  check_dimensions(w, h, name);
+  check_jpeg_complete(data, size_t(size), name);
   int want = comp <= 2 ? 1 : 3;  // drop alpha
   unsigned char* pixels = stbi_load_from_memory(data, size, &w, &h, &comp, want);
   if (!pixels) throw Error(name + " could not be decoded (" + stbi_failure_reason() + ")");
-  auto t = torch::from_blob(pixels, {h, w, want}, torch::kUInt8).clone();
-  stbi_image_free(pixels);
-  return t;
+  try {
+    auto t = torch::from_blob(pixels, {h, w, want}, torch::kUInt8).clone();
+    stbi_image_free(pixels);
+    return t;
+  } catch (const std::exception&) {  // an allocation failure is an error, not terminate
+    stbi_image_free(pixels);
+    throw Error("not enough memory to decode " + name + " (" + std::to_string(w) + "x" +
+                std::to_string(h) + " pixels)");
+  }
 }
 }  // namespace
 
 torch::Tensor decode_image_memory(const void* data, size_t size, const std::string& name) {
   if (size == 0) throw Error(name + " is empty");
-  if (size > size_t(1) << 30) throw Error(name + " is too large to be an image");
+  if (size > kMaxImageFileBytes) throw Error(name + " is too large to be an image");
   return decode_with_stb(static_cast<const unsigned char*>(data), int(size), name);
 }
 
 torch::Tensor decode_image_file(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error("image " + path.string() + " does not exist");
-  if (fs::is_directory(path, ec)) throw Error(path.string() + " is a folder, not an image");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open image " + path.string());
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes = read_regular_file(path, kMaxImageFileBytes, "image");
   return decode_image_memory(bytes.data(), bytes.size(), path.string());
 }
 
@@ -108,19 +156,51 @@ torch::Tensor upscale(const torch::Tensor& chw, int factor) {
   return chw.repeat_interleave(factor, 1).repeat_interleave(factor, 2);
 }
 
-void save_png(const fs::path& path, const torch::Tensor& chw) {
+namespace {
+void append_bytes(void* ctx, void* data, int size) {
+  static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
+}
+
+std::string lower_extension(const fs::path& path) {
+  std::string e = path.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return e;
+}
+
+// Encoded in memory, then written with every write checked: stb's file writer ignores write errors.
+void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {
   auto hwc = to_hwc_u8(chw);
   int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
-  if (!stbi_write_png(path.c_str(), w, h, c, hwc.data_ptr<uint8_t>(), w * c))
-    throw Error("cannot write " + path.string());
+  std::string bytes;
+  int ok =
+      jpeg ? stbi_write_jpg_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), 95)
+           : stbi_write_png_to_func(append_bytes, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), w * c);
+  if (!ok) throw Error("cannot encode " + path.string());
+  write_file_atomically(path, bytes, "image");
+}
+}  // namespace
+
+void save_png(const fs::path& path, const torch::Tensor& chw) { save_encoded(path, chw, false); }
+
+void save_image(const fs::path& path, const torch::Tensor& chw) {
+  const std::string e = lower_extension(path);
+  if (e == ".png") return save_encoded(path, chw, false);
+  if (e == ".jpg" || e == ".jpeg") return save_encoded(path, chw, true);
+  throw Error("cannot write " + path.string() + ": name it .png or .jpg");
 }
 
 void save_gif(const fs::path& path, const std::vector<torch::Tensor>& frames, int delay_cs) {
   if (frames.empty()) throw Error("no frames to write to " + path.string());
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
   int err = 0;
-  GifFileType* gif = EGifOpenFileName(path.c_str(), false, &err);
+  std::string bytes;  // encoded in memory, written with every write checked
+  GifFileType* gif = EGifOpen(
+      &bytes,
+      [](GifFileType* g, const GifByteType* data, int n) {
+        static_cast<std::string*>(g->UserData)
+            ->append(reinterpret_cast<const char*>(data), size_t(n));
+        return n;
+      },
+      &err);
   if (!gif) throw Error("cannot write " + path.string() + " (" + GifErrorString(err) + ")");
   auto fail = [&](const char* what) {
     EGifCloseFile(gif, &err);
@@ -170,11 +250,11 @@ void save_gif(const fs::path& path, const std::vector<torch::Tensor>& frames, in
   }
   if (EGifCloseFile(gif, &err) == GIF_ERROR)
     throw Error("cannot finish " + path.string() + " (" + GifErrorString(err) + ")");
+  write_file_atomically(path, bytes, "animation");
 }
 
 bool has_image_extension(const fs::path& path) {
-  std::string e = path.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  const std::string e = lower_extension(path);
   return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".gif" || e == ".tga" ||
          e == ".pgm" || e == ".ppm" || e == ".pnm";
 }

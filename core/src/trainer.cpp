@@ -31,6 +31,23 @@ std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vecto
 
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 
+// Adam's moments from a file must have their parameters' shapes and be finite: a crafted or
+// diverged file would otherwise fail at the first step with LibTorch's text, or train on NaN.
+void check_adam_state(torch::optim::Adam& opt, const std::string& what) {
+  for (auto& group : opt.param_groups())
+    for (auto& p : group.params()) {
+      auto it = opt.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == opt.state().end()) continue;
+      auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+      for (const torch::Tensor& m : {st.exp_avg(), st.exp_avg_sq()}) {
+        if (m.defined() && m.sizes() != p.sizes())
+          throw Error(what + ": its optimiser state does not match its weights");
+        if (m.defined() && !torch::isfinite(m).all().item<bool>())
+          throw Error(what + " holds non-finite optimiser state: it was saved from a diverged run");
+      }
+    }
+}
+
 std::shared_ptr<AliModel> seeded_model(const ModelConfig& config, uint64_t seed) {
   torch::manual_seed(seed);  // the initial weights and the random stream follow the seed
   return std::make_shared<AliModel>(config);
@@ -43,8 +60,7 @@ Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::
 Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::Device device,
                  std::unique_ptr<Objective> objective)
     : model_(seeded_model(config, options.seed)), options_(options), device_(device) {
-  if (options_.batch <= 0) throw Error("batch size must be positive");
-  if (!(options_.lr > 0)) throw Error("learning rate must be positive");
+  validate_train_options(options_);
   objective_ = objective ? std::move(objective) : make_objective(model_->config, options_, device_);
   metric_names_ = std::make_shared<const std::vector<std::string>>(objective_->metric_names());
   model_->to(device_);
@@ -62,11 +78,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   CheckpointFile f = read_checkpoint_file(path);
   auto t = std::make_unique<Trainer>(f.header.config, f.header.options, device);
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(f.payload.data(), f.payload.size(), device);
-  } catch (const c10::Error& e) {
-    throw Error(path.string() + " has unreadable weights (" + e.what_without_backtrace() + ")");
-  }
+  read_weights_archive(f.payload, device, archive, path.string());
   load_networks(*t->model_, archive, path.string());
   t->model_->to(device);
   // Module::load may swap tensors; rebuild the optimisers on the loaded parameters, then restore them.
@@ -77,6 +89,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
     if (archive.try_read("opt_d", od) && archive.try_read("opt_g", og)) {
       t->opt_d_->load(od);
       t->opt_g_->load(og);
+      check_adam_state(*t->opt_d_, path.string());
+      check_adam_state(*t->opt_g_, path.string());
     }
     torch::Tensor rng;
     if (archive.try_read("rng_cpu", rng)) {
@@ -87,6 +101,10 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   } catch (const c10::Error& e) {
     throw Error(path.string() + ": optimiser state does not match (" + e.what_without_backtrace() +
                 ")");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path.string() + ": optimiser state is unreadable (" + describe_exception(e) + ")");
   }
   t->step_ = f.header.step;
   t->output_bias_set_ = true;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ali/config.h"
+#include "ali/error.h"
 #include "ali/models.h"
 #include "ali/precision.h"
 
@@ -36,6 +37,10 @@ struct TrainOptions {
   Precision precision = Precision::FP32;
 };
 void to_json(nlohmann::json& j, const TrainOptions& o);
+// Throws ali::Error saying which option is outside its range or not finite (NaN, Inf).
+void validate_train_options(const TrainOptions& o);
+inline constexpr int kMaxBatch = 1 << 16;
+inline constexpr int kMaxLatentSize = 4096;
 void from_json(const nlohmann::json& j, TrainOptions& o);
 
 struct CheckpointHeader {
@@ -54,15 +59,33 @@ struct CheckpointFile {
 
 void write_checkpoint_file(const std::filesystem::path& path, const CheckpointHeader& header,
                            const std::string& payload);
-// Throws ali::Error saying what is wrong: missing, not a checkpoint, newer format, truncated,
-// corrupt (checksum), bad header.
+// Throws ali::Error saying what is wrong: missing, not a regular file (FIFO, device), too large,
+// not a checkpoint, newer format, truncated, corrupt (checksum), a header too large, too deeply
+// nested or with a field of the wrong type or outside its range.
 CheckpointFile read_checkpoint_file(const std::filesystem::path& path);
 CheckpointHeader read_checkpoint_header(const std::filesystem::path& path);
 
-// Serialises the three networks into `archive` (keys encoder, decoder, discriminator) / restores them.
+// Thrown instead of writing a model whose weights hold NaN or Inf: a file nothing could use would
+// replace the last good one.
+class NonFiniteWeights : public Error {
+ public:
+  using Error::Error;
+};
+// The first parameter or buffer (as "encoder conv.0.weight") that holds NaN or Inf; empty if none.
+std::string first_non_finite(const AliModel& m);
+
+// Serialises the three networks into `archive` (keys encoder, decoder, discriminator) / restores
+// them. Saving throws NonFiniteWeights for a diverged model.
 void save_networks(const AliModel& m, torch::serialize::OutputArchive& archive);
+// Restoring checks every tensor's shape against the model's configuration and refuses non-finite
+// weights.
 void load_networks(AliModel& m, torch::serialize::InputArchive& archive,
                    const std::string& what_for_errors);
+
+// Opens a checkpoint's LibTorch archive; anything the importer throws becomes ali::Error naming
+// `what`.
+void read_weights_archive(const std::string& payload, const torch::Device& device,
+                          torch::serialize::InputArchive& archive, const std::string& what);
 
 // Writes only the three networks (no optimiser or RNG state): a small file for shipping a model.
 // Training can resume from it with fresh optimiser state.

@@ -10,7 +10,8 @@
 namespace ali {
 
 // Decodes a PNG/JPEG/BMP/GIF/... file to uint8 H x W x C (C = 1 or 3). Throws ali::Error naming the
-// file and the reason for a missing, unreadable or non-image file.
+// file and the reason for a missing, unreadable, non-regular (FIFO, device) or non-image file, a
+// truncated JPEG, and an image beyond 64 Mpixels, 32768 pixels a side or an aspect of 64:1.
 torch::Tensor decode_image_file(const std::filesystem::path& path);
 torch::Tensor decode_image_memory(const void* data, size_t size, const std::string& name);
 
@@ -28,7 +29,10 @@ torch::Tensor to_hwc_u8(const torch::Tensor& chw);
 // Nearest-neighbour upscaling by an integer factor (small images in files people look at).
 torch::Tensor upscale(const torch::Tensor& chw, int factor);
 
+// Writes are checked (a full disk is an error, never an empty file) and atomic.
 void save_png(const std::filesystem::path& path, const torch::Tensor& chw);
+// PNG or JPEG as the name says (.png, .jpg, .jpeg); any other name is refused.
+void save_image(const std::filesystem::path& path, const torch::Tensor& chw);
 // Frames: float C x H x W in [0,1], same shape. delay in 1/100 s; loops forever.
 void save_gif(const std::filesystem::path& path, const std::vector<torch::Tensor>& frames,
               int delay_cs = 8);
