@@ -321,8 +321,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--precision", a->precision,
                   "fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where the hardware runs it "
                   "natively: AVX512_BF16/AMX CPUs, CUDA compute capability 8+); default auto, or the "
-                  "checkpoint's on --resume")
-      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+                  "checkpoint's on --resume");
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--out", a->out, "run folder (checkpoint.ali, log.csv, samples)")->required();
   cmd->add_flag("--resume", a->resume, "continue the run in --out");

@@ -6,7 +6,7 @@ need_xvfb
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 run_explorer "$T/run" --config-dir "$T/config" --model "$FIXTURE/run/checkpoint.ali" --device cpu \
-  --train --min-steps 3 --frames 5 --timeout 150 --print-frame-stats
+  --train --min-steps 3 --frames 5 --timeout 150 --print-frame-stats --precision bf16
 rc=$?
 cat "$T/run.out"
 cat "$T/run.err" >&2
@@ -17,5 +17,6 @@ trained=$(echo "$line" | sed -E 's/.*trained ([0-9]+) steps.*/\1/')
 [ "$step" -ge 23 ] || fail "final step $step: expected >= 23 (20 in the checkpoint + 3)"
 [ "$trained" -ge 3 ] || fail "trained $trained steps: expected >= 3"
 ls "$T/config/runs/"*.ali >/dev/null 2>&1 || fail "no checkpoint saved on stop"
+grep -aq '"precision":"bf16"' "$T/config/runs/"*.ali || fail "the run's checkpoint does not record --precision bf16"
 grep -qi "error" "$T/run.err" && fail "errors were reported"
 echo PASS

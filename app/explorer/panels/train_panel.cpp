@@ -56,6 +56,15 @@ void TrainPanel::draw(AppState& s) {
   if (ImGui::InputInt("batch", &s.host.batch, 10, 50))
     s.host.batch = std::clamp(s.host.batch, 1, 4096);
   help_marker("Used by new models; a resumed checkpoint keeps the batch size it was trained with.");
+  {
+    static const char* kPrecisions[] = {"fp32", "bf16", "auto"};
+    int p = int(s.host.precision_choice);
+    if (ImGui::Combo("precision", &p, kPrecisions, 3)) s.host.precision_choice = Precision(p);
+    const std::string resolved = precision_name(resolve_precision(s.host.precision_choice, s.host.train_device));
+    help_marker(("bf16: autocast forward passes, fp32 weights and losses (faster where the hardware has "
+                 "bf16). auto: bf16 where native. Here: " + resolved + ". Applies when a run starts.")
+                    .c_str());
+  }
   long long ms = s.host.max_steps;
   if (ImGui::InputScalar("steps", ImGuiDataType_S64, &ms, nullptr, nullptr, "%lld"))
     s.host.max_steps = std::max<long long>(0, ms);

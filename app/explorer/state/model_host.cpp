@@ -34,6 +34,7 @@ ModelHost::ModelHost(AppState& app) : app_(app) {
   batch = st.batch;
   max_steps = st.max_steps;
   device_choice = app.options.device != "auto" ? app.options.device : st.device;
+  precision_choice = parse_precision(app.options.precision);
 }
 
 ModelHost::~ModelHost() {
@@ -91,6 +92,7 @@ void ModelHost::create(const std::string& arch) {
   TrainOptions o;
   o.batch = batch;
   o.lr = lr;
+  o.precision = precision_choice;
   torch::Device device = torch::kCPU;
   try {
     c = c.resolved();
@@ -167,6 +169,7 @@ void ModelHost::start_training() {
   so.checkpoint_path = save_path.empty() ? default_run_checkpoint() : fs::path(save_path);
   double rate = lr;
   int want_batch = batch;
+  const Precision precision = precision_choice;
   auto box = std::make_shared<TrainerBox>();
   std::string resume_from;
   if (pending_trainer && pending_trainer->device() == device &&
@@ -191,7 +194,7 @@ void ModelHost::start_training() {
   auto cached = app_.data.cached_train_set(key);
   session_checkpoint = so.checkpoint_path.string();
   tasks.run("start",
-            [box, resume_from, device, so, rate, want_batch, spec, c, cached, key]() -> Apply {
+            [box, resume_from, device, so, rate, want_batch, precision, spec, c, cached, key]() -> Apply {
               std::string note;
               if (!box->trainer) {
                 box->trainer = Trainer::resume(resume_from, device);
@@ -210,6 +213,7 @@ void ModelHost::start_training() {
                 t.set_data(data);
               }
               if (std::abs(t.options().lr - rate) > 1e-12) t.set_learning_rate(rate);
+              t.set_precision(precision);  // the Train panel's choice, recorded in the checkpoint
               auto session = std::make_shared<TrainingSession>(std::move(box->trainer), so);
               int64_t first_step = session->step();
               session->start();

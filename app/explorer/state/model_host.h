@@ -39,6 +39,7 @@ class ModelHost {
   int64_t max_steps = 6000;
   int64_t checkpoint_every = 500;
   std::string device_choice = "auto";
+  Precision precision_choice = Precision::Auto;  // applied when a run starts
   std::string new_arch = "fmnist28";
   std::vector<StepStats> history;
 

@@ -44,6 +44,10 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_option("--model", o.model, "checkpoint (.ali) to open");
   app.add_option("--data", o.data,
                  "training data: fashion-mnist, an IDX folder or an image folder");
+  app.add_option("--precision", o.precision,
+                 "arithmetic of training runs: fp32, bf16 (autocast) or auto (bf16 where native)")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
+      ->capture_default_str();
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
   app.add_option(

@@ -11,6 +11,7 @@ struct Options {
   std::string model;                 // checkpoint to open ("" = default asset or a fresh model)
   std::string data;                  // training data ("" = the model's dataset or fashion-mnist)
   std::string device = "auto";       // for training runs
+  std::string precision = "auto";    // for training runs: fp32, bf16 or auto
   std::filesystem::path config_dir;  // settings, layout, shelf
   int width = 0, height = 0;         // 0: from the settings, else 1600 x 960
   bool train = false;                // start training right after loading
