@@ -12,27 +12,18 @@
 #include "ali/device.h"
 #include "ali/error.h"
 #include "ali/trainer.h"
+#include "bench_util.h"
 
 using clock_type = std::chrono::steady_clock;
 
-static double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using ali::bench::median;
+using ali::bench::process_cpu_ms;
 
 static std::shared_ptr<const ali::ImageSet> synthetic(const ali::ModelConfig& c, int n) {
   ali::ImageSet s;
   s.name = "synthetic";
   s.images = torch::randint(0, 256, {n, c.image_channels, c.image_size, c.image_size}, torch::kUInt8);
   return std::make_shared<const ali::ImageSet>(std::move(s));
-}
-
-// CPU time of the whole process (all threads): with one thread it is what the step would take on an
-// idle core, so it stays meaningful while other work shares the machine.
-static double process_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static void sync(const torch::Device& d) {

@@ -17,6 +17,7 @@
 #include "ali/device.h"
 #include "ali/error.h"
 #include "ali/precision.h"
+#include "bench_util.h"
 
 using clock_type = std::chrono::steady_clock;
 
@@ -25,18 +26,11 @@ namespace {
 bool g_cpu_time = false;  // --cpu-time: process CPU ms instead of wall ms (robust on a shared machine)
 
 double now_ms() {
-  if (g_cpu_time) {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-  }
+  if (g_cpu_time) return ali::bench::process_cpu_ms();
   return std::chrono::duration<double, std::milli>(clock_type::now().time_since_epoch()).count();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using ali::bench::median;
 
 enum class Variant { TorchFp32, OnednnFp32, OnednnBf16 };
 

@@ -15,15 +15,16 @@
 #endif
 
 namespace ali {
-namespace {
 
-bool get_enabled(torch::DeviceType t) {
+bool autocast_active(torch::DeviceType t) {
 #ifdef ALI_AUTOCAST_BY_DEVICE_TYPE
   return at::autocast::is_autocast_enabled(t);
 #else
   return t == torch::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
 #endif
 }
+
+namespace {
 
 void set_enabled(torch::DeviceType t, bool on) {
 #ifdef ALI_AUTOCAST_BY_DEVICE_TYPE
@@ -36,13 +37,17 @@ void set_enabled(torch::DeviceType t, bool on) {
 #endif
 }
 
-at::ScalarType get_dtype(torch::DeviceType t) {
+}  // namespace
+
+at::ScalarType autocast_dtype(torch::DeviceType t) {
 #ifdef ALI_AUTOCAST_BY_DEVICE_TYPE
   return at::autocast::get_autocast_dtype(t);
 #else
   return t == torch::kCPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
 #endif
 }
+
+namespace {
 
 void set_dtype(torch::DeviceType t, at::ScalarType d) {
 #ifdef ALI_AUTOCAST_BY_DEVICE_TYPE
@@ -104,8 +109,8 @@ AutocastGuard::AutocastGuard(Precision p, const torch::Device& device) {
   if (p != Precision::BF16) return;
   active_ = true;
   type_ = device.is_cuda() ? torch::kCUDA : torch::kCPU;
-  prev_enabled_ = get_enabled(type_);
-  prev_dtype_ = get_dtype(type_);
+  prev_enabled_ = autocast_active(type_);
+  prev_dtype_ = autocast_dtype(type_);
   set_enabled(type_, true);
   set_dtype(type_, at::kBFloat16);
   at::autocast::increment_nesting();
@@ -121,7 +126,5 @@ AutocastGuard::~AutocastGuard() {
 AutocastPause::AutocastPause()
     : guard_(c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})) {}
 
-bool autocast_active(torch::DeviceType type) { return get_enabled(type); }
-at::ScalarType autocast_dtype(torch::DeviceType type) { return get_dtype(type); }
 
 }  // namespace ali
