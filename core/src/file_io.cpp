@@ -133,6 +133,7 @@ namespace ali {
 FolderLock::FolderLock(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create the run folder " + dir.string() + ": " + ec.message());
   const fs::path path = dir / ".lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
