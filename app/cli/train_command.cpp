@@ -171,7 +171,8 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     int64_t planned =
         a.steps > 0 ? a.steps
                     : (a.epochs > 0 ? a.epochs : 10) * std::max<int64_t>(1, probe.size() / a.batch);
-    c = apply_objective_args(c, o, a.objective, probe, a.data, planned, device);
+    c = apply_objective_choice(c, o, a.objective, probe, a.data, planned, device,
+                               [](const std::string& m) { std::cout << m << std::endl; });
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
   }

@@ -109,9 +109,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // The model: --model, else the shipped asset, else a fresh fmnist28 ready to train.
+  // The model: --model, else (unless --objective asks for a new one) the shipped asset, else a
+  // fresh fmnist28 ready to train.
   std::string model = opt.model;
-  if (model.empty()) model = find_default_model(opt.executable_dir).string();
+  if (model.empty() && !opt.has_objective) model = find_default_model(opt.executable_dir).string();
   if (!model.empty())
     s.host.open(model);
   else
@@ -223,6 +224,10 @@ int main(int argc, char** argv) {
     std::cout << "dropped: " << s.drops.size() << " (" << s.drops.reconstructed()
               << " reconstructed)\n"
               << "shelf: " << s.shelf.size() << std::endl;
+    if (s.drops.inpainted_requests())
+      std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests()
+                << std::endl;
+    if (s.has_model()) std::cout << "objective: " << s.config().objective << std::endl;
     if (s.has_model() && s.config().conditional())
       std::cout << "attributes: " << s.attributes.summary() << std::endl;
   }

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "ali/image_io.h"
+#include "ali/inpaint.h"
 #include "ali/latent.h"
 #include "app_state.h"
 #include "state_util.h"
@@ -283,6 +284,91 @@ TEST_F(ExplorerState, DamagedSettingsFallBackToDefaults) {
   EXPECT_FALSE(s->explore.slerp) << "valid values are kept";
   ASSERT_EQ(s->shelf.size(), 1u);
   EXPECT_EQ(s->shelf.entries()[0].name, "ok");
+}
+
+TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
+  auto s = make_state();
+  auto a = model(1);
+  adopt(*s, a);
+  s->pending_drops.push_back(write_image("photo.png", 40, 40));
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
+  const uint64_t id = s->drops.images()[0].id;
+  // A rectangle dragged from bottom-right to top-left, partly outside the image: clipped.
+  s->drops.set_hole(id, Rect{30, 20, -24, -12});
+  ASSERT_TRUE(s->drops.images()[0].hole.has_value());
+  const Rect h = *s->drops.images()[0].hole;
+  EXPECT_EQ(h.x, 6);
+  EXPECT_EQ(h.y, 8);
+  EXPECT_EQ(h.w, 22);
+  EXPECT_EQ(h.h, 12);
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.inpainted() == 1; }));
+  const DroppedImage& d = s->drops.images()[0];
+  // Outside the hole the conformed input exactly; inside what ali::inpaint gives.
+  auto x = from_pixels(d.input.pixels).unsqueeze(0);
+  auto want = to_pixels(inpaint(*a, x, h)[0]);
+  EXPECT_EQ(max_pixel_difference(d.filled.pixels, want), 0);
+  const auto& in = d.input.pixels.pixels;
+  const auto& out = d.filled.pixels.pixels;
+  int outside_differs = 0, inside_differs = 0;
+  for (int y = 0; y < 28; ++y)
+    for (int xx = 0; xx < 28; ++xx) {
+      bool inside = xx >= h.x && xx < h.x + h.w && y >= h.y && y < h.y + h.h;
+      bool differs = in[size_t(y * 28 + xx)] != out[size_t(y * 28 + xx)];
+      (inside ? inside_differs : outside_differs) += differs;
+    }
+  EXPECT_EQ(outside_differs, 0);
+  EXPECT_GT(inside_differs, 0) << "the model's fill replaces the hole";
+
+  // Another model: the fill follows it.
+  settle(*s);
+  uint64_t v = d.filled.version;
+  adopt(*s, model(2));
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.images()[0].filled.version != v; }));
+  // Cleared: no fill, no request.
+  s->drops.set_hole(id, std::nullopt);
+  EXPECT_TRUE(s->drops.images()[0].filled.empty());
+  EXPECT_EQ(s->drops.inpainted_requests(), 0u);
+  // A rectangle with nothing inside the image is no hole.
+  s->drops.set_hole(id, Rect{40, 40, 5, 5});
+  EXPECT_FALSE(s->drops.images()[0].hole.has_value());
+  settle(*s);
+}
+
+TEST_F(ExplorerState, NewModelTakesTheChosenObjective) {
+  auto s = make_state();
+  s->host.objective_choice.objective = "gali4";
+  s->host.batch = 4;  // the test's image folder holds 6 images
+  s->host.create("fmnist28");
+  ASSERT_TRUE(pump(*s, [&] { return s->has_model() && !s->tasks.busy(); }));
+  EXPECT_EQ(s->config().objective, "gali4");
+  EXPECT_EQ(s->config().disc_outputs, 4);
+  ASSERT_TRUE(s->host.pending_trainer);
+  EXPECT_EQ(s->host.pending_trainer->metric_names()->size(), 4u);
+  EXPECT_GT(s->host.pending_trainer->options().instance_noise, 0.0) << "as GALI was released";
+  // semi needs labels; this image folder has none: a message, and the model stays.
+  s->host.objective_choice.objective = "semi";
+  s->host.create("fmnist28");
+  ASSERT_TRUE(pump(*s, [&] { return !s->tasks.busy(); }));
+  bool said = false;
+  for (const auto& m : s->messages) said |= m.error && m.text.find("labels") != std::string::npos;
+  EXPECT_TRUE(said);
+  EXPECT_EQ(s->config().objective, "gali4");
+}
+
+TEST(ProbabilityCurves, OneCurvePerTrueClassForKWayObjectives) {
+  auto ali = probability_curves({"p_real", "p_fake", "rec"});
+  ASSERT_EQ(ali.size(), 2u);
+  EXPECT_EQ(ali[0].label, "D(x,E(x))");
+  EXPECT_EQ(ali[1].label, "D(G(z),z)");
+  std::vector<std::string> gali8;
+  for (int i = 0; i < 8; ++i) gali8.push_back("p_class" + std::to_string(i));
+  auto g = probability_curves(gali8);
+  ASSERT_EQ(g.size(), 8u);
+  EXPECT_EQ(g[7].metric, "p_class7");
+  EXPECT_EQ(g[7].label, "class 7");
+  auto semi = probability_curves({"loss_lab", "acc_lab", "p_real_unl", "p_real_gen"});
+  ASSERT_EQ(semi.size(), 3u);
+  EXPECT_EQ(semi[0].metric, "acc_lab");
 }
 
 TEST(BoundedCopy, KeepsSmallImagesAndAspect) {

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Open a trained checkpoint and drop a PNG: the screenshot exists, is not trivial, the dropped image has
-# a reconstruction and a shelf entry, and nothing was reported as an error.
+# Open a trained checkpoint and drop a PNG with a hole to inpaint (--inpaint, as a dragged rectangle):
+# the screenshot exists and is not trivial, the dropped image has a reconstruction, a shelf entry and
+# its fill, and nothing was reported as an error.
 EXPLORER=$1 FIXTURE=$2 HERE=$3
 source "$HERE/common.sh"
 need_xvfb
@@ -17,15 +18,17 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
                               + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
 run_explorer "$T/run" --config-dir "$T/config" --model "$FIXTURE/run/checkpoint.ali" \
-  --drop "$T/shirt.png" --frames 10 --screenshot "$T/shot.png"
+  --drop "$T/shirt.png" --inpaint 8,4,12,10 --frames 10 --screenshot "$T/shot.png"
 rc=$?
 cat "$T/run.out"
 cat "$T/run.err" >&2
 [ $rc -eq 0 ] || fail "ali-explorer exited with $rc"
 [ -s "$T/shot.png" ] || fail "no screenshot"
+[ -n "${ALI_KEEP_SHOTS:-}" ] && cp "$T/shot.png" "$ALI_KEEP_SHOTS/open_and_drop.png"
 python3 "$HERE/png_check.py" "$T/shot.png" 1600 960 || fail "the screenshot looks empty"
 grep -q "dropped: 1 (1 reconstructed)" "$T/run.out" || fail "the dropped image was not reconstructed"
 grep -q "shelf: 1" "$T/run.out" || fail "the dropped image's code is not on the shelf"
+grep -q "inpainted: 1 of 1" "$T/run.out" || fail "the hole in the dropped image was not filled"
 grep -qi "error" "$T/run.err" && fail "errors were reported"
 [ -f "$T/config/session.json" ] || fail "the session (shelf) was not saved in --config-dir"
 echo PASS

@@ -91,15 +91,21 @@ void plot_series(const char* id, const std::vector<const std::vector<float>*>& s
     dl->PopClipRect();
   }
   // Legend with the latest values.
-  float lx = p1.x - 6;
+  // Right-aligned, from the last series leftwards; a line that is full continues below (K-way
+  // objectives have up to 8 curves).
+  float lx = p1.x - 6, ly = p0.y;
   for (size_t k = series.size(); k-- > 0;) {
     char buf[64];
     const auto& s = *series[k];
     snprintf(buf, sizeof buf, "%s %.3f", names[k], s.empty() ? 0.0 : double(s.back()));
     ImVec2 ts = ImGui::CalcTextSize(buf);
+    if (lx - ts.x < p0.x + 40 && lx < p1.x - 6) {
+      lx = p1.x - 6;
+      ly += ts.y + 2;
+    }
     lx -= ts.x;
-    dl->AddRectFilled(ImVec2(lx - 3, p0.y + 1), ImVec2(lx + ts.x + 3, p0.y + ts.y + 3), IM_COL32(25, 25, 30, 230));
-    dl->AddText(ImVec2(lx, p0.y + 2), colours[k], buf);
+    dl->AddRectFilled(ImVec2(lx - 3, ly + 1), ImVec2(lx + ts.x + 3, ly + ts.y + 3), IM_COL32(25, 25, 30, 230));
+    dl->AddText(ImVec2(lx, ly + 2), colours[k], buf);
     lx -= 12;
   }
   if (hovered && n > 0) {

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "ali/device.h"
+#include "ali/objective.h"
 #include "imgui.h"
 #include "imgui_stdlib.h"
 #include "panels.h"
@@ -28,6 +29,10 @@ void ModelPanel::draw(AppState& s) {
                     ? (s.host.session ? s.host.session_checkpoint : "(new, unsaved)")
                     : s.host.path);
     row("preset", c.arch + (c.bigan ? " (BiGAN)" : ""));
+    row("objective", c.objective.empty() ? "ali" : c.objective);
+    if (ImGui::IsItemHovered())
+      for (const auto& o : objective_catalog())
+        if (o.name == c.objective) ImGui::SetTooltip("%s", o.description.c_str());
     row("latent", std::to_string(c.nlat) + " dimensions");
     row("images", std::to_string(c.image_channels) + " x " + std::to_string(c.image_size) + " x " +
                       std::to_string(c.image_size));
@@ -88,8 +93,29 @@ void ModelPanel::draw(AppState& s) {
     ImGui::EndCombo();
   }
   ImGui::SameLine();
+  ObjectiveChoice& oc = s.host.objective_choice;
+  const std::string current_objective = oc.objective.empty() ? "ali" : oc.objective;
+  ImGui::SetNextItemWidth(110);
+  if (ImGui::BeginCombo("##objective", current_objective.c_str())) {
+    for (const auto& o : objective_catalog()) {
+      if (ImGui::Selectable(o.name.c_str(), o.name == current_objective)) oc.objective = o.name;
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", o.description.c_str());
+    }
+    ImGui::EndCombo();
+  }
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("training objective of the new model");
+  ImGui::SameLine();
   if (ImGui::Button("New model")) s.host.create(names[size_t(preset_)]);
-  help_marker("An untrained model of this preset for the dataset below, ready to train.");
+  help_marker(
+      "An untrained model of this preset and objective for the dataset below, ready to train. "
+      "GALI objectives turn on spectral normalisation and instance noise, as released.");
+  if (current_objective == "semi") {
+    long long labels = oc.labels;
+    ImGui::SetNextItemWidth(110);
+    if (ImGui::InputScalar("labelled images", ImGuiDataType_S64, &labels, nullptr, nullptr, "%lld"))
+      oc.labels = std::max<long long>(1, labels);
+    help_marker("semi: this many training images keep their labels (class-balanced, seeded).");
+  }
 
   if (!dataset_synced_ || (!ImGui::IsAnyItemActive() && dataset_input_ != s.data.dataset &&
                            !s.data.dataset.empty() && !ImGui::IsWindowFocused())) {

@@ -1,3 +1,4 @@
+#include "ali/objective.h"
 #include "ali/text.h"
 #include "panels.h"
 
@@ -81,23 +82,47 @@ void TrainPanel::draw(AppState& s) {
     }
   }
 
-  // Curves: the losses, and D's mean probabilities on both pairs (0.5/0.5 is the game's balance).
+  // Curves: the losses, and D's mean probabilities: on both pairs for ALI (0.5/0.5 is the game's
+  // balance), of each tuple's true class for the K-way objectives (1/K is theirs).
   ImGui::Separator();
-  std::vector<float> ld, lg, pr, pf;
+  std::vector<float> ld, lg;
+  std::vector<Curve> curves;
+  if (!s.host.history.empty() && s.host.history.back().metric_names)
+    curves = probability_curves(*s.host.history.back().metric_names);
+  std::vector<std::vector<float>> probs(curves.size());
   for (const auto& h : s.host.history) {
     ld.push_back(float(h.d_loss));
     lg.push_back(float(h.g_loss));
-    pr.push_back(float(h.metric("p_real")));
-    pf.push_back(float(h.metric("p_fake")));
+    for (size_t k = 0; k < curves.size(); ++k) probs[k].push_back(float(h.metric(curves[k].metric)));
+  }
+  static const ImU32 kPalette[] = {IM_COL32(120, 220, 120, 255), IM_COL32(230, 200, 80, 255),
+                                   IM_COL32(110, 170, 250, 255), IM_COL32(240, 110, 110, 255),
+                                   IM_COL32(200, 130, 240, 255), IM_COL32(90, 220, 220, 255),
+                                   IM_COL32(250, 160, 60, 255),  IM_COL32(200, 200, 200, 255)};
+  std::vector<const std::vector<float>*> series;
+  std::vector<ImU32> colours;
+  std::vector<const char*> labels;
+  for (size_t k = 0; k < curves.size(); ++k) {
+    series.push_back(&probs[k]);
+    colours.push_back(kPalette[k % (sizeof kPalette / sizeof kPalette[0])]);
+    labels.push_back(curves[k].label.c_str());
   }
   float avail = ImGui::GetContentRegionAvail().y;
   float ph = std::max(70.0f, (avail - ImGui::GetTextLineHeightWithSpacing() * 2) / 2 - 4);
   ImGui::TextDisabled("losses");
   plot_series("loss", {&ld, &lg}, {IM_COL32(240, 120, 80, 255), IM_COL32(90, 170, 250, 255)},
               {"L_D", "L_G"}, ph, 0, 1, true);
-  ImGui::TextDisabled("D probabilities");
-  plot_series("prob", {&pr, &pf}, {IM_COL32(120, 220, 120, 255), IM_COL32(230, 200, 80, 255)},
-              {"D(x,E(x))", "D(G(z),z)"}, ph, 0, 1, false);
+  const std::string& objective = s.config().objective;
+  ImGui::TextDisabled("%s", curves.size() > 2 ? ("D's mean probability of each true class (" +
+                                                 objective + ")").c_str()
+                                              : "D probabilities");
+  if (curves.size() > 2 && ImGui::IsItemHovered()) {
+    std::string tip;
+    for (const auto& o : objective_catalog())
+      if (o.name == objective) tip = o.description;
+    ImGui::SetTooltip("%s", tip.c_str());
+  }
+  plot_series("prob", series, colours, labels, ph, 0, 1, false);
   if (s.host.history.empty()) {
     ImGui::SetCursorPosY(ImGui::GetCursorPosY() - ph * 1.5f);
     ImGui::TextDisabled("  curves appear when training runs");

@@ -17,6 +17,14 @@ struct Encoded {
   std::vector<PixelBuffer> inputs, recons;
   torch::Tensor codes;
 };
+struct Filled {
+  std::vector<uint64_t> ids;
+  std::vector<PixelBuffer> images;
+};
+
+torch::Tensor model_input(const torch::Tensor& hwc, const ModelConfig& c) {
+  return conform_image(hwc, c.image_size, c.image_channels).to(torch::kFloat).div(255.0);
+}
 }  // namespace
 
 // E(x, y) and G(mu, y) with the Attributes panel's y: what "Edit attributes" starts from. The
@@ -40,10 +48,7 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
     auto y1 = s.attributes.row();
     return [hwcs, ids, y1](AliModel& m, Encoded& out) {
       std::vector<torch::Tensor> xs;
-      for (const auto& h : hwcs)
-        xs.push_back(conform_image(h, m.config.image_size, m.config.image_channels)
-                         .to(torch::kFloat)
-                         .div(255.0));
+      for (const auto& h : hwcs) xs.push_back(model_input(h, m.config));
       auto x = torch::stack(xs);
       auto y = attribute_rows(m.config, y1, x.size(0));
       auto mu = encode_mu(m, x, y);
@@ -74,6 +79,50 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
   Drops& drops_;
 };
 
+// The holes drawn on dropped images, filled by the model (ali::inpaint) with the Attributes panel's
+// y; re-rendered while a hole is dragged and with every training snapshot.
+class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float>>, Filled> {
+ public:
+  explicit InpaintView(Drops& drops) : View(ViewKind::Inpaint), drops_(drops) {}
+
+ private:
+  std::optional<Key> key(const AppState& s) const override {
+    if (!s.has_model() || drops_.inpainted_requests() == 0) return std::nullopt;
+    return Key{drops_.version_, drops_.holes_version_, s.attributes.values()};
+  }
+  Job request(AppState& s, const Key&) override {
+    std::vector<std::tuple<uint64_t, torch::Tensor, Rect>> work;
+    for (const auto& d : drops_.images_)
+      if (d.hole) work.emplace_back(d.id, d.hwc, *d.hole);
+    auto y1 = s.attributes.row();
+    return [work, y1](AliModel& m, Filled& out) {
+      for (const auto& [id, hwc, hole] : work) {
+        auto x = model_input(hwc, m.config).unsqueeze(0);
+        auto hole_in = clip_hole(hole, m.config.image_size);
+        if (!hole_in) continue;  // a hole drawn for a bigger model
+        auto filled = inpaint(m, x, *hole_in, attribute_rows(m.config, y1, 1));
+        out.ids.push_back(id);
+        out.images.push_back(to_pixels(filled[0]));
+      }
+    };
+  }
+  void complete(AppState&, Filled&& r) override {
+    for (size_t i = 0; i < r.ids.size(); ++i)
+      for (auto& d : drops_.images_)
+        if (d.id == r.ids[i] && d.hole) d.filled.set(std::move(r.images[i]));
+  }
+  Drops& drops_;
+};
+
+std::optional<Rect> clip_hole(const Rect& r, int64_t size) {
+  int64_t x0 = std::clamp<int64_t>(std::min(r.x, r.x + r.w), 0, size),
+          x1 = std::clamp<int64_t>(std::max(r.x, r.x + r.w), 0, size),
+          y0 = std::clamp<int64_t>(std::min(r.y, r.y + r.h), 0, size),
+          y1 = std::clamp<int64_t>(std::max(r.y, r.y + r.h), 0, size);
+  if (x1 <= x0 || y1 <= y0) return std::nullopt;
+  return Rect{x0, y0, x1 - x0, y1 - y0};
+}
+
 torch::Tensor bounded_copy(const torch::Tensor& hwc, int max_side) {
   int64_t h = hwc.size(0), w = hwc.size(1);
   if (std::max(h, w) <= max_side) return hwc.clone();
@@ -85,12 +134,41 @@ torch::Tensor bounded_copy(const torch::Tensor& hwc, int max_side) {
   return x.squeeze(0).permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8).contiguous();
 }
 
-Drops::Drops(AppState& app) : app_(app) { app.views.add<DroppedView>(*this); }
+Drops::Drops(AppState& app) : app_(app) {
+  app.views.add<DroppedView>(*this);
+  app.views.add<InpaintView>(*this);
+}
 
 size_t Drops::reconstructed() const {
   size_t n = 0;
   for (const auto& d : images_) n += !d.recon.empty();
   return n;
+}
+
+size_t Drops::inpainted() const {
+  size_t n = 0;
+  for (const auto& d : images_) n += d.hole && !d.filled.empty();
+  return n;
+}
+
+size_t Drops::inpainted_requests() const {
+  size_t n = 0;
+  for (const auto& d : images_) n += d.hole.has_value();
+  return n;
+}
+
+void Drops::set_hole(uint64_t id, std::optional<Rect> hole) {
+  if (hole && app_.has_model()) hole = clip_hole(*hole, app_.config().image_size);
+  for (auto& d : images_) {
+    if (d.id != id) continue;
+    bool same = hole.has_value() == d.hole.has_value() &&
+                (!hole || (hole->x == d.hole->x && hole->y == d.hole->y && hole->w == d.hole->w &&
+                           hole->h == d.hole->h));
+    if (same) return;
+    d.hole = hole;
+    if (!hole) d.filled.clear();
+    ++holes_version_;
+  }
 }
 
 void Drops::handle(const std::vector<std::string>& paths) {
@@ -140,8 +218,10 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   d.path = path;
   d.name = fs::path(path).stem().string();
   d.hwc = bounded_copy(hwc, kMaxSide);
+  const uint64_t id = d.id;
   images_.push_back(std::move(d));
   ++version_;
+  if (!app_.options.inpaint.empty()) set_hole(id, parse_rect(app_.options.inpaint));
 }
 
 void Drops::remove(uint64_t id) {

@@ -28,6 +28,21 @@ void retire(TaskRunner& tasks, std::shared_ptr<TrainingSession> s) {
 }
 }  // namespace
 
+std::vector<Curve> probability_curves(const std::vector<std::string>& metric_names) {
+  std::vector<Curve> out;
+  for (const auto& m : metric_names) {
+    if (m == "p_real")
+      out.push_back({m, "D(x,E(x))"});
+    else if (m == "p_fake")
+      out.push_back({m, "D(G(z),z)"});
+    else if (m.rfind("p_class", 0) == 0)
+      out.push_back({m, "class " + m.substr(7)});
+    else if (m.rfind("p_", 0) == 0 || m.rfind("acc_", 0) == 0)
+      out.push_back({m, m});
+  }
+  return out;
+}
+
 ModelHost::ModelHost(AppState& app) : app_(app) {
   const Settings& st = app.settings;
   lr = st.lr;
@@ -35,6 +50,8 @@ ModelHost::ModelHost(AppState& app) : app_(app) {
   max_steps = st.max_steps;
   device_choice = app.options.device != "auto" ? app.options.device : st.device;
   precision_choice = parse_precision(app.options.precision);
+  objective_choice.objective = app.options.objective;
+  objective_choice.labels = app.options.labels;
 }
 
 ModelHost::~ModelHost() {
@@ -93,36 +110,46 @@ void ModelHost::create(const std::string& arch) {
   o.batch = batch;
   o.lr = lr;
   o.precision = precision_choice;
+  ObjectiveChoice choice = objective_choice;
+  if (choice.objective != "semi") choice.labels = 0;
   torch::Device device = torch::kCPU;
   try {
     c = c.resolved();
     device = resolve_device(device_choice);
+    check_objective_name(choice.objective.empty() ? "ali" : choice.objective);
   } catch (const std::exception& e) {
     app_.error(describe_exception(e));
     return;
   }
   std::string spec = app_.data.spec();
   auto cached = app_.data.cached_train_set(app_.data.key(spec, c, false));
-  app_.tasks.run("new", [c, o, device, spec, cached]() -> Apply {
-    auto box = std::make_shared<TrainerBox>();
-    box->trainer = std::make_unique<Trainer>(c, o, device);
+  const int64_t planned = max_steps;
+  app_.tasks.run("new", [c, o, choice, planned, device, spec, cached]() mutable -> Apply {
     auto data = cached ? cached
                        : std::make_shared<const ImageSet>(
                              load_dataset(spec, "train", c.image_size, c.image_channels));
+    // The objective shapes D (classes for semi, M's features for gali-pretrain) from the data.
+    int64_t steps = planned > 0 ? planned : 10 * std::max<int64_t>(1, data->size() / o.batch);
+    std::vector<std::string> notes;
+    c = apply_objective_choice(c, o, choice, *data, spec, steps, device,
+                               [&notes](const std::string& m) { notes.push_back(m); });
+    auto box = std::make_shared<TrainerBox>();
+    box->trainer = std::make_unique<Trainer>(c, o, device);
     box->trainer->set_data(data);
     auto snap = box->trainer->model().clone_to(torch::kCPU);
     snap->train(false);
     CheckpointHeader h;
     h.config = box->trainer->model().config;
-    h.options = o;
+    h.options = box->trainer->options();
     h.class_names = data->class_names;
-    return [box, snap, h, data, spec](AppState& s) {
+    return [box, snap, h, data, spec, notes](AppState& s) {
       s.host.adopt(snap, h, "");
       s.host.pending_trainer = std::move(box->trainer);
       s.data.keep_train_set(data, s.data.key(spec, h.config, false));
       s.host.train_device = s.host.pending_trainer->device();
-      s.info("new " + h.config.arch + " model on " + data->name + " (" +
-             std::to_string(data->size()) + " images), ready to train");
+      for (const auto& n : notes) s.info(n);
+      s.info("new " + h.config.arch + " model (objective " + h.config.objective + ") on " +
+             data->name + " (" + std::to_string(data->size()) + " images), ready to train");
       if (s.host.start_after_load) {
         s.host.start_after_load = false;
         s.host.start_training();

@@ -9,11 +9,20 @@
 
 #include "ali/checkpoint.h"
 #include "ali/data.h"
+#include "ali/objective.h"
 #include "ali/training_session.h"
 
 namespace ali::explorer {
 
 struct AppState;
+
+// The probability-like metrics of an objective (D's mean probabilities, accuracies, all in [0, 1]),
+// one Train-panel curve each, with their labels: ALI's two pairs, each K-way objective's true classes
+// (GALI: one curve per tuple), semi's labelled accuracy and real/generated probabilities.
+struct Curve {
+  std::string metric, label;
+};
+std::vector<Curve> probability_curves(const std::vector<std::string>& metric_names);
 
 class ModelHost {
  public:
@@ -40,6 +49,7 @@ class ModelHost {
   int64_t checkpoint_every = 500;
   std::string device_choice = "auto";
   Precision precision_choice = Precision::Auto;  // applied when a run starts
+  ObjectiveChoice objective_choice;              // for new models (objective "" = ali)
   std::string new_arch = "fmnist28";
   std::vector<StepStats> history;
 

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "ali/inpaint.h"
+#include "ali/objective.h"
+
 namespace fs = std::filesystem;
 
 namespace ali::explorer {
@@ -48,6 +51,24 @@ int parse_options(int argc, char** argv, Options& o) {
                  "arithmetic of training runs: fp32, bf16 (autocast) or auto (bf16 where native)")
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
       ->capture_default_str();
+  app.add_option("--objective", o.objective, "objective of new models (the Model panel's New model); without --model, start with a "
+                 "new fmnist28 model of this objective")
+      ->check(CLI::IsMember(objective_names()))
+      ->capture_default_str();
+  app.add_option("--labels", o.labels, "objective semi: labelled training images")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+      ->capture_default_str();
+  app.add_option("--inpaint", o.inpaint,
+                 "X,Y,W,H: fill this hole (model pixels) in every dropped image, as a rectangle "
+                 "dragged on it does")
+      ->check([](const std::string& v) {
+        try {
+          parse_rect(v);
+          return std::string();
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+      });
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
   app.add_option(
@@ -87,6 +108,7 @@ int parse_options(int argc, char** argv, Options& o) {
     return app.exit(e);
   }
   o.has_attrs = app.count("--attrs") > 0;
+  o.has_objective = app.count("--objective") > 0;
   o.config_dir = config_dir.empty() ? default_config_dir() : fs::path(config_dir);
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);

@@ -12,6 +12,10 @@ struct Options {
   std::string data;                  // training data ("" = the model's dataset or fashion-mnist)
   std::string device = "auto";       // for training runs
   std::string precision = "auto";    // for training runs: fp32, bf16 or auto
+  std::string objective = "ali";     // for new models: an objective_names() entry
+  bool has_objective = false;        // --objective given: start with a new model, not the asset
+  int64_t labels = 1000;             // objective semi: labelled training images
+  std::string inpaint;               // "X,Y,W,H": a hole filled in every dropped image
   std::filesystem::path config_dir;  // settings, layout, shelf
   int width = 0, height = 0;         // 0: from the settings, else 1600 x 960
   bool train = false;                // start training right after loading

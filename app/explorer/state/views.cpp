@@ -12,6 +12,8 @@ const char* view_name(ViewKind kind) {
       return "reconstructions";
     case ViewKind::Dropped:
       return "dropped images";
+    case ViewKind::Inpaint:
+      return "inpainting";
     case ViewKind::Inspect:
       return "inspect";
     case ViewKind::Interp:

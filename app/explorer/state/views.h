@@ -22,6 +22,7 @@ enum class ViewKind {
   Samples,
   Recons,
   Dropped,
+  Inpaint,
   Inspect,
   Interp,
   Strip,

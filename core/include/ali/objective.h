@@ -80,6 +80,27 @@ bool is_gali(const std::string& objective);
 std::unique_ptr<Objective> make_objective(const ModelConfig& config, const TrainOptions& options,
                                           const torch::Device& device = torch::kCPU);
 
+// What a user chooses for a new run's objective: `ali train`'s flags, the explorer's New model.
+struct ObjectiveChoice {
+  std::string objective;  // empty: "ali" for a new run, the checkpoint's on --resume
+  std::string weighting = "uniform";
+  std::string schedule = "simultaneous";
+  std::string spectral_norm = "auto";  // auto (as released: on for GALI), on, off
+  double instance_noise = -1;  // < 0: 0.1 for GALI objectives (annealed over the run), else 0
+  int64_t labels = 0;          // semi: labelled training images
+  std::string feature_net;     // gali-pretrain: M ("" = the cached evaluation classifier)
+};
+// A new model's config and options for `choice`: `data` is the training set (classes for semi),
+// `data_spec` names it (for gali-pretrain's default M, the cached evaluation classifier, trained
+// when missing, with `note` told so), `planned_steps` the run's length (the instance noise anneals
+// over it). Throws ali::Error on a choice that does not fit the data or the other options.
+ModelConfig apply_objective_choice(ModelConfig c, TrainOptions& o, const ObjectiveChoice& choice,
+                                   const ImageSet& data, const std::string& data_spec,
+                                   int64_t planned_steps, const torch::Device& device,
+                                   const std::function<void(const std::string&)>& note = {});
+// Resuming: the objective cannot change a run's game (ali::Error when `choice` names another).
+void check_resume_objective(const ObjectiveChoice& choice, const ModelConfig& c);
+
 // ---- Helpers the objectives share ----
 // D's gradients from L_D only, E's and G's from L_GE only (each .grad replaced), for `update`.
 void set_gradients(AliModel& m, const torch::Tensor& d_loss, const torch::Tensor& g_loss,
