@@ -3,7 +3,9 @@
 // forward and backward time, in three variants side by side:
 //   torch-fp32   LibTorch 1.13's own ops (transposed convs take slow_conv_transpose2d): the "before"
 //   onednn-fp32  transposed convs through conv_transpose.h (every conv on oneDNN): the "after", fp32
-//   onednn-bf16  the same under bf16 autocast: the "after" with --precision bf16
+//   onednn-bf16  the same under bf16 autocast, every layer
+//   model-bf16   what the models run with --precision bf16: bf16 autocast, except convolutions with a
+//                1 x 1 output map, which stay fp32 (ali::conv_keeps_fp32)
 // D's blocks see 2 x batch rows, as in training (real and generated pairs in one batch). The backward
 // asks for the input and weight gradients, as training does. A benchmark: it asserts nothing.
 #include <CLI/CLI.hpp>
@@ -16,6 +18,7 @@
 #include "ali/conv_transpose.h"
 #include "ali/device.h"
 #include "ali/error.h"
+#include "ali/models.h"
 #include "ali/precision.h"
 #include "bench_util.h"
 
@@ -32,7 +35,8 @@ double now_ms() {
 
 using ali::bench::median;
 
-enum class Variant { TorchFp32, OnednnFp32, OnednnBf16 };
+enum class Variant { TorchFp32, OnednnFp32, OnednnBf16, ModelBf16 };
+constexpr int kVariants = 4;
 
 struct Block {
   std::string net, desc;
@@ -71,7 +75,11 @@ Timing time_block(const Block& b, Variant v, int reps) {
   auto gamma = torch::ones({l.channels}).requires_grad_(), beta = torch::zeros({l.channels}).requires_grad_();
   auto rm = torch::zeros({l.channels}), rv = torch::ones({l.channels});
   auto x = torch::randn({b.rows, b.in_ch, b.in_size, b.in_size}).requires_grad_();
-  const auto precision = v == Variant::OnednnBf16 ? ali::Precision::BF16 : ali::Precision::FP32;
+  const bool keep_fp32 = v == Variant::ModelBf16 && l.kind == ali::LayerKind::Conv &&
+                         ali::conv_keeps_fp32(b.in_size, l.kernel, l.stride);
+  const auto precision =
+      (v == Variant::OnednnBf16 || v == Variant::ModelBf16) && !keep_fp32 ? ali::Precision::BF16
+                                                                           : ali::Precision::FP32;
   std::vector<double> fwd, bwd;
   for (int r = 0; r < reps + 1; ++r) {
     const double t0 = now_ms();
@@ -131,21 +139,23 @@ int main(int argc, char** argv) {
 
     std::printf("%s, batch %d, %d threads, median of %d; %s ms forward / backward (input + weight grads)\n",
                 preset.c_str(), batch, at::get_num_threads(), reps, g_cpu_time ? "CPU" : "wall");
-    std::printf("%-8s %-32s | %17s | %17s | %17s\n", "net", "block", "torch-fp32", "onednn-fp32", "onednn-bf16");
-    double tot[3][2] = {};
+    std::printf("%-8s %-32s | %17s | %17s | %17s | %17s\n", "net", "block", "torch-fp32", "onednn-fp32",
+                "onednn-bf16", "model-bf16");
+    double tot[kVariants][2] = {};
     for (const auto& b : blocks) {
-      Timing t[3];
-      for (int v = 0; v < 3; ++v) {
+      Timing t[kVariants];
+      for (int v = 0; v < kVariants; ++v) {
         t[v] = time_block(b, Variant(v), reps);
         tot[v][0] += t[v].fwd_ms;
         tot[v][1] += t[v].bwd_ms;
       }
-      std::printf("%-8s %-32s | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f\n", b.net.c_str(), b.desc.c_str(),
-                  t[0].fwd_ms, t[0].bwd_ms, t[1].fwd_ms, t[1].bwd_ms, t[2].fwd_ms, t[2].bwd_ms);
+      std::printf("%-8s %-32s | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f\n", b.net.c_str(),
+                  b.desc.c_str(), t[0].fwd_ms, t[0].bwd_ms, t[1].fwd_ms, t[1].bwd_ms, t[2].fwd_ms, t[2].bwd_ms,
+                  t[3].fwd_ms, t[3].bwd_ms);
       std::fflush(stdout);
     }
-    std::printf("%-8s %-32s | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f\n", "total", "(all blocks)", tot[0][0],
-                tot[0][1], tot[1][0], tot[1][1], tot[2][0], tot[2][1]);
+    std::printf("%-8s %-32s | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f | %8.1f %8.1f\n", "total", "(all blocks)",
+                tot[0][0], tot[0][1], tot[1][0], tot[1][1], tot[2][0], tot[2][1], tot[3][0], tot[3][1]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_layers: %s\n", ali::describe_exception(e).c_str());
     return 1;

@@ -5,6 +5,7 @@
 
 #include "ali/checkpoint.h"
 #include "ali/device.h"
+#include "ali/models.h"
 #include "ali/precision.h"
 #include "ali/trainer.h"
 #include "test_util.h"
@@ -94,6 +95,25 @@ TEST(Precision, CheckpointsWithoutTheFieldReadAsFp32) {
   EXPECT_EQ(o.precision, Precision::FP32);
   j["precision"] = "fp8";
   EXPECT_NE(error_of([&] { j.get<TrainOptions>(); }).find("unknown precision"), std::string::npos);
+}
+
+TEST(Precision, ConvolutionsWithAOneByOneOutputStayFp32UnderAutocast) {
+  EXPECT_TRUE(ali::conv_keeps_fp32(1, 1, 1));   // D(z), D joint: 1x1 maps
+  EXPECT_TRUE(ali::conv_keeps_fp32(4, 4, 1));   // the encoder's and D(x)'s last 4x4 layers
+  EXPECT_FALSE(ali::conv_keeps_fp32(8, 4, 2));  // a 3x3 output: bf16
+  EXPECT_FALSE(ali::conv_keeps_fp32(32, 5, 1));
+  int ch = 0;
+  auto stack = ali::make_conv_stack({{ali::LayerKind::Conv, 4, 2, 8, false},
+                                     {ali::LayerKind::Conv, 3, 1, 8, false},
+                                     {ali::LayerKind::Conv, 1, 1, 4, false}},
+                                    3, 0.2f, false, 0, 0, &ch);
+  auto x = torch::randn({2, 3, 8, 8});
+  ali::AutocastGuard guard(ali::Precision::BF16, torch::kCPU);
+  auto h1 = stack[0]->as<torch::nn::Conv2dImpl>()->forward(x);  // 8x8 -> 3x3: bf16
+  EXPECT_EQ(h1.scalar_type(), torch::kBFloat16);
+  auto out = stack->forward(x);  // ... 3x3 -> 1x1 and 1x1 -> 1x1: fp32
+  EXPECT_EQ(out.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 4, 1, 1}));
 }
 
 TEST(Threads, EnvironmentValueIsValidated) {

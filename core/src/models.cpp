@@ -7,10 +7,33 @@
 #include "ali/conv_transpose.h"
 #include "ali/dropout.h"
 #include "ali/error.h"
+#include "ali/precision.h"
 #include "ali/spectral_norm.h"
 
 namespace ali {
 namespace nn = torch::nn;
+
+bool conv_keeps_fp32(int64_t in_size, int64_t kernel, int64_t stride) {
+  return (in_size - kernel) / stride + 1 <= 1;
+}
+
+namespace {
+torch::Tensor conv_forward(nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  if (x.dim() != 4 || !autocast_active(x.device().type()) ||
+      !conv_keeps_fp32(x.size(2), (*conv.options.kernel_size())[0], (*conv.options.stride())[0]))
+    return conv.forward(x);
+  AutocastPause pause;
+  return conv.forward(x.to(torch::kFloat));
+}
+
+// nn::Conv2d (same parameters, names and initialisation) with that policy.
+class PolicyConv2dImpl : public nn::Conv2dImpl {
+ public:
+  using nn::Conv2dImpl::Conv2dImpl;
+  torch::Tensor forward(const torch::Tensor& x) { return conv_forward(*this, x); }
+};
+TORCH_MODULE(PolicyConv2d);
+}  // namespace
 
 torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int in_channels,
                                       float slope, bool maxout, float dropout_first,
@@ -25,7 +48,7 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
       TORCH_CHECK(l.kind == LayerKind::Conv, "spectral normalisation is for conv stacks");
       seq->push_back(SNConv2d(nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride)));
     } else if (l.kind == LayerKind::Conv)
-      seq->push_back(nn::Conv2d(
+      seq->push_back(PolicyConv2d(
           nn::Conv2dOptions(ch, l.channels, l.kernel).stride(l.stride).bias(!l.batch_norm)));
     else
       // oneDNN-backed (conv_transpose.h): LibTorch 1.13's own is several times slower on the CPU.
@@ -83,7 +106,7 @@ EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
     h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
   }
   // fp32 even under bf16 autocast: z_hat = mu + sigma * eps and everything downstream of it.
-  auto out = head_->forward(h).flatten(1).to(torch::kFloat);
+  auto out = conv_forward(*head_, h).flatten(1).to(torch::kFloat);
   return {out.narrow(1, 0, nlat_), out.narrow(1, nlat_, nlat_)};
 }
 

@@ -8,6 +8,12 @@
 
 namespace ali {
 
+// Under bf16 autocast, a convolution whose output map is 1 x 1 (a matrix product with a row per
+// image) runs in fp32 with autocast paused: its weight cast and bf16 backward cost more than bf16
+// saves there (bench_layers: the encoder's and D(x)'s last layers, D(z) and D joint). Every conv
+// the models build follows this; larger maps keep autocast's bf16.
+bool conv_keeps_fp32(int64_t in_size, int64_t kernel, int64_t stride);
+
 // A conv stack: per LayerSpec, [dropout] conv [BN] activation (LeakyReLU, or 2-piece maxout that
 // halves the channels). Dropout p: dropout_first before the first layer, dropout_rest before the
 // others. With spectral_norm, every conv is spectrally normalised and no BatchNorm is added.
