@@ -92,6 +92,17 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
   double mse = j["reconstruction"]["pixel_mse"], pairs = j["reconstruction"]["baseline_random_pairs_mse"];
   EXPECT_GT(mse, 0.02);
   EXPECT_LT(mse, pairs);
+  // Inpainting: an untrained decoder fills every hole with about the mean image, so its error in
+  // the holes is close to the mean-image baseline (same holes), and both are proper MSEs.
+  ASSERT_TRUE(j.contains("inpainting"));
+  double hole = j["inpainting"]["hole_mse"], hole_mean = j["inpainting"]["baseline_mean_image_mse"];
+  EXPECT_GT(hole, 0.01);
+  EXPECT_GT(hole_mean, 0.01);
+  EXPECT_LT(hole, 1.0);
+  EXPECT_NEAR(hole, hole_mean, 0.5 * hole_mean);
+  // Seeded: the same evaluation gives the same holes and figures.
+  auto again = evaluate_model(m, train, test, clf, cr, o);
+  EXPECT_DOUBLE_EQ(double(again["inpainting"]["hole_mse"]), hole);
 }
 
 TEST(Evaluation, PerfectAndConstantReconstructions) {

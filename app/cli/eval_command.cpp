@@ -97,6 +97,9 @@ void run_eval(const EvalArgs& a) {
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
+  if (j.contains("inpainting"))
+    row("inpainting MSE in the holes", j["inpainting"]["hole_mse"], "mean image",
+        j["inpainting"]["baseline_mean_image_mse"]);
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "train vs test split", s["baseline_train_vs_test"]);
   if (j.contains("conditional_fidelity"))

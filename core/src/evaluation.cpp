@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "ali/error.h"
+#include "ali/inpaint.h"
 
 namespace fs = std::filesystem;
 
@@ -303,6 +304,50 @@ torch::Tensor generate(AliModel& m, int64_t n, uint64_t seed, const torch::Tenso
 }
 }  // namespace
 
+namespace {
+// Inpainting (what gali-mix trains for; any model can do it): one random rectangle per test image,
+// sized as gali-mix's masks (each side in [S/8, S/2]), seeded; the MSE inside the holes of
+// G(mu(E(x with the hole masked))) against the image, beside filling the holes with the mean
+// training image.
+nlohmann::json inpainting_figures(AliModel& m, const ImageSet& train, const ImageSet& test,
+                                  const torch::Tensor& rows, const torch::Tensor& x_all,
+                                  uint64_t seed) {
+  torch::InferenceMode guard;
+  m.train(false);
+  const int64_t n = rows.size(0), size = m.config.image_size;
+  const int64_t lo = std::max<int64_t>(1, size / 8), hi = std::max(lo, size / 2);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 31);
+  auto w = torch::randint(lo, hi + 1, {n}, gen, torch::kLong);
+  auto h = torch::randint(lo, hi + 1, {n}, gen, torch::kLong);
+  auto corner = [&](const torch::Tensor& side) {
+    return (torch::rand({n}, gen, torch::kDouble) * (size - side + 1).to(torch::kDouble))
+        .floor()
+        .to(torch::kLong);
+  };
+  auto x0 = corner(w), y0 = corner(h);
+  auto mask = rectangle_mask(torch::stack({x0, y0, w, h}, 1), size, size);
+  auto mean_image =
+      train.float_images(torch::arange(std::min<int64_t>(train.size(), 10000), torch::kLong))
+          .mean(0, true);
+  const auto dev = m.device();
+  double err = 0, err_mean = 0;
+  for (int64_t a = 0; a < n; a += 500) {
+    const int64_t b = std::min(n, a + 500);
+    auto x = x_all.slice(0, a, b), mk = mask.slice(0, a, b);
+    torch::Tensor y;
+    if (m.config.conditional()) y = test.attributes.index_select(0, rows.slice(0, a, b)).to(dev);
+    auto f = m.decoder->forward(m.encoder->forward(fill_holes(x.to(dev), mk.to(dev)), y).mu, y)
+                 .to(torch::kCPU, torch::kFloat);
+    err += ((f - x).pow(2) * mk).sum().item<double>();
+    err_mean += ((mean_image - x).pow(2) * mk).sum().item<double>();
+  }
+  const double pixels = mask.sum().item<double>() * double(x_all.size(1));
+  return {{"hole_mse", err / pixels},
+          {"baseline_mean_image_mse", err_mean / pixels},
+          {"holes", "one per test image, each side in [S/8, S/2], seeded"}};
+}
+}  // namespace
+
 nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet& test,
                               Classifier& classifier, const ClassifierReport& cr,
                               const EvalOptions& o, const Progress& progress) {
@@ -354,6 +399,9 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                          {"label_preservation", rf.label_preservation},
                          {"classifier_accuracy_on_inputs", rf.classifier_accuracy}};
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
+
+  say(progress, "inpainting");
+  j["inpainting"] = inpainting_figures(m, tr, te, test_rows, test_x, o.seed);
 
   say(progress, "samples and Frechet distance");
   torch::Tensor sample_classes;
