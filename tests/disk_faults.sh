@@ -17,20 +17,8 @@ if [ "${ALI_DISK_FAULTS_INNER:-}" != 1 ]; then
 fi
 work=$(mktemp -d)
 trap 'umount "$work/small" "$work/ro" 2>/dev/null || true; rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-must_fail() {
-  local what=$1; shift
-  local status=0
-  timeout 300 "$@" >"$work/out" 2>"$work/err" || status=$?
-  [ "$status" -ne 0 ] || fail "$what: succeeded: $(cat "$work/out")"
-  [ "$status" -ne 124 ] || fail "$what: hung"
-  [ "$status" -lt 128 ] || fail "$what: died on signal $((status - 128))"
-  [ -s "$work/err" ] || fail "$what: no error message"
-  if grep -qiE "Exception raised from|frame #|terminate called" "$work/err"; then
-    fail "$what: raw library text reached the user: $(cat "$work/err")"
-  fi
-  echo "ok (refused): $what: $(tail -n 1 "$work/err" | head -c 240)"
-}
+MUST_FAIL_TIMEOUT=300
+source "$(dirname "${BASH_SOURCE[0]}")/refusals.sh"
 no_temporaries() {
   local left
   left=$(find "$1" -name '*.tmp*' -o -name '.*.tmp*' | head -n 3)

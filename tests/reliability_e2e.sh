@@ -12,20 +12,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-must_fail() {
-  local what=$1; shift
-  local status=0
-  timeout 60 "$@" >"$work/out" 2>"$work/err" || status=$?
-  [ "$status" -ne 0 ] || fail "$what: succeeded"
-  [ "$status" -ne 124 ] || fail "$what: hung"
-  [ "$status" -lt 128 ] || fail "$what: died on signal $((status - 128))"
-  [ -s "$work/err" ] || fail "$what: no error message"
-  if grep -qiE "Exception raised from|frame #|terminate called|[0-9]{40}" "$work/err"; then
-    fail "$what: raw library text reached the user: $(cat "$work/err")"
-  fi
-  echo "ok (refused): $what: $(head -c 200 "$work/err")"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/refusals.sh"
 # (An array, not a function: a backgrounded function is a subshell, and $! would not be ali's pid.)
 train=("$ALI" train --data fashion-mnist --device cpu --seed 2 --batch 16)
 step_of() { "$ALI" info "$1" | sed -n 's/^step: *//p'; }
