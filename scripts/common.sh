@@ -7,6 +7,7 @@ ALI_BUILD=${ALI_BUILD:-$ALI_ROOT/build}
 ALI_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtorch-dev libopenblas0-openmp   # OpenBLAS: a training step is ~4.5x faster than reference BLAS
+  libgloo-dev                        # c10d's Gloo headers: distributed training (ALI_DISTRIBUTED)
   nlohmann-json3-dev libcli11-dev libstb-dev libgif-dev zlib1g-dev libturbojpeg0-dev
   libgtest-dev dataset-fashion-mnist
   libglfw3-dev libimgui-dev libepoxy-dev           # the explorer

@@ -34,6 +34,8 @@ inline CLI::Validator finite_number(double min, bool inclusive) {
 }
 
 void add_train_command(CLI::App& app);
+// The command line as main received it (`train --nproc` starts copies of the program with it).
+void set_program_arguments(int argc, char** argv);
 void add_model_commands(CLI::App& app);  // sample, reconstruct, encode, interpolate, info
 void add_faces_command(CLI::App& app);   // make-faces
 void add_eval_command(CLI::App& app);

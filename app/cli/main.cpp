@@ -3,12 +3,16 @@
 
 #include "ali/device.h"
 #include "ali/error.h"
+#include "ali/gradient_sync.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ali: Adversarially Learned Inference from the command line"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ali 0.1.0");
+  app.set_version_flag("--version", std::string("ali 0.1.0") +
+                                        (ali::distributed_supported() ? " (distributed: c10d/Gloo)"
+                                                                      : " (no distributed support)"));
+  ali::cli::set_program_arguments(argc, argv);
   ali::cli::add_train_command(app);
   ali::cli::add_model_commands(app);
   ali::cli::add_faces_command(app);

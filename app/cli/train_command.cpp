@@ -1,6 +1,11 @@
 // `ali train`: trains a model on a dataset, writing checkpoints, log.csv and sample grids.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -10,14 +15,18 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include "ali/data.h"
 #include "ali/device.h"
 #include "ali/file_io.h"
+#include "ali/gradient_sync.h"
 #include "ali/image_io.h"
 #include "ali/text.h"
 #include "ali/trainer.h"
+#include "ali/training_session.h"
 #include "commands.h"
 #include "objective_args.h"
 
@@ -44,7 +53,8 @@ void handle_stop_signals(bool on) {
 }
 
 // A diverged run stops with exit status 3, naming the checkpoint that is kept (the last good one).
-[[noreturn]] void stop_diverged(const std::string& why, const fs::path& ckpt) {
+[[noreturn]] void stop_diverged(const std::string& why, const fs::path& ckpt, bool writer = true) {
+  if (!writer) throw ExitStatus{3};  // rank 0 says it, once
   std::cout << (::isatty(STDOUT_FILENO) ? "\n" : "") << std::flush;
   std::cerr << "ali: error: " << why << "; training stopped. "
             << (fs::exists(ckpt)
@@ -99,7 +109,15 @@ struct TrainArgs {
   int nlat = 0;
   ObjectiveArgs objective;
   std::string precision;  // empty: auto for a new run, the checkpoint's on --resume
+  int nproc = 0;          // > 0: spawn this many local processes (data-parallel)
+  double timeout = 300;   // seconds before a silent peer is an error
 };
+
+// The program's own command line, for --nproc to start copies of it.
+std::vector<std::string>& program_arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
 
 // `--resume` continues a run as it was configured: an option given now that disagrees with the
 // checkpoint is refused, never silently ignored.
@@ -130,7 +148,7 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
 }
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
-void write_samples(Trainer& t, const fs::path& file) {
+void write_samples(const Trainer& t, const fs::path& file) {
   auto snap = t.model().clone_to(t.device());
   const ModelConfig& c = snap->config;
   const int cols = 8, count = 64;
@@ -138,12 +156,127 @@ void write_samples(Trainer& t, const fs::path& file) {
   save_png(file, make_grid(decode(*snap, z, sample_grid_attributes(c, count, cols)), cols));
 }
 
+// log.csv, the progress line and the sample grids of a run folder: the CLI's part of the one
+// training loop (TrainingSession), which calls it on rank 0 only.
+class RunFolderWriter : public SessionObserver {
+ public:
+  RunFolderWriter(const fs::path& out, int64_t total, bool append, const Trainer& t)
+      : out_(out), log_path_(out / "log.csv"), total_(total), tty_(::isatty(STDOUT_FILENO)) {
+    log_.open(log_path_, append ? std::ios::app : std::ios::trunc);
+    if (!log_) throw Error("cannot write " + log_path_.string());
+    if (!append) {
+      log_ << "step,wall_s,loss_d,loss_g";
+      for (const auto& m : *t.metric_names()) log_ << ',' << m;
+      log_ << '\n';
+    }
+    s0_ = t.step_count();
+    report_every_ = std::max<int64_t>(1, std::min<int64_t>(100, (total - s0_) / 20));
+    t0_ = std::chrono::steady_clock::now();
+  }
+
+  double wall() const { return wall_; }
+
+  // Median step and gradient-sync times of this run (bench/distributed_step.sh reads them).
+  std::string timing() const {
+    if (step_s_.empty()) return {};
+    auto median = [](std::vector<double> v) {
+      std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+      return v[v.size() / 2] * 1000;
+    };
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(1) << "median step " << median(step_s_) << " ms";
+    if (world_ > 1) o << ", of which all-reduce " << median(sync_s_) << " ms";
+    return o.str();
+  }
+
+  void on_step(const Trainer& t, const StepStats& s) override {
+    world_ = t.world_size();
+    step_s_.push_back(s.seconds);
+    sync_s_.push_back(s.sync_seconds);
+    wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    log_ << s.step << ',' << std::fixed << std::setprecision(3) << wall_ << std::setprecision(5) << ','
+         << s.d_loss << ',' << s.g_loss;
+    for (double v : s.metrics) log_ << ',' << v;
+    log_ << '\n';
+    if (s.step % 10 == 0) flush_log();  // so a long run can be followed while it trains
+    const auto& metric_names = *t.metric_names();
+    double rate = double(s.step - s0_) / std::max(wall_, 1e-9);
+    std::ostringstream line;
+    line << "step " << s.step << "/" << total_ << " | " << std::fixed << std::setprecision(2) << rate
+         << " it/s | ETA " << format_duration(double(total_ - s.step) / rate) << " | L_D "
+         << std::setprecision(3) << s.d_loss << " L_GE " << s.g_loss << " |";
+    for (size_t i = 0; i < metric_names.size(); ++i)
+      if (metric_names[i] != "rec" || t.options().rec_weight > 0)
+        line << ' ' << metric_names[i] << ' ' << s.metrics[i];
+    if (tty_)
+      std::cout << "\r" << line.str() << "   " << std::flush;
+    else if (s.step % report_every_ == 0 || s.step == total_)
+      std::cout << line.str() << "\n" << std::flush;
+  }
+
+  // A checkpoint never runs ahead of the log (a resume trims rows beyond it, never misses any).
+  void before_checkpoint(const Trainer&) override { flush_log(); }
+
+  void on_checkpoint(const Trainer& t, bool periodic) override {
+    if (!periodic) return;
+    std::ostringstream name;
+    name << "samples_" << std::setw(7) << std::setfill('0') << t.step_count() << ".png";
+    write_samples(t, out_ / name.str());
+  }
+
+  void on_end(const Trainer& t) override {
+    if (tty_) std::cout << "\n";
+    flush_log();
+    write_samples(t, out_ / "samples_latest.png");
+  }
+
+ private:
+  // A full disk must stop the run with a message, not leave a log that silently ends.
+  void flush_log() {
+    log_.flush();
+    if (!log_) throw Error("cannot write " + log_path_.string() + " (disk full?)");
+  }
+
+  fs::path out_, log_path_;
+  std::ofstream log_;
+  int64_t total_, s0_ = 0, report_every_ = 1;
+  bool tty_;
+  std::chrono::steady_clock::time_point t0_;
+  double wall_ = 0;
+  int world_ = 1;
+  std::vector<double> step_s_, sync_s_;
+};
+
+// This process's place in a data-parallel launch (torchrun, Slurm, Open MPI or --nproc's own
+// variables); nullopt for a plain single-process run.
+std::optional<LaunchEnv> distributed_launch() {
+  auto env = launch_from_environment();
+  if (!env || env->world_size <= 1) return std::nullopt;
+  if (!distributed_supported()) throw Error(distributed_unsupported_message(*env));
+  return env;
+}
+
 void run_train(const CLI::App& cmd, const TrainArgs& a) {
   if (a.steps > 0 && a.epochs > 0) throw Error("give --steps or --epochs, not both");
   fs::path out = a.out;
   fs::path ckpt = out / "checkpoint.ali";
   torch::Device device = resolve_device(a.device);
-  FolderLock lock(out);  // two runs in one folder would overwrite each other's checkpoints
+
+  // Data-parallel: join the others first, so that a rank that fails below (a held lock, a missing
+  // checkpoint) ends the others at their next collective instead of leaving them waiting.
+  std::shared_ptr<GradientSync> sync = std::make_shared<GradientSync>();
+  const auto launch = distributed_launch();
+  if (launch) {
+    if (!std::getenv("ALI_THREADS"))  // the cores are shared by the processes of this node
+      at::set_num_threads(std::max(1, int(std::thread::hardware_concurrency()) / launch->local_world_size));
+    if (device.is_cuda()) device = torch::Device(torch::kCUDA, launch->local_rank);  // one GPU each
+    sync = make_distributed_sync(
+        *launch, std::chrono::milliseconds(int64_t(a.timeout * 1000)), device);
+  }
+  const int rank = sync->rank(), world = sync->world_size();
+  const bool writer = rank == 0;  // only rank 0 writes the folder (it may not even be shared)
+  std::optional<FolderLock> lock;
+  if (writer) lock.emplace(out);  // two runs in one folder would overwrite each other's checkpoints
 
   std::unique_ptr<Trainer> trainer;
   if (a.resume) {
@@ -152,7 +285,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     check_resume_objective(a.objective, trainer->model().config);
     check_resume_options(cmd, a, *trainer);
   } else {
-    if (fs::exists(ckpt))
+    if (writer && fs::exists(ckpt))
       throw Error(ckpt.string() + " already exists: use --resume to continue it, or another --out");
     ModelConfig c;
     c.arch = a.arch;
@@ -168,11 +301,13 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
     o.seed = a.seed;
-    int64_t planned =
-        a.steps > 0 ? a.steps
-                    : (a.epochs > 0 ? a.epochs : 10) * std::max<int64_t>(1, probe.size() / a.batch);
+    int64_t planned = a.steps > 0 ? a.steps
+                                  : (a.epochs > 0 ? a.epochs : 10) *
+                                        std::max<int64_t>(1, probe.size() / (int64_t(a.batch) * world));
     c = apply_objective_choice(c, o, a.objective, probe, a.data, planned, device,
-                               [](const std::string& m) { std::cout << m << std::endl; });
+                               [writer](const std::string& m) {
+                                 if (writer) std::cout << m << std::endl;
+                               });
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
   }
@@ -184,107 +319,197 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
                 data.name + " (give its --data)");
   if (c.conditional()) data = with_condition_attributes(std::move(data));
   trainer->set_data(std::make_shared<const ImageSet>(std::move(data)));
+  trainer->set_gradient_sync(sync);  // rank 0's weights, this rank's slice and noise
   if (a.resume && cmd.count("--lr") > 0)
     trainer->set_learning_rate(a.lr);  // recorded in the checkpoint
 
   int64_t total = a.steps > 0 ? a.steps
                   : a.epochs > 0 ? a.epochs * trainer->steps_per_epoch()
                                  : 10 * trainer->steps_per_epoch();
-  fs::create_directories(out);
-  const fs::path log_path = out / "log.csv";
-  bool append = a.resume && fs::exists(log_path);
-  if (append) trim_log(log_path, trainer->step_count());
-  std::ofstream log(log_path, append ? std::ios::app : std::ios::trunc);
-  if (!log) throw Error("cannot write " + log_path.string());
-  const auto& metric_names = *trainer->metric_names();
-  if (!append) {
-    log << "step,wall_s,loss_d,loss_g";
-    for (const auto& m : metric_names) log << ',' << m;
-    log << '\n';
+  std::shared_ptr<RunFolderWriter> folder;
+  if (writer) {
+    fs::create_directories(out);
+    const fs::path log_path = out / "log.csv";
+    bool append = a.resume && fs::exists(log_path);
+    if (append) trim_log(log_path, trainer->step_count());
+    folder = std::make_shared<RunFolderWriter>(out, total, append, *trainer);
+    std::cout << "training " << c.arch << " with objective " << c.objective
+              << (c.bigan ? " (BiGAN)" : "") << (c.conditional() ? " conditional" : "") << " on "
+              << trainer->data().name << " (" << trainer->data().size() << " images), "
+              << device_description(device) << ", step " << trainer->step_count() << " -> " << total
+              << ", batch " << trainer->options().batch;
+    if (world > 1)
+      std::cout << " x " << world << " processes (" << launch->launcher << ", "
+                << at::get_num_threads() << " threads each)";
+    std::cout << ", " << precision_name(trainer->precision())
+              << (trainer->options().precision == Precision::Auto ? " (auto)" : "") << "\n"
+              << std::flush;
   }
-  // A full disk must stop the run with a message, not leave a log that silently ends.
-  auto flush_log = [&] {
-    log.flush();
-    if (!log) throw Error("cannot write " + log_path.string() + " (disk full?)");
-  };
-  int64_t saved_step = -1;
-  // Saving refuses non-finite weights (a step whose loss was finite can still produce them): the
-  // checkpoint on disk then stays the last good one.
-  auto save = [&](const fs::path& where) {
-    try {
-      trainer->save(where);
-    } catch (const NonFiniteWeights& e) {
-      stop_diverged(std::string("training diverged: ") + e.what(), ckpt);
-    }
-    if (where == ckpt) saved_step = trainer->step_count();
-  };
 
-  const bool tty = ::isatty(STDOUT_FILENO);
-  std::cout << "training " << c.arch << " with objective " << c.objective
-            << (c.bigan ? " (BiGAN)" : "") << (c.conditional() ? " conditional" : "") << " on "
-            << trainer->data().name << " (" << trainer->data().size() << " images), "
-            << device_description(device) << ", step " << trainer->step_count() << " -> " << total
-            << ", batch " << trainer->options().batch << ", " << precision_name(trainer->precision())
-            << (trainer->options().precision == Precision::Auto ? " (auto)" : "") << "\n"
-            << std::flush;
+  SessionOptions so;
+  so.max_steps = total;
+  so.checkpoint_every = a.checkpoint_every;
+  so.checkpoint_path = ckpt;
+  so.keep_every = a.keep_every;
+  so.publish_snapshots = false;
+  so.history_limit = 1000;
+  so.should_stop = [] { return g_signal != 0; };
+  if (folder) so.observers.push_back(folder);
 
   handle_stop_signals(true);
-  auto t0 = std::chrono::steady_clock::now();
-  int64_t s0 = trainer->step_count();
-  int64_t report_every = std::max<int64_t>(1, std::min<int64_t>(100, (total - s0) / 20));
-  double wall = 0;
-  while (trainer->step_count() < total && g_signal == 0) {
-    StepStats s;
-    try {
-      s = trainer->step();
-    } catch (const NonFiniteLoss& e) {
-      stop_diverged(e.what(), ckpt);
-    }
-    wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log << s.step << ',' << std::fixed << std::setprecision(3) << wall << std::setprecision(5)
-        << ',' << s.d_loss << ',' << s.g_loss;
-    for (double v : s.metrics) log << ',' << v;
-    log << '\n';
-    if (s.step % 10 == 0) flush_log();  // so a long run can be followed while it trains
-    double rate = double(s.step - s0) / std::max(wall, 1e-9);
-    std::ostringstream line;
-    line << "step " << s.step << "/" << total << " | " << std::fixed << std::setprecision(2) << rate
-         << " it/s | ETA " << format_duration(double(total - s.step) / rate) << " | L_D "
-         << std::setprecision(3) << s.d_loss << " L_GE " << s.g_loss << " |";
-    for (size_t i = 0; i < metric_names.size(); ++i)
-      if (metric_names[i] != "rec" || trainer->options().rec_weight > 0)
-        line << ' ' << metric_names[i] << ' ' << s.metrics[i];
-    if (tty)
-      std::cout << "\r" << line.str() << "   " << std::flush;
-    else if (s.step % report_every == 0 || s.step == total)
-      std::cout << line.str() << "\n" << std::flush;
-    bool last = s.step == total;
-    if (a.checkpoint_every > 0 && (s.step % a.checkpoint_every == 0 || last)) {
-      flush_log();
-      save(ckpt);
-      std::ostringstream name;
-      name << "samples_" << std::setw(7) << std::setfill('0') << s.step << ".png";
-      write_samples(*trainer, out / name.str());
-    }
-    if (a.keep_every > 0 && s.step % a.keep_every == 0) {
-      std::ostringstream name;
-      name << "checkpoint_" << std::setw(7) << std::setfill('0') << s.step << ".ali";
-      save(out / name.str());  // kept, so the best one can be chosen by evaluation later
+  int64_t final_step = 0;
+  {
+    TrainingSession session(std::move(trainer), so);
+    session.start();
+    session.wait();
+    final_step = session.step();
+    if (session.state() == TrainState::Error) {
+      try {
+        std::rethrow_exception(session.error_exception());
+      } catch (const NonFiniteLoss& e) {
+        stop_diverged(e.what(), ckpt, writer);
+      } catch (const NonFiniteWeights& e) {
+        stop_diverged(std::string("training diverged: ") + e.what(), ckpt, writer);
+      }
     }
   }
-  if (tty) std::cout << "\n";
-  flush_log();
-  if (saved_step != trainer->step_count()) save(ckpt);  // not twice when the cadence just saved
-  write_samples(*trainer, out / "samples_latest.png");
   if (int sig = g_signal) {  // (handlers stay: the reader of a broken pipe is gone, say so quietly)
-    std::cout << "stopped by " << (sig == SIGINT ? "an interrupt" : strsignal(sig)) << " at step "
-              << trainer->step_count() << "; checkpoint saved to " << ckpt
-              << " (continue with --resume)\n";
+    if (writer)
+      std::cout << "stopped by " << (sig == SIGINT ? "an interrupt" : strsignal(sig)) << " at step "
+                << final_step << "; checkpoint saved to " << ckpt
+                << " (continue with --resume)\n";
     throw ExitStatus{128 + sig};
   }
   handle_stop_signals(false);
-  std::cout << "done: " << trainer->step_count() << " steps in " << format_duration(wall)
-            << "; checkpoint " << ckpt.string() << "\n";
+  if (writer)
+    std::cout << "done: " << final_step << " steps in "
+              << format_duration(folder->wall()) << " (" << folder->timing() << "); checkpoint "
+              << ckpt.string() << "\n";
+}
+
+// `ali train --nproc N`: N copies of this command (without --nproc) on this machine, wired as
+// torchrun would (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR/PORT on a free
+// loopback port), each with cores / N threads. Signals reach every copy; the exit status is the
+// first failing copy's (0 when all succeed).
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error(std::string("--nproc: cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw Error(std::string("--nproc: no free port on 127.0.0.1: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void spawn_local(const TrainArgs& a) {
+  if (auto env = launch_from_environment(); env && env->world_size > 1)
+    throw Error("--nproc " + std::to_string(a.nproc) + " inside a " + env->launcher + " launch of " +
+                std::to_string(env->world_size) + " processes: use one or the other");
+  if (!distributed_supported()) {
+    LaunchEnv e;
+    e.world_size = a.nproc;
+    e.launcher = "--nproc";
+    throw Error(distributed_unsupported_message(e));
+  }
+  std::vector<std::string> args;
+  const auto& all = program_arguments();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (all[i].rfind("--nproc=", 0) == 0) continue;
+    args.push_back(all[i]);
+  }
+  if (args.empty()) throw Error("--nproc: the program's command line is unknown");
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  const int port = free_loopback_port();
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  const std::string threads = std::to_string(std::max(1, cores / a.nproc));
+  std::vector<pid_t> pids;
+  handle_stop_signals(true);
+  for (int r = 0; r < a.nproc; ++r) {
+    // The child's environment and arguments are built before fork: between fork and exec only
+    // async-signal-safe calls (this process has other threads).
+    std::map<std::string, std::string> vars;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    vars["RANK"] = vars["LOCAL_RANK"] = std::to_string(r);
+    vars["WORLD_SIZE"] = vars["LOCAL_WORLD_SIZE"] = std::to_string(a.nproc);
+    vars["MASTER_ADDR"] = "127.0.0.1";
+    vars["MASTER_PORT"] = std::to_string(port);
+    vars.try_emplace("ALI_THREADS", threads);  // the user's own choice stays
+    vars.try_emplace("OMP_NUM_THREADS", threads);
+    std::vector<std::string> env_strings;
+    for (auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp, argv;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (auto& x : args) argv.push_back(x.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) throw Error(std::string("--nproc: cannot start a process: ") + std::strerror(errno));
+    if (pid == 0) {
+      struct sigaction sa {};  // the parent's handlers are not the child's (exec resets them too)
+      sa.sa_handler = SIG_DFL;
+      for (int sig : kStopSignals) ::sigaction(sig, &sa, nullptr);
+      ::execve(exe.c_str(), argv.data(), envp.data());
+      const char msg[] = "ali: error: --nproc: cannot run the ali program again\n";
+      [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+      ::_exit(127);
+    }
+    pids.push_back(pid);
+  }
+  int status_out = 0, first_failed = -1;
+  size_t running = pids.size();
+  int forwarded = 0;
+  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  while (running > 0) {
+    if (int sig = g_signal; sig != 0 && sig != forwarded) {  // a terminal's ^C reaches all; others not
+      for (pid_t p : pids)
+        if (p > 0) ::kill(p, sig);
+      forwarded = sig;
+    }
+    int status = 0;
+    pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done <= 0) {
+      if (std::chrono::steady_clock::now() > kill_deadline)  // a copy that outlived its own timeout
+        for (pid_t p : pids)
+          if (p > 0) ::kill(p, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    for (size_t r = 0; r < pids.size(); ++r) {
+      if (pids[r] != done) continue;
+      pids[r] = -1;
+      --running;
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (code != 0 && first_failed < 0) {
+        first_failed = int(r);
+        status_out = code;
+        if (running > 0)  // the others end by their own timeout at the latest; never wait forever
+          kill_deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(int64_t(a.timeout * 1000) + 30000);
+      }
+    }
+  }
+  if (first_failed >= 0) {
+    if (g_signal == 0)
+      std::cerr << "ali: error: --nproc " << a.nproc << ": rank " << first_failed
+                << " failed (exit status " << status_out << ")\n";
+    throw ExitStatus{status_out};
+  }
+  handle_stop_signals(false);
 }
 
 }  // namespace
@@ -330,7 +555,24 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--keep-every", a->keep_every,
                   "also keep checkpoint_STEP.ali every N steps (to pick the best by evaluation)");
-  cmd->callback([a, cmd] { run_train(*cmd, *a); });
+  cmd->add_option("--nproc", a->nproc,
+                  "train data-parallel in this many local processes (batch is per process; torchrun, "
+                  "Slurm and Open MPI launches are recognised by their variables)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--timeout", a->timeout,
+                  "data-parallel: seconds before a peer that does not answer is an error")
+      ->capture_default_str()
+      ->check(finite_number(0, false));
+  cmd->callback([a, cmd] {
+    if (a->nproc > 1)
+      spawn_local(*a);
+    else
+      run_train(*cmd, *a);
+  });
+}
+
+void set_program_arguments(int argc, char** argv) {
+  program_arguments().assign(argv, argv + argc);
 }
 
 }  // namespace ali::cli

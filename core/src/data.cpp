@@ -241,24 +241,36 @@ torch::Tensor epoch_permutation(int64_t set_size, uint64_t seed, int64_t epoch) 
   return torch::randperm(set_size, gen, torch::kLong);
 }
 
-torch::Tensor batch_indices(int64_t set_size, int batch, uint64_t seed, int64_t step) {
+torch::Tensor batch_indices(int64_t set_size, int batch, uint64_t seed, int64_t step, int rank,
+                            int world_size) {
   if (batch <= 0) throw Error("batch size must be positive");
-  if (set_size < batch)
+  if (world_size < 1 || rank < 0 || rank >= world_size)
+    throw Error("rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world_size));
+  const int64_t global = int64_t(batch) * world_size;
+  if (set_size < global)
     throw Error("the dataset has " + std::to_string(set_size) + " images, fewer than one batch of " +
-                std::to_string(batch));
-  int64_t per_epoch = set_size / batch;
-  return epoch_permutation(set_size, seed, step / per_epoch).narrow(0, (step % per_epoch) * batch, batch);
+                std::to_string(global) +
+                (world_size > 1 ? " (" + std::to_string(batch) + " per process x " +
+                                      std::to_string(world_size) + " processes)"
+                                : std::string()));
+  int64_t per_epoch = set_size / global;
+  return epoch_permutation(set_size, seed, step / per_epoch)
+      .narrow(0, (step % per_epoch) * global + int64_t(rank) * batch, batch);
 }
 
 BatchLoader::BatchLoader(std::shared_ptr<const ImageSet> set, int batch, uint64_t seed,
-                         int64_t first_step, torch::Device device, int prefetch)
+                         int64_t first_step, torch::Device device, int prefetch, int rank,
+                         int world_size)
     : set_(std::move(set)),
       batch_(batch),
+      rank_(rank),
+      world_(world_size),
       seed_(seed),
       device_(device),
       prefetch_(size_t(std::max(1, prefetch))),
       next_produce_(first_step) {
-  batch_indices(set_->size(), batch_, seed_, 0);  // validates sizes before the worker starts
+  // validates sizes before the worker starts
+  batch_indices(set_->size(), batch_, seed_, 0, rank_, world_);
   worker_ = std::jthread([this](std::stop_token st) { work(st); });
 }
 
@@ -267,7 +279,7 @@ BatchLoader::~BatchLoader() {
   cv_.notify_all();
 }
 
-int64_t BatchLoader::batches_per_epoch() const { return set_->size() / batch_; }
+int64_t BatchLoader::batches_per_epoch() const { return set_->size() / (int64_t(batch_) * world_); }
 
 void BatchLoader::work(std::stop_token st) {
   int64_t cached_epoch = -1;
@@ -287,7 +299,7 @@ void BatchLoader::work(std::stop_token st) {
       }
       Batch b;
       b.step = step;
-      b.index = perm.narrow(0, (step % per_epoch) * batch_, batch_);
+      b.index = perm.narrow(0, (step % per_epoch) * batch_ * world_ + int64_t(rank_) * batch_, batch_);
       b.x = set_->float_images(b.index);
       if (set_->labels.defined()) b.labels = set_->labels.index_select(0, b.index);
       if (set_->attributes.defined()) b.y = set_->attributes.index_select(0, b.index);

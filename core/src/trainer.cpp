@@ -29,6 +29,18 @@ std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vecto
   return a;
 }
 
+// Every parameter (or buffer: BatchNorm statistics) of E, G and D, in one fixed order.
+std::vector<torch::Tensor> all_tensors(AliModel& m, bool buffers) {
+  std::vector<torch::Tensor> out;
+  for (torch::nn::Module* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
+                                 static_cast<torch::nn::Module*>(m.decoder.get()),
+                                 static_cast<torch::nn::Module*>(m.discriminator.get())}) {
+    auto v = buffers ? net->buffers() : net->parameters();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 
 // Adam's moments from a file must have their parameters' shapes and be finite: a crafted or
@@ -137,11 +149,31 @@ void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
 
 void Trainer::rebuild_loader() {
   loader_.reset();
-  loader_ = std::make_unique<BatchLoader>(data_, options_.batch, options_.seed, step_, device_);
+  loader_ = std::make_unique<BatchLoader>(data_, options_.batch, options_.seed, step_, device_, 3,
+                                          rank(), world_size());
 }
 
 int64_t Trainer::steps_per_epoch() const {
-  return data_ ? std::max<int64_t>(1, data_->size() / options_.batch) : 0;
+  return data_ ? std::max<int64_t>(1, data_->size() / (int64_t(options_.batch) * world_size())) : 0;
+}
+
+void Trainer::set_gradient_sync(std::shared_ptr<GradientSync> sync) {
+  sync_ = sync ? std::move(sync) : std::make_shared<GradientSync>();
+  if (world_size() > 1) {
+    // The same weights everywhere (a fresh model is seeded alike, a resumed one read from one file;
+    // the broadcast makes it so whatever the initialisation did).
+    sync_->broadcast(all_tensors(*model_, false));
+    sync_->broadcast(all_tensors(*model_, true));
+    // Rank 0 keeps the stream a single process would draw (and a checkpoint restores); the others
+    // draw their own, a function of (seed, rank, step) so a resumed run is reproducible.
+    if (rank() > 0)
+      torch::manual_seed(options_.seed + 0x9E3779B97F4A7C15ull * uint64_t(rank()) + uint64_t(step_));
+  }
+  if (data_) rebuild_loader();
+}
+
+void Trainer::sync_buffers() {
+  if (world_size() > 1) sync_->broadcast(all_tensors(*model_, true));
 }
 
 StepStats Trainer::step() {
@@ -167,12 +199,32 @@ StepStats Trainer::step() {
   for (const auto& m : r.metrics) values.push_back(m.detach().to(r.d_loss.scalar_type()));
   auto stats =
       torch::stack(values).to(torch::kCPU, torch::kDouble);  // one transfer for all of them
+  double sync_seconds = 0;
+  auto timed = [&](auto&& f) {
+    auto t = std::chrono::steady_clock::now();
+    f();
+    sync_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  if (world_size() > 1) {
+    // One all-reduce carries every rank's losses: their mean is the global batch's, and a non-finite
+    // loss on any rank makes the sum non-finite on all, so every rank stops at the same step.
+    timed([&] { sync_->sum(stats); });
+    stats.div_(world_size());
+  }
   auto s = stats.accessor<double, 1>();
   if (!std::isfinite(s[0]) || !std::isfinite(s[1]))
     throw NonFiniteLoss("training diverged at step " + std::to_string(step_ + 1) +
                         ": the loss is not finite (L_D " + std::to_string(s[0]) + ", L_G " +
                         std::to_string(s[1]) + ")");
 
+  if (world_size() > 1) {  // the mean gradient of the global batch, for the nets that step
+    std::vector<torch::Tensor> params;
+    if (ctx.update != Update::GeneratorsOnly) params = model_->discriminator->parameters();
+    if (ctx.update != Update::DiscriminatorOnly)
+      params = concat(concat(std::move(params), model_->encoder->parameters()),
+                      model_->decoder->parameters());
+    timed([&] { sync_->average_gradients(params); });
+  }
   if (ctx.update != Update::GeneratorsOnly) opt_d_->step();
   if (ctx.update != Update::DiscriminatorOnly) opt_g_->step();
   ++step_;
@@ -184,6 +236,7 @@ StepStats Trainer::step() {
   for (int64_t i = 2; i < stats.size(0); ++i) out.metrics.push_back(s[i]);
   out.metric_names = metric_names_;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.sync_seconds = sync_seconds;
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "ali/training_session.h"
 
 #include <chrono>
+#include <cstdio>
 
 namespace ali {
 
@@ -20,7 +21,7 @@ TrainingSession::TrainingSession(std::unique_ptr<Trainer> trainer, SessionOption
     : trainer_(std::move(trainer)), options_(std::move(options)), config_(trainer_->model().config) {
   if (!trainer_->has_data()) throw Error("the trainer has no data");
   step_ = trainer_->step_count();
-  publish_snapshot();
+  if (options_.publish_snapshots) publish_snapshot();
 }
 
 TrainingSession::~TrainingSession() {
@@ -72,6 +73,11 @@ std::string TrainingSession::error() const {
   return error_;
 }
 
+std::exception_ptr TrainingSession::error_exception() const {
+  std::lock_guard lock(mu_);
+  return error_exception_;
+}
+
 std::string TrainingSession::last_saved() const {
   std::lock_guard lock(mu_);
   return last_saved_;
@@ -97,11 +103,20 @@ void TrainingSession::publish_snapshot() {
   ++snapshot_version_;
 }
 
-void TrainingSession::save_checkpoint() {
+void TrainingSession::save_checkpoint(bool periodic) {
   if (options_.checkpoint_path.empty()) return;
-  trainer_->save(options_.checkpoint_path);
-  std::lock_guard lock(mu_);
-  last_saved_ = options_.checkpoint_path.string();
+  trainer_->sync_buffers();  // every rank; the file holds rank 0's statistics either way
+  if (writer()) {
+    for (auto& o : options_.observers) o->before_checkpoint(*trainer_);
+    trainer_->save(options_.checkpoint_path);
+  }
+  saved_step_ = trainer_->step_count();
+  if (!writer()) return;
+  {
+    std::lock_guard lock(mu_);
+    last_saved_ = options_.checkpoint_path.string();
+  }
+  for (auto& o : options_.observers) o->on_checkpoint(*trainer_, periodic);
 }
 
 void TrainingSession::run(std::stop_token st) {
@@ -109,16 +124,21 @@ void TrainingSession::run(std::stop_token st) {
   auto last_snapshot = clock::now();
   auto rate_t0 = clock::now();
   int64_t rate_s0 = trainer_->step_count();
+  const bool distributed = trainer_->world_size() > 1;
   try {
-    while (!st.stop_requested()) {
-      if (pause_requested_) {
+    while (true) {
+      // A stop asked on any rank stops all of them after the same step (their collectives pair up).
+      bool stop = st.stop_requested() || (options_.should_stop && options_.should_stop());
+      if (distributed) stop = trainer_->gradient_sync().any(stop);
+      if (stop) break;
+      if (pause_requested_ && !distributed) {  // one rank cannot pause alone
         state_ = TrainState::Paused;
         rate_ = 0;
-        publish_snapshot();
+        if (options_.publish_snapshots) publish_snapshot();
         std::unique_lock lock(mu_);
         cv_.wait(lock, st, [&] { return !pause_requested_.load() || save_requested_.load(); });
         lock.unlock();
-        if (save_requested_.exchange(false)) save_checkpoint();
+        if (save_requested_.exchange(false)) save_checkpoint(false);
         if (pause_requested_) continue;
         state_ = TrainState::Running;
         rate_t0 = clock::now();
@@ -140,6 +160,8 @@ void TrainingSession::run(std::stop_token st) {
           history_ = std::move(thinned);
         }
       }
+      if (writer())
+        for (auto& o : options_.observers) o->on_step(*trainer_, s);
       auto now = clock::now();
       double dt = std::chrono::duration<double>(now - rate_t0).count();
       if (dt > 0.5) {
@@ -147,23 +169,39 @@ void TrainingSession::run(std::stop_token st) {
         rate_t0 = now;
         rate_s0 = s.step;
       }
-      if (std::chrono::duration<double>(now - last_snapshot).count() >= options_.snapshot_interval_s) {
+      if (options_.publish_snapshots &&
+          std::chrono::duration<double>(now - last_snapshot).count() >= options_.snapshot_interval_s) {
         publish_snapshot();
         last_snapshot = now;
       }
-      if (save_requested_.exchange(false) ||
-          (options_.checkpoint_every > 0 && s.step % options_.checkpoint_every == 0))
-        save_checkpoint();
+      const bool periodic =
+          options_.checkpoint_every > 0 &&
+          (s.step % options_.checkpoint_every == 0 || s.step == options_.max_steps);
+      if (periodic)
+        save_checkpoint(true);
+      else if (save_requested_.exchange(false))
+        save_checkpoint(false);
+      if (options_.keep_every > 0 && s.step % options_.keep_every == 0 &&
+          !options_.checkpoint_path.empty()) {
+        // Kept, so the best one can be chosen by evaluation later.
+        trainer_->sync_buffers();
+        char name[64];
+        std::snprintf(name, sizeof name, "checkpoint_%07lld.ali", static_cast<long long>(s.step));
+        if (writer()) trainer_->save(options_.checkpoint_path.parent_path() / name);
+      }
     }
     state_ = TrainState::Stopping;
-    publish_snapshot();
-    save_checkpoint();
+    if (options_.publish_snapshots) publish_snapshot();
+    if (saved_step_ != trainer_->step_count()) save_checkpoint(false);  // not twice at one step
+    if (writer())
+      for (auto& o : options_.observers) o->on_end(*trainer_);
     state_ = TrainState::Completed;
   } catch (const std::exception& e) {
     // A diverged step leaves the model as it was, and the last checkpoint on disk is kept as it is.
     {
       std::lock_guard lock(mu_);
       error_ = describe_exception(e);
+      error_exception_ = std::current_exception();
     }
     state_ = TrainState::Error;
   }

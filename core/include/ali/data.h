@@ -66,13 +66,16 @@ struct Batch {
 
 // Rows of the set for training step `step`: epoch e = step / batches_per_epoch uses a permutation
 // drawn from (seed, e); batches are consecutive slices; the last partial batch is dropped.
+// Data-parallel: the global batch of step s is batch x world_size rows and rank r takes its r-th
+// slice, so the union over ranks depends on (seed, step, world) only; world 1 is the plain stream.
 torch::Tensor epoch_permutation(int64_t set_size, uint64_t seed, int64_t epoch);
-torch::Tensor batch_indices(int64_t set_size, int batch, uint64_t seed, int64_t step);
+torch::Tensor batch_indices(int64_t set_size, int batch, uint64_t seed, int64_t step, int rank = 0,
+                            int world_size = 1);
 
 class BatchLoader {
  public:
   BatchLoader(std::shared_ptr<const ImageSet> set, int batch, uint64_t seed, int64_t first_step,
-              torch::Device device, int prefetch = 3);
+              torch::Device device, int prefetch = 3, int rank = 0, int world_size = 1);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -83,6 +86,7 @@ class BatchLoader {
   void work(std::stop_token st);
   std::shared_ptr<const ImageSet> set_;
   int batch_;
+  int rank_, world_;
   uint64_t seed_;
   torch::Device device_;
   size_t prefetch_;

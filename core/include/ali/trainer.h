@@ -8,6 +8,7 @@
 #include "ali/checkpoint.h"
 #include "ali/data.h"
 #include "ali/error.h"
+#include "ali/gradient_sync.h"
 #include "ali/models.h"
 #include "ali/objective.h"
 
@@ -17,7 +18,8 @@ namespace ali {
 struct StepStats {
   int64_t step = 0;  // steps completed after this one
   double d_loss = 0, g_loss = 0;
-  double seconds = 0;  // wall time of the step
+  double seconds = 0;       // wall time of the step
+  double sync_seconds = 0;  // of which averaging over ranks took (0 in one process)
   // In the order of *metric_names (shared by every step of a run: log.csv columns, plot series).
   std::vector<double> metrics;
   std::shared_ptr<const std::vector<std::string>> metric_names;
@@ -44,6 +46,18 @@ class Trainer {
   void set_data(std::shared_ptr<const ImageSet> data);
   bool has_data() const { return data_ != nullptr; }
   const ImageSet& data() const { return *data_; }
+
+  // Data-parallel training (collective: every rank calls it): each rank takes rank 0's weights and
+  // buffers, its own slice of each global batch (batch x world rows) and its own noise stream;
+  // step() then averages the gradients over ranks before the optimisers step. The default is the
+  // no-op sync of one process.
+  void set_gradient_sync(std::shared_ptr<GradientSync> sync);
+  GradientSync& gradient_sync() const { return *sync_; }
+  int rank() const { return sync_->rank(); }
+  int world_size() const { return sync_->world_size(); }
+  // Collective: every rank takes rank 0's buffers (BatchNorm running statistics, which each replica
+  // keeps from its own batches); called before checkpoints and evaluation.
+  void sync_buffers();
 
   // One update. Throws NonFiniteLoss (the model is left as it was before the step) on NaN/Inf.
   StepStats step();
@@ -77,6 +91,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> opt_d_, opt_g_;
   std::shared_ptr<const ImageSet> data_;
   std::unique_ptr<BatchLoader> loader_;
+  std::shared_ptr<GradientSync> sync_ = std::make_shared<GradientSync>();
   int64_t step_ = 0;
   bool output_bias_set_ = false;
 };
