@@ -113,10 +113,11 @@ void TrainPanel::draw(AppState& s) {
   plot_series("loss", {&ld, &lg}, {IM_COL32(240, 120, 80, 255), IM_COL32(90, 170, 250, 255)},
               {"L_D", "L_G"}, ph, 0, 1, true);
   const std::string& objective = s.config().objective;
-  ImGui::TextDisabled("%s", curves.size() > 2 ? ("D's mean probability of each true class (" +
-                                                 objective + ")").c_str()
-                                              : "D probabilities");
-  if (curves.size() > 2 && ImGui::IsItemHovered()) {
+  // K-way objectives report p_class0..K-1; semi's three curves are not per class.
+  const bool per_class = !curves.empty() && curves[0].metric.rfind("p_class", 0) == 0;
+  ImGui::TextDisabled("%s", per_class ? ("D's mean probability of each true class (" + objective + ")").c_str()
+                                      : "D probabilities");
+  if (per_class && ImGui::IsItemHovered()) {
     std::string tip;
     for (const auto& o : objective_catalog())
       if (o.name == objective) tip = o.description;
