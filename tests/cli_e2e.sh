@@ -91,4 +91,31 @@ must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" 
 [ "$(sed -n 1p "$work/faces/list_attr_celeba.txt" | tr -d '\r')" = "12" ] || fail "make-faces count line"
 "$ALI" export --model "$ck" --out "$work/small.ali"
 "$ALI" info "$work/small.ali" | grep -q "step: *30" || fail "exported model"
+# Photos are conformed to the model's framing (a dark garment on white comes out light on black);
+# --raw skips it; a uniform picture warns; --refine lowers the reconstruction error.
+shipped="$(dirname "$0")/../assets/fmnist28.ali"
+python3 - "$work" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, pixel):
+    rows = b"".join(b"\0" + bytes(v for x in range(w) for v in pixel(x, y)) for y in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+png(sys.argv[1] + "/photo.png", 150, 120,
+    lambda x, y: (40, 30, 90) if 30 <= x < 70 and 20 <= y < 100 else (245, 240, 230))
+png(sys.argv[1] + "/flat.png", 40, 40, lambda x, y: (128, 128, 128))
+PY
+"$ALI" info "$shipped" | grep -q "framing: *object" || fail "the shipped model's framing"
+"$ALI" encode --model "$shipped" --out "$work/zc.csv" "$work/photo.png"
+"$ALI" encode --model "$shipped" --raw --out "$work/zr.csv" "$work/photo.png"
+[ "$(sed -n 2p "$work/zc.csv" | cut -d, -f3-)" != "$(sed -n 2p "$work/zr.csv" | cut -d, -f3-)" ] \
+  || fail "--raw gave the conformed code"
+"$ALI" reconstruct --model "$shipped" --out "$work/flat_rec.png" "$work/flat.png" 2>"$work/flat.err"
+grep -q "warning: .*flat.png: no clear object" "$work/flat.err" || fail "a uniform picture should warn"
+"$ALI" reconstruct --model "$shipped" --refine 30 --features none --out "$work/photo_rec.png" \
+  "$work/photo.png" 2>"$work/refine.err"
+cat "$work/refine.err"
+awk '/pixel MSE/ { if (!($(NF-2) + 0 < $(NF-4) + 0)) bad = 1; seen = 1 } END { exit !(seen && !bad) }' \
+  "$work/refine.err" || fail "refinement should lower the pixel MSE: $(cat "$work/refine.err")"
+must_fail "refining a dataset" "$ALI" encode --model "$shipped" --data fashion-mnist --refine 5 --out "$work/x.csv"
 echo "cli end-to-end: all checks passed"

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ali/checkpoint.h"
+#include "ali/conform.h"
 #include "ali/data.h"
 #include "ali/device.h"
 #include "ali/error.h"
@@ -13,6 +14,7 @@
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
+#include "ali/refine.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -25,6 +27,7 @@ struct ModelArgs {
   std::string device = "cpu";
   std::string attrs;
   std::string out;
+  bool raw = false;  // image files as they are (no conforming)
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
@@ -48,10 +51,60 @@ Loaded open_model(const ModelArgs& a) {
 
 torch::Tensor rows_of(const torch::Tensor& y, int64_t n) { return y.defined() ? y.expand({n, -1}) : y; }
 
-torch::Tensor load_images(const std::vector<std::string>& files, const ModelConfig& c) {
+void add_raw_option(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_flag("--raw", a.raw,
+                "take image files as they are (shorter side to the model's size, centre crop) instead of "
+                "conforming them to the model's framing (object on black, face crop)");
+}
+
+// One image file as the model sees it: conformed to its framing unless --raw; a picture with no clear
+// object is framed as a centre crop, with a warning.
+torch::Tensor load_input(const std::string& file, const ModelArgs& a, const ModelConfig& c) {
+  ConformOptions o;
+  o.raw = a.raw;
+  Conformed r = conform_file(file, c, o);
+  if (!r.warning.empty()) std::cerr << "warning: " << file << ": " << r.warning << "\n";
+  return r.image;
+}
+
+torch::Tensor load_images(const std::vector<std::string>& files, const ModelArgs& a,
+                          const ModelConfig& c) {
   std::vector<torch::Tensor> xs;
-  for (const auto& f : files) xs.push_back(load_image(f, c.image_size, c.image_channels));
+  for (const auto& f : files) xs.push_back(load_input(f, a, c));
   return torch::stack(xs);
+}
+
+struct RefineArgs {
+  int steps = 0;
+  std::string features = "auto";
+};
+
+void add_refine_options(CLI::App* cmd, RefineArgs& r) {
+  cmd->add_option("--refine", r.steps,
+                  "refine each code by this many steps of gradient descent on z from E(x) (0: the encoder's)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--features", r.features,
+                  "refinement's feature term: auto (the classifier `ali eval` cached for the model's "
+                  "dataset, when there is one), none, or a classifier file")
+      ->capture_default_str();
+}
+
+// E's means for x, refined when asked.
+torch::Tensor codes_for(AliModel& m, const torch::Tensor& x, const torch::Tensor& y, const RefineArgs& r) {
+  auto mu = encode_mu(m, x, y);
+  if (r.steps == 0) return mu;
+  RefineOptions o;
+  o.steps = r.steps;
+  std::string note;
+  auto features = evaluation_features(m.config, r.features, &note);
+  if (!note.empty()) std::cerr << note << "\n";
+  auto result = refine_codes(m, x, mu, y, o, features);
+  std::cerr << "refined " << x.size(0) << " code" << (x.size(0) == 1 ? "" : "s") << " in " << r.steps
+            << " steps: pixel MSE " << result.mse.front() << " -> " << result.mse.back() << " ("
+            << std::fixed << std::setprecision(2) << result.seconds << " s)" << std::defaultfloat
+            << std::setprecision(6) << "\n";
+  return result.z;
 }
 
 // Images people look at: small presets are scaled up so a grid is not a postage stamp.
@@ -66,11 +119,12 @@ void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
   std::cout << "wrote " << count << " samples to " << a.out << "\n";
 }
 
-void run_reconstruct(const ModelArgs& a, const std::vector<std::string>& files) {
+void run_reconstruct(const ModelArgs& a, const RefineArgs& refine, const std::vector<std::string>& files) {
   auto l = open_model(a);
-  auto x = load_images(files, l.model->config);
+  auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
-  auto r = reconstruct(*l.model, x, rows_of(l.y, n));
+  auto y = rows_of(l.y, n);
+  auto r = decode(*l.model, codes_for(*l.model, x, y, refine), y);
   // Top row: inputs; bottom row: their reconstructions.
   save_image(a.out, upscale(make_grid(torch::cat({x, r}), int(n)), display_scale(l.model->config)));
   std::cout << "wrote " << n << " reconstructions to " << a.out << "\n";
@@ -92,8 +146,8 @@ void write_codes(std::ostream& o, const torch::Tensor& mu, const std::vector<std
   }
 }
 
-void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const std::string& data,
-                const std::string& split, int64_t limit) {
+void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<std::string>& files,
+                const std::string& data, const std::string& split, int64_t limit) {
   if (files.empty() == data.empty()) throw Error("give either image files or --data, not both");
   auto l = open_model(a);
   const ModelConfig& c = l.model->config;
@@ -107,8 +161,8 @@ void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const
     if (set.labels.defined()) labels = set.labels.narrow(0, 0, n);
     for (int64_t i = 0; i < n; ++i) source.push_back(split + ":" + std::to_string(i));
   } else {
-    auto x = load_images(files, c);
-    mu = encode_mu(*l.model, x, rows_of(l.y, x.size(0)));
+    auto x = load_images(files, a, c);
+    mu = codes_for(*l.model, x, rows_of(l.y, x.size(0)), refine);
     source = files;
   }
   std::ostringstream o;
@@ -117,7 +171,7 @@ void run_encode(const ModelArgs& a, const std::vector<std::string>& files, const
   std::cout << "wrote " << mu.size(0) << " codes of size " << mu.size(1) << " to " << a.out << "\n";
 }
 
-torch::Tensor endpoint(const std::string& spec, AliModel& m, const torch::Tensor& y) {
+torch::Tensor endpoint(const std::string& spec, const ModelArgs& a, AliModel& m, const torch::Tensor& y) {
   if (spec.rfind("seed:", 0) == 0) {
     uint64_t seed = 0;
     try {
@@ -127,14 +181,14 @@ torch::Tensor endpoint(const std::string& spec, AliModel& m, const torch::Tensor
     }
     return seeded_normal(1, m.config.nlat, seed)[0];
   }
-  auto x = load_image(spec, m.config.image_size, m.config.image_channels).unsqueeze(0);
+  auto x = load_input(spec, a, m.config).unsqueeze(0);
   return encode_mu(m, x, y)[0];
 }
 
 void run_interpolate(const ModelArgs& a, const std::string& from, const std::string& to, int steps,
                      bool slerp, int delay_cs) {
   auto l = open_model(a);
-  auto path = interpolation_path(endpoint(from, *l.model, l.y), endpoint(to, *l.model, l.y), steps,
+  auto path = interpolation_path(endpoint(from, a, *l.model, l.y), endpoint(to, a, *l.model, l.y), steps,
                                  slerp);
   auto frames = decode(*l.model, path, rows_of(l.y, steps));
   int scale = display_scale(l.model->config);
@@ -155,7 +209,7 @@ void run_inpaint(const ModelArgs& a, const std::string& mask,
                  const std::vector<std::string>& files) {
   Rect hole = parse_rect(mask);
   auto l = open_model(a);
-  auto x = load_images(files, l.model->config);
+  auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
   auto filled = inpaint(*l.model, x, hole, rows_of(l.y, n));
   auto shown = x.clone();  // the hole as the encoder sees it, clamped to black for display
@@ -205,6 +259,11 @@ void run_info(const std::string& path) {
             << std::setprecision(6) << "\n"
             << "step:         " << h.step << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
+            << "framing:      " << c.resolved().framing.kind
+            << (c.resolved().framing.kind == "object" && c.resolved().framing.fill < 1.0
+                    ? " (longest edge " + std::to_string(int(std::lround(100 * c.resolved().framing.fill))) + " % of the frame)"
+                    : std::string())
+            << " (pictures are conformed to it; --raw skips that)\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("
             << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed;
   if (h.options.rec_weight > 0) std::cout << ", rec-weight " << h.options.rec_weight;
@@ -245,11 +304,14 @@ void add_model_commands(CLI::App& app) {
   {
     auto a = std::make_shared<ModelArgs>();
     auto files = std::make_shared<std::vector<std::string>>();
+    auto refine = std::make_shared<RefineArgs>();
     auto* cmd = app.add_subcommand("reconstruct", "images beside their reconstructions G(E(x))");
     add_model_options(cmd, *a);
+    add_raw_option(cmd, *a);
+    add_refine_options(cmd, *refine);
     cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->add_option("images", *files, "image files")->required();
-    cmd->callback([=] { run_reconstruct(*a, *files); });
+    cmd->callback([=] { run_reconstruct(*a, *refine, *files); });
   }
   {
     auto a = std::make_shared<ModelArgs>();
@@ -257,14 +319,20 @@ void add_model_commands(CLI::App& app) {
     auto data = std::make_shared<std::string>();
     auto split = std::make_shared<std::string>("test");
     auto limit = std::make_shared<int64_t>(0);
+    auto refine = std::make_shared<RefineArgs>();
     auto* cmd = app.add_subcommand("encode", "write the encoder's mu for images or a dataset as CSV");
     add_model_options(cmd, *a);
+    add_raw_option(cmd, *a);
+    add_refine_options(cmd, *refine);
     cmd->add_option("--out", a->out, "CSV file")->required();
     cmd->add_option("--data", *data, "a dataset instead of files (fashion-mnist, a folder)");
     cmd->add_option("--split", *split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--limit", *limit, "encode at most this many dataset images");
     cmd->add_option("images", *files, "image files");
-    cmd->callback([=] { run_encode(*a, *files, *data, *split, *limit); });
+    cmd->callback([=] {
+      if (refine->steps > 0 && !data->empty()) throw Error("--refine applies to image files, not --data");
+      run_encode(*a, *refine, *files, *data, *split, *limit);
+    });
   }
   {
     auto a = std::make_shared<ModelArgs>();
@@ -274,6 +342,7 @@ void add_model_commands(CLI::App& app) {
     auto delay = std::make_shared<int>(10);
     auto* cmd = app.add_subcommand("interpolate", "a strip (PNG) or animation (GIF) between two codes");
     add_model_options(cmd, *a);
+    add_raw_option(cmd, *a);
     cmd->add_option("--from", *from, "image file or seed:N")->required();
     cmd->add_option("--to", *to, "image file or seed:N")->required();
     cmd->add_option("--steps", *steps, "frames, endpoints included")->capture_default_str()->check(CLI::Range(2, 512));
@@ -289,6 +358,7 @@ void add_model_commands(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "inpaint", "fill a rectangular hole: input outside it, G(mu(E(masked x))) inside");
     add_model_options(cmd, *a);
+    add_raw_option(cmd, *a);
     cmd->add_option("--mask", *mask, "the hole as X,Y,W,H in the model's pixels")->required();
     cmd->add_option("--out", a->out, "PNG grid: inputs, holes, inpainted")->required();
     cmd->add_option("images", *files, "image files")->required();

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "ali/conform.h"
+
 namespace ali {
 
 enum class LayerKind { Conv, ConvT };
@@ -61,6 +63,9 @@ struct ModelConfig {
   int disc_slots = 1;
   int disc_features = 0;
   bool spectral_norm = false;
+  // How its training images were framed, for conforming pictures to it (ali/conform.h); set when
+  // training starts, and from the dataset's name for files written before it existed.
+  Framing framing;
 
   // Fills zeros from the preset; throws on unknown arch.
   ModelConfig resolved() const;

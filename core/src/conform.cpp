@@ -1,0 +1,323 @@
+#include "ali/conform.h"
+
+#include <stb_image_resize.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "ali/config.h"
+#include "ali/error.h"
+#include "ali/image_io.h"
+
+namespace ali {
+namespace {
+
+// Pictures are analysed at most this large on their longer side (a 24-megapixel photo is read at
+// 512 pixels: the object's box needs no more, and it keeps a drop well under 100 ms).
+constexpr int kWorkSide = 512;
+// The aligned CelebA images are 178 x 218; a picture of that aspect is taken as aligned.
+constexpr double kAlignedAspect = 178.0 / 218.0;
+
+// Float H x W x 3 in [0, 1] from uint8 H x W x C (grey replicated), scaled so the longer side is at
+// most kWorkSide. `scale` returns work pixels per source pixel.
+torch::Tensor working_copy(const torch::Tensor& hwc_in, double* scale) {
+  auto hwc = hwc_in.contiguous();
+  int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
+  *scale = 1.0;
+  if (std::max(h, w) > kWorkSide) {
+    *scale = double(kWorkSide) / std::max(h, w);
+    int rw = std::max(1, int(std::lround(w * *scale))), rh = std::max(1, int(std::lround(h * *scale)));
+    auto small = torch::empty({rh, rw, c}, torch::kUInt8);
+    if (!stbir_resize_uint8(hwc.data_ptr<uint8_t>(), w, h, 0, small.data_ptr<uint8_t>(), rw, rh, 0, c))
+      throw Error("image resize failed");
+    hwc = small;
+  }
+  auto f = hwc.to(torch::kFloat).div_(255.0);
+  if (c == 1) f = f.expand({-1, -1, 3});
+  return f.narrow(2, 0, 3).contiguous();
+}
+
+torch::Tensor luma(const torch::Tensor& rgb) {
+  return rgb.select(2, 0) * 0.299 + rgb.select(2, 1) * 0.587 + rgb.select(2, 2) * 0.114;
+}
+
+struct Background {
+  torch::Tensor colour;  // 3
+  torch::Tensor dist;    // H x W: max channel difference from the background colour
+  double noise = 0;      // 90th percentile of that difference on the border
+  double threshold = 0;  // foreground: dist above this
+  bool clear = false;    // the border is (near) one colour
+};
+
+Background read_background(const torch::Tensor& rgb) {
+  int64_t h = rgb.size(0), w = rgb.size(1);
+  int64_t b = std::max<int64_t>(1, std::lround(0.03 * std::min(h, w)));
+  auto border = torch::cat({rgb.narrow(0, 0, b).reshape({-1, 3}), rgb.narrow(0, h - b, b).reshape({-1, 3}),
+                            rgb.narrow(1, 0, b).reshape({-1, 3}), rgb.narrow(1, w - b, b).reshape({-1, 3})});
+  Background bg;
+  bg.colour = std::get<0>(border.median(0));
+  bg.dist = (rgb - bg.colour).abs().amax(2);
+  auto border_dist = (border - bg.colour).abs().amax(1);
+  bg.noise = torch::quantile(border_dist, 0.9).item<double>();
+  bg.threshold = std::max(0.1, 1.5 * bg.noise + 0.04);
+  bg.clear = bg.noise < 0.2;
+  return bg;
+}
+
+// The bounding box of the foreground (work pixels): rows and columns holding at least a few
+// foreground pixels, so single JPEG specks do not widen it. Empty when there is no foreground.
+Box foreground_box(const torch::Tensor& mask) {
+  int64_t h = mask.size(0), w = mask.size(1);
+  auto rows = mask.sum(1), cols = mask.sum(0);
+  double row_min = std::max(2.0, 0.01 * double(w)), col_min = std::max(2.0, 0.01 * double(h));
+  auto r = (rows >= row_min).nonzero(), c = (cols >= col_min).nonzero();
+  if (r.numel() == 0 || c.numel() == 0) return {};
+  double y0 = r.min().item<double>(), y1 = r.max().item<double>();
+  double x0 = c.min().item<double>(), x1 = c.max().item<double>();
+  return {x0, y0, x1 - x0 + 1, y1 - y0 + 1};
+}
+
+Box clamp_box(Box b, double w, double h) {
+  double x0 = std::clamp(b.x, 0.0, w), y0 = std::clamp(b.y, 0.0, h);
+  double x1 = std::clamp(b.x + b.w, 0.0, w), y1 = std::clamp(b.y + b.h, 0.0, h);
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
+Box scaled(const Box& b, double s) { return {b.x * s, b.y * s, b.w * s, b.h * s}; }
+
+// Resamples the region `box` (work pixels, any aspect) of a float H x W x C image to `ow` x `oh`.
+torch::Tensor resample(const torch::Tensor& img, const Box& box, int ow, int oh) {
+  int64_t h = img.size(0), w = img.size(1);
+  int x0 = std::clamp(int(std::floor(box.x)), 0, int(w) - 1);
+  int y0 = std::clamp(int(std::floor(box.y)), 0, int(h) - 1);
+  int x1 = std::clamp(int(std::ceil(box.x + box.w)), x0 + 1, int(w));
+  int y1 = std::clamp(int(std::ceil(box.y + box.h)), y0 + 1, int(h));
+  auto region = img.narrow(0, y0, y1 - y0).narrow(1, x0, x1 - x0).contiguous();
+  int c = int(region.size(2));
+  auto out = torch::empty({oh, ow, c}, torch::kFloat);
+  if (!stbir_resize_float(region.data_ptr<float>(), x1 - x0, y1 - y0, 0, out.data_ptr<float>(), ow, oh, 0, c))
+    throw Error("image resize failed");
+  return out;
+}
+
+// A centred square of `side` around (cx, cy), moved inside the picture where it fits.
+Box square_around(double cx, double cy, double side, double w, double h) {
+  side = std::max(1.0, side);
+  double x = cx - side / 2, y = cy - side / 2;
+  if (side <= w) x = std::clamp(x, 0.0, w - side);
+  if (side <= h) y = std::clamp(y, 0.0, h - side);
+  return {x, y, side, side};
+}
+
+// The model's channels from a float H x W x 3 (or x 1) image, as C x H x W.
+torch::Tensor to_model_channels(const torch::Tensor& hwc, int channels) {
+  auto chw = hwc.permute({2, 0, 1});
+  if (chw.size(0) == channels) return chw.contiguous();
+  if (channels == 1) return luma(hwc).unsqueeze(0).contiguous();
+  return chw.expand({3, -1, -1}).contiguous();
+}
+
+// Light unsharp masking (3x3 box blur, amount 0.3), as Fashion-MNIST's conversion sharpens after
+// scaling down.
+torch::Tensor sharpen(const torch::Tensor& grey) {
+  auto x = grey.unsqueeze(0).unsqueeze(0);
+  auto blur = torch::avg_pool2d(torch::replication_pad2d(x, {1, 1, 1, 1}), 3, 1);
+  return (x + 0.3 * (x - blur)).clamp(0, 1).squeeze(0).squeeze(0);
+}
+
+Conformed centre_framing(const torch::Tensor& rgb, double scale, int size, int channels) {
+  int64_t h = rgb.size(0), w = rgb.size(1);
+  double side = double(std::min(h, w));
+  Box b{(w - side) / 2, (h - side) / 2, side, side};
+  Conformed out;
+  out.framing = "centre";
+  out.image = to_model_channels(resample(rgb, b, size, size), channels).clamp_(0, 1);
+  out.box = scaled(b, 1.0 / scale);
+  return out;
+}
+
+Conformed object_framing(const torch::Tensor& rgb, double scale, const ModelConfig& c,
+                         const ConformOptions& o, double fill) {
+  int64_t h = rgb.size(0), w = rgb.size(1);
+  const int size = c.image_size;
+  Background bg = read_background(rgb);
+  auto mask = bg.dist > bg.threshold;
+  Box box;
+  std::string warning;
+  if (o.crop) {
+    box = clamp_box(scaled(*o.crop, scale), double(w), double(h));
+    if (box.empty()) throw Error("the crop rectangle lies outside the image");
+  } else if (o.auto_crop) {
+    box = bg.clear ? foreground_box(mask) : Box{};
+    double share = mask.to(torch::kFloat).mean().item<double>();
+    if (!bg.clear) {
+      warning = "no clear background (the border is not one colour): framed as a centre crop";
+    } else if (box.empty() || share < 0.002) {
+      warning = "no clear object (a uniform picture?): framed as a centre crop";
+      box = {};
+    }
+  } else {
+    box = {0, 0, double(w), double(h)};
+  }
+  if (box.empty()) {
+    Conformed out = centre_framing(rgb, scale, size, c.image_channels);
+    out.warning = warning;
+    return out;
+  }
+
+  // Polarity: the object light on black, as the dataset's negated photos.
+  double bg_luma = (bg.colour * torch::tensor({0.299f, 0.587f, 0.114f})).sum().item<double>();
+  bool invert = o.invert == Toggle::Auto ? bg_luma > 0.5 : o.invert == Toggle::On;
+  auto y = luma(rgb);
+  torch::Tensor v;
+  if (o.invert == Toggle::Auto && bg.clear) {
+    // Contrast against the background, in the object's direction, and the colour difference (a red
+    // shirt on a grey background of the same luma is still an object); the background fades to 0.
+    auto contrast = invert ? (bg_luma - y) / std::max(bg_luma, 0.05) : (y - bg_luma) / std::max(1.0 - bg_luma, 0.05);
+    v = torch::maximum(contrast, bg.dist).clamp(0, 1);
+    auto t = bg.threshold;
+    v = v * ((bg.dist - 0.5 * t) / (0.5 * t)).clamp(0, 1);
+  } else {
+    v = invert ? 1.0 - y : y;
+  }
+
+  // Longest edge to `fill` of the frame, keeping the aspect; centred on a black canvas.
+  double longest = std::max(box.w, box.h);
+  int target = std::max(1, int(std::lround(size * fill)));
+  int ow = std::clamp(int(std::lround(box.w * target / longest)), 1, size);
+  int oh = std::clamp(int(std::lround(box.h * target / longest)), 1, size);
+  auto obj = resample(v.unsqueeze(2).contiguous(), box, ow, oh).squeeze(2);
+  if (longest > 2.0 * target) obj = sharpen(obj);
+  auto canvas = torch::zeros({size, size});
+  int x0 = (size - ow) / 2, y0 = (size - oh) / 2;
+  canvas.narrow(0, y0, oh).narrow(1, x0, ow).copy_(obj.clamp(0, 1));
+  // 8-bit grey, as the dataset stores it.
+  canvas = canvas.mul(255.0).round_().div_(255.0);
+
+  Conformed out;
+  out.framing = "object";
+  out.inverted = invert;
+  out.box = scaled(box, 1.0 / scale);
+  out.image = to_model_channels(canvas.unsqueeze(2), c.image_channels);
+  out.warning = warning;
+  return out;
+}
+
+// Where the head sits in an aligned CelebA image's ALI crop (the centred 178 x 178 square), as
+// measured on `ali make-faces` renders (tests/test_conform.cpp re-measures it): the crop's side is
+// kHeadWidths times the head's width (the subject's widest extent in the band from its top down
+// kHeadBand of that width), and its top lies kTopMargin crop sides above the subject's top.
+constexpr double kHeadWidths = 1.51;
+constexpr double kTopMargin = 0.10;
+constexpr double kHeadBand = 0.6;
+
+Conformed face_framing(const torch::Tensor& rgb, double scale, const ModelConfig& c,
+                       const ConformOptions& o) {
+  int64_t h = rgb.size(0), w = rgb.size(1);
+  const int size = c.image_size;
+  Box box;
+  std::string warning;
+  double aspect = double(w) / double(h);
+  if (o.crop) {
+    box = clamp_box(scaled(*o.crop, scale), double(w), double(h));
+    if (box.empty()) throw Error("the crop rectangle lies outside the image");
+  } else if (!o.auto_crop || std::abs(aspect - kAlignedAspect) < 0.02) {
+    // An aligned image (or auto-crop off): the ALI crop, the centred square of the shorter side.
+    double side = double(std::min(h, w));
+    box = {(w - side) / 2, (h - side) / 2, side, side};
+  } else {
+    Background bg = read_background(rgb);
+    Box fg = bg.clear ? foreground_box(bg.dist > bg.threshold) : Box{};
+    if (fg.empty()) {
+      warning = bg.clear ? "no clear subject (a uniform picture?): framed as a centre crop"
+                         : "no clear background to find the head against: framed as a centre crop";
+      Conformed out = centre_framing(rgb, scale, size, c.image_channels);
+      out.warning = warning;
+      return out;
+    }
+    // The head: the subject's extent in the rows just under its top (shoulders come further down).
+    auto mask = (bg.dist > bg.threshold).to(torch::kFloat);
+    double head_w = fg.w;
+    for (int pass = 0; pass < 3; ++pass) {  // the band depends on the width it measures
+      int64_t band = std::clamp<int64_t>(std::lround(kHeadBand * head_w), 1, h - int64_t(fg.y));
+      auto cols = mask.narrow(0, int64_t(fg.y), band).sum(0);
+      auto on = (cols >= std::max(2.0, 0.05 * double(band))).nonzero();
+      if (on.numel() == 0) break;
+      head_w = on.max().item<double>() - on.min().item<double>() + 1;
+      fg.x = on.min().item<double>();
+    }
+    double side = kHeadWidths * head_w;
+    double cx = fg.x + head_w / 2, top = fg.y - kTopMargin * side;
+    box = square_around(cx, top + side / 2, side, double(w), double(h));
+  }
+  Conformed out;
+  out.framing = "face";
+  out.box = scaled(box, 1.0 / scale);
+  out.image = to_model_channels(resample(rgb, box, size, size), c.image_channels).clamp_(0, 1);
+  out.warning = warning;
+  return out;
+}
+
+}  // namespace
+
+Framing framing_for_dataset(const std::string& dataset) {
+  std::string d = dataset;
+  std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  if (d == "celeba" || d.find("celeba") != std::string::npos) return {"face", 1.0};
+  if (d.find("fashion") != std::string::npos) return {"object", 1.0};
+  if (d.find("mnist") != std::string::npos) return {"object", 20.0 / 28.0};
+  return {"centre", 1.0};
+}
+
+Framing parse_framing(const std::string& kind) {
+  if (kind == "object" || kind == "face" || kind == "centre") return {kind, 1.0};
+  throw Error("unknown framing '" + kind + "' (object, face or centre)");
+}
+
+void to_json(nlohmann::json& j, const Framing& f) { j = nlohmann::json{{"kind", f.kind}, {"fill", f.fill}}; }
+
+void from_json(const nlohmann::json& j, Framing& f) {
+  f = parse_framing(j.at("kind").get<std::string>());
+  f.fill = j.value("fill", 1.0);
+  if (!(f.fill > 0.05 && f.fill <= 1.0)) throw Error("framing fill must lie in (0.05, 1]");
+}
+
+Conformed conform(const torch::Tensor& hwc, const ModelConfig& config, const ConformOptions& o) {
+  TORCH_CHECK(hwc.dim() == 3 && hwc.scalar_type() == torch::kUInt8, "expected uint8 HxWxC");
+  if (hwc.size(0) < 1 || hwc.size(1) < 1) throw Error("the image is empty");
+  ModelConfig c = config.resolved();
+  if (o.raw) {
+    Conformed out;
+    out.framing = "raw";
+    out.image = conform_image(hwc, c.image_size, c.image_channels).to(torch::kFloat).div_(255.0);
+    double side = double(std::min(hwc.size(0), hwc.size(1)));
+    out.box = {(hwc.size(1) - side) / 2, (hwc.size(0) - side) / 2, side, side};
+    return out;
+  }
+  torch::NoGradGuard no_grad;
+  double scale = 1.0;
+  auto rgb = working_copy(hwc, &scale);
+  const Framing& f = c.framing;
+  if (f.kind == "object") return object_framing(rgb, scale, c, o, f.fill);
+  if (f.kind == "face") return face_framing(rgb, scale, c, o);
+  if (o.crop) {
+    auto box = clamp_box(scaled(*o.crop, scale), double(rgb.size(1)), double(rgb.size(0)));
+    if (box.empty()) throw Error("the crop rectangle lies outside the image");
+    Conformed out;
+    out.framing = "centre";
+    out.box = scaled(box, 1.0 / scale);
+    out.image = to_model_channels(resample(rgb, box, c.image_size, c.image_size), c.image_channels).clamp_(0, 1);
+    return out;
+  }
+  return centre_framing(rgb, scale, c.image_size, c.image_channels);
+}
+
+Conformed conform_file(const std::filesystem::path& path, const ModelConfig& config,
+                       const ConformOptions& options) {
+  return conform(decode_image_file(path), config, options);
+}
+
+}  // namespace ali
