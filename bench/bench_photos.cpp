@@ -154,10 +154,12 @@ int main(int argc, char** argv) {
     }
     auto z_ref = torch::cat(refined);
     double p_ref = probe(z_ref);
-    std::vector<double> seconds;
+    std::vector<double> seconds, cpu_seconds;
     for (int i = 0; i < std::min(timing, count); ++i) {
       auto yi = y.defined() ? y.narrow(0, i, 1) : y;
+      double c0 = bench::process_cpu_ms();
       seconds.push_back(refine_codes(*m, xc.narrow(0, i, 1), mu_c.narrow(0, i, 1), yi, ro, features).seconds);
+      cpu_seconds.push_back((bench::process_cpu_ms() - c0) / 1e3);
     }
 
     auto figures = [&](const torch::Tensor& rec) {
@@ -188,9 +190,11 @@ int main(int argc, char** argv) {
     std::printf("  %-28s %.4f / %.3f\n", "variants raw, encoder", mse_r, kept_r);
     std::printf("  %-28s %.4f / %.3f\n", "variants conformed, encoder", mse_c, kept_c);
     std::printf("  %-28s %.4f / %.3f\n", ("  + refined " + std::to_string(steps)).c_str(), mse_f, kept_f);
-    std::printf("refinement (%d steps): MSE to the conformed photo %.4f -> %.4f; %.3f s per image (median of %zu, "
-                "one image at a time, %d threads)\n",
-                steps, own_before, own_after, bench::median(seconds), seconds.size(), torch::get_num_threads());
+    std::printf("refinement (%d steps): MSE to the conformed photo %.4f -> %.4f; per image (median of %zu, one "
+                "image at a time, %d threads): %.3f s wall, %.3f s CPU (the wall time on an idle machine, with "
+                "one thread)\n",
+                steps, own_before, own_after, seconds.size(), torch::get_num_threads(), bench::median(seconds),
+                bench::median(cpu_seconds));
     if (!shots.empty()) {
       int n = std::min(12, count);
       std::vector<torch::Tensor> show;

@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
                          !(s.host.session && s.host.session->state() == ali::TrainState::Paused));
       // Settled: loading and dropped files handled, and (unless training keeps it busy) inference
       // done.
-      bool settled = !loading && (training || !s.worker.busy());
+      bool settled = !loading && (training || (!s.worker.busy() && !s.drops.refining()));
       settled_frames = settled ? settled_frames + 1 : 0;
       if (frame >= opt.frames && steps_done && settled_frames >= 3) last = true;
       if (elapsed > opt.timeout_s) {
@@ -224,6 +224,18 @@ int main(int argc, char** argv) {
     std::cout << "dropped: " << s.drops.size() << " (" << s.drops.reconstructed()
               << " reconstructed)\n"
               << "shelf: " << s.shelf.size() << std::endl;
+    for (const auto& d : s.drops.images())
+      std::cout << "drop " << d.name << ": framing " << (d.framing.empty() ? "-" : d.framing)
+                << (d.inverted ? ", inverted" : "")
+                << (d.warning.empty() ? "" : ", warning: " + d.warning) << "\n";
+    if (s.drops.refine_requests()) {
+      std::cout << "refined: " << s.drops.refined() << " of " << s.drops.refine_requests();
+      for (const auto& d : s.drops.images())
+        if (d.refine_mse.size() >= 2)
+          std::cout << " | " << d.name << " " << d.refine_done << " steps, pixel MSE "
+                    << d.refine_mse.front() << " -> " << d.refine_mse.back();
+      std::cout << std::endl;
+    }
     if (s.drops.inpainted_requests())
       std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests()
                 << std::endl;

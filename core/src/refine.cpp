@@ -40,10 +40,14 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
   if (x.dim() != 4 || z0.dim() != 2 || x.size(0) != z0.size(0) || z0.size(1) != m.config.nlat)
     throw Error("refinement takes N images and N codes of the model's size");
   auto t0 = std::chrono::steady_clock::now();
+  // Callers may run under inference mode (the explorer's worker): gradients are wanted here, and
+  // inference tensors cannot take part in autograd, so inputs are copied outside it.
+  c10::InferenceMode no_inference(false);
+  torch::AutoGradMode grad(true);
   m.train(false);
   auto dev = m.device();
-  auto target = x.to(dev, torch::kFloat);
-  auto yd = y.defined() ? y.to(dev, torch::kFloat) : y;
+  auto target = x.to(dev, torch::kFloat).clone();
+  auto yd = y.defined() ? y.to(dev, torch::kFloat).clone() : y;
   // The networks are constants here: gradients flow to z alone.
   std::vector<std::pair<torch::Tensor, bool>> frozen;
   for (auto& p : m.decoder->parameters()) {

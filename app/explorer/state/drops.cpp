@@ -4,6 +4,7 @@
 
 #include "ali/checkpoint.h"
 #include "ali/image_io.h"
+#include "ali/refine.h"
 #include "app_state.h"
 #include "state_util.h"
 
@@ -15,16 +16,24 @@ namespace {
 struct Encoded {
   std::vector<uint64_t> ids;
   std::vector<PixelBuffer> inputs, recons;
+  std::vector<Conformed> conformed;  // framing, inversion and warning (image dropped)
   torch::Tensor codes;
+};
+struct Refined {
+  uint64_t id = 0, round = 0;
+  int steps = 0;
+  std::vector<float> code;
+  PixelBuffer recon;
+  std::vector<double> mse;  // before the chunk, then after it
+  int64_t step = -1;
 };
 struct Filled {
   std::vector<uint64_t> ids;
   std::vector<PixelBuffer> images;
 };
 
-torch::Tensor model_input(const torch::Tensor& hwc, const ModelConfig& c) {
-  return conform_image(hwc, c.image_size, c.image_channels).to(torch::kFloat).div(255.0);
-}
+// Refinement runs in chunks of this many steps: the card shows the reconstruction converge.
+constexpr int kRefineChunk = 25;
 }  // namespace
 
 // E(x, y) and G(mu, y) with the Attributes panel's y: what "Edit attributes" starts from. The
@@ -39,16 +48,20 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
     return Key{drops_.version_, s.attributes.values()};
   }
   Job request(AppState& s, const Key&) override {
-    std::vector<torch::Tensor> hwcs;
+    std::vector<std::pair<torch::Tensor, ConformOptions>> inputs;
     std::vector<uint64_t> ids;
     for (const auto& d : drops_.images_) {
-      hwcs.push_back(d.hwc);
+      inputs.emplace_back(d.hwc, d.conform);
       ids.push_back(d.id);
     }
     auto y1 = s.attributes.row();
-    return [hwcs, ids, y1](AliModel& m, Encoded& out) {
+    return [inputs, ids, y1](AliModel& m, Encoded& out) {
       std::vector<torch::Tensor> xs;
-      for (const auto& h : hwcs) xs.push_back(model_input(h, m.config));
+      for (const auto& [hwc, options] : inputs) {
+        out.conformed.push_back(conform(hwc, m.config, options));
+        xs.push_back(out.conformed.back().image);
+        out.conformed.back().image = torch::Tensor();
+      }
       auto x = torch::stack(xs);
       auto y = attribute_rows(m.config, y1, x.size(0));
       auto mu = encode_mu(m, x, y);
@@ -68,11 +81,18 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
         if (d.input.pixels.pixels != r.inputs[i].pixels) d.input.set(std::move(r.inputs[i]));
         d.recon.set(std::move(r.recons[i]));
         d.code = code_vector(r.codes[int64_t(i)]);
-        // Shelf entries of dropped images follow the model: re-encoded with every snapshot.
+        if (!r.conformed[i].warning.empty() && r.conformed[i].warning != d.warning)
+          s.info(d.name + ": " + r.conformed[i].warning);
+        d.warning = r.conformed[i].warning;
+        d.inverted = r.conformed[i].inverted;
+        d.framing = r.conformed[i].framing;
+        if (!d.refined.empty() && d.refined.size() != d.code.size()) drops_.drop_refinement(d.id);
+        // Shelf entries of dropped images follow the model: re-encoded with every snapshot (a
+        // refined code stands until it is refined again or dropped).
         if (const ShelfEntry* e = s.shelf.find_source(d.path))
-          s.shelf.set_code(e->id, d.code);
+          s.shelf.set_code(e->id, d.best_code());
         else if (!d.shelved)
-          s.shelf.add(d.name, d.code, d.path);
+          s.shelf.add(d.name, d.best_code(), d.path);
         d.shelved = true;
       }
   }
@@ -91,13 +111,13 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
     return Key{drops_.version_, drops_.holes_version_, s.attributes.values()};
   }
   Job request(AppState& s, const Key&) override {
-    std::vector<std::tuple<uint64_t, torch::Tensor, Rect>> work;
+    std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect>> work;
     for (const auto& d : drops_.images_)
-      if (d.hole) work.emplace_back(d.id, d.hwc, *d.hole);
+      if (d.hole) work.emplace_back(d.id, d.hwc, d.conform, *d.hole);
     auto y1 = s.attributes.row();
     return [work, y1](AliModel& m, Filled& out) {
-      for (const auto& [id, hwc, hole] : work) {
-        auto x = model_input(hwc, m.config).unsqueeze(0);
+      for (const auto& [id, hwc, options, hole] : work) {
+        auto x = conform(hwc, m.config, options).image.unsqueeze(0);
         auto hole_in = clip_hole(hole, m.config.image_size);
         if (!hole_in) continue;  // a hole drawn for a bigger model
         auto filled = inpaint(m, x, *hole_in, attribute_rows(m.config, y1, 1));
@@ -110,6 +130,76 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
     for (size_t i = 0; i < r.ids.size(); ++i)
       for (auto& d : drops_.images_)
         if (d.id == r.ids[i] && d.hole) d.filled.set(std::move(r.images[i]));
+  }
+  Drops& drops_;
+};
+
+// One chunk of the first pending refinement: from E(x) on its first chunk, else from the code so far
+// (Adam starts afresh each chunk); re-posted by complete() until the steps asked for are done.
+class RefineView : public View<uint64_t, Refined> {
+ public:
+  explicit RefineView(Drops& drops) : View(ViewKind::Refine), drops_(drops) {}
+
+ private:
+  bool follows_model() const override { return false; }  // a snapshot mid-way changes nothing
+  std::optional<Key> key(const AppState& s) const override {
+    if (!s.has_model() || !drops_.refining()) return std::nullopt;
+    return drops_.refine_version_;
+  }
+  Job request(AppState& s, const Key& round) override {
+    const DroppedImage* d = nullptr;
+    for (const auto& img : drops_.images_)
+      if (img.refining()) {
+        d = &img;
+        break;
+      }
+    uint64_t id = d->id;
+    torch::Tensor hwc = d->hwc;
+    ConformOptions options = d->conform;
+    std::vector<float> start = d->refine_done > 0 ? d->refined : std::vector<float>{};
+    int steps = std::min(kRefineChunk, d->refine_target - d->refine_done);
+    auto y1 = s.attributes.row();
+    int64_t step = s.step();
+    return [id, round, hwc, options, start, steps, y1, step](AliModel& m, Refined& out) {
+      auto x = conform(hwc, m.config, options).image.unsqueeze(0);
+      auto y = attribute_rows(m.config, y1, 1);
+      auto z0 = start.empty() ? encode_mu(m, x, y)
+                              : torch::tensor(start).view({1, int64_t(start.size())});
+      RefineOptions o;
+      o.steps = steps;
+      auto r = refine_codes(m, x, z0, y, o, evaluation_features(m.config));
+      out.id = id;
+      out.round = round;
+      out.steps = steps;
+      out.code = code_vector(r.z[0]);
+      out.recon = to_pixels(decode(m, r.z, y)[0]);
+      out.mse = {r.mse.front(), r.mse.back()};
+      out.step = step;
+    };
+  }
+  void complete(AppState& s, Refined&& r) override {
+    for (auto& d : drops_.images_) {
+      if (d.id != r.id || !d.refining()) continue;
+      if (d.refine_mse.empty()) d.refine_mse.push_back(r.mse.front());
+      d.refine_mse.push_back(r.mse.back());
+      d.refined = std::move(r.code);
+      d.refined_recon.set(std::move(r.recon));
+      d.refine_done += r.steps;
+      d.refined_at_step = r.step;
+      if (!d.refining()) {
+        if (const ShelfEntry* e = s.shelf.find_source(d.path)) s.shelf.set_code(e->id, d.refined);
+        char text[160];
+        std::snprintf(text, sizeof text, "%s refined in %d steps: pixel MSE %.4f -> %.4f",
+                      d.name.c_str(), d.refine_done, d.refine_mse.front(), d.refine_mse.back());
+        s.info(text);
+      }
+    }
+    ++drops_.refine_version_;  // the next chunk (or the next image's)
+  }
+  void failed(AppState& s, const std::string& error) override {
+    for (auto& d : drops_.images_)
+      if (d.refining()) d.refine_target = d.refine_done;  // stop: no retry loop on an error
+    report(s, error);
   }
   Drops& drops_;
 };
@@ -137,6 +227,58 @@ torch::Tensor bounded_copy(const torch::Tensor& hwc, int max_side) {
 Drops::Drops(AppState& app) : app_(app) {
   app.views.add<DroppedView>(*this);
   app.views.add<InpaintView>(*this);
+  app.views.add<RefineView>(*this);
+}
+
+void Drops::set_conform(uint64_t id, const ConformOptions& o) {
+  for (auto& d : images_) {
+    if (d.id != id) continue;
+    d.conform = o;
+    drop_refinement(id);
+    ++version_;
+  }
+}
+
+void Drops::refine(uint64_t id, int steps) {
+  for (auto& d : images_) {
+    if (d.id != id) continue;
+    d.refine_done = 0;
+    d.refine_target = std::max(1, steps);
+    d.refine_mse.clear();
+    ++refine_version_;
+  }
+}
+
+void Drops::drop_refinement(uint64_t id) {
+  for (auto& d : images_) {
+    if (d.id != id) continue;
+    d.refined.clear();
+    d.refined_recon.clear();
+    d.refine_done = d.refine_target = 0;
+    d.refine_mse.clear();
+    d.refined_at_step = -1;
+    if (const ShelfEntry* e = app_.shelf.find_source(d.path); e && !d.code.empty())
+      app_.shelf.set_code(e->id, d.code);
+    ++refine_version_;
+  }
+}
+
+size_t Drops::refined() const {
+  size_t n = 0;
+  for (const auto& d : images_) n += !d.refined.empty() && !d.refining();
+  return n;
+}
+
+size_t Drops::refine_requests() const {
+  size_t n = 0;
+  for (const auto& d : images_) n += d.refine_target > 0;
+  return n;
+}
+
+bool Drops::refining() const {
+  for (const auto& d : images_)
+    if (d.refining()) return true;
+  return false;
 }
 
 size_t Drops::reconstructed() const {
@@ -218,10 +360,13 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   d.path = path;
   d.name = fs::path(path).stem().string();
   d.hwc = bounded_copy(hwc, kMaxSide);
+  d.original.set(to_pixels(d.hwc.permute({2, 0, 1}).to(torch::kFloat).div(255.0)));
+  if (app_.options.raw) d.conform.raw = true;
   const uint64_t id = d.id;
   images_.push_back(std::move(d));
   ++version_;
   if (!app_.options.inpaint.empty()) set_hole(id, parse_rect(app_.options.inpaint));
+  if (app_.options.refine > 0) refine(id, app_.options.refine);
 }
 
 void Drops::remove(uint64_t id) {
@@ -237,8 +382,10 @@ void Drops::edit(uint64_t id) {
       app_.info(d.name + " is not encoded yet");
       return;
     }
-    // The code stays fixed from here on: toggling attributes then draws G(E(x, y), y').
-    app_.explore.set_inspect(d.code, fs::path(d.path).filename().string());
+    // The code stays fixed from here on: toggling attributes then draws G(z, y') from the refined
+    // code when there is one, else from E(x, y).
+    app_.explore.set_inspect(d.best_code(), fs::path(d.path).filename().string() +
+                                                (d.refined.empty() ? "" : " (refined)"));
     app_.attributes.focus = true;
     return;
   }

@@ -1,11 +1,15 @@
 // Images dropped on the window (or added by path): decoded off the UI thread into a bounded copy,
-// conformed to the model's input on the inference thread, encoded E(x, y) and reconstructed G(E(x,
-// y), y). Their codes go onto the shelf and follow the model while it trains.
+// conformed to the model's framing on the inference thread (ali/conform.h: object on black, face
+// crop; the card's overrides: invert, auto-crop, raw, a crop rectangle), encoded E(x, y) and
+// reconstructed G(E(x, y), y). A refinement (ali/refine.h) descends on z from E(x) in chunks, so the
+// card shows it converge; the refined code then stands for the image on the shelf, in the
+// inspector and in attribute editing. Codes follow the model while it trains.
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ali/conform.h"
 #include "ali/inpaint.h"
 #include "ali/models.h"
 #include "image.h"
@@ -18,13 +22,27 @@ struct DroppedImage {
   uint64_t id = 0;
   std::string path, name;
   torch::Tensor hwc;        // the decoded file scaled down to at most kMaxSide (uint8 H x W x C)
+  Image original;           // hwc as it is, for choosing a crop on it
   Image input, recon;       // the conformed input x and G(E(x, y), y)
+  ConformOptions conform;   // the card's overrides (a crop in hwc pixels)
+  std::string warning;      // conforming's (no clear object, no clear background)
+  bool inverted = false;    // conforming negated it (a light background)
+  std::string framing;      // the framing applied
   std::vector<float> code;  // E(x, y) from the latest encoding (empty until encoded)
   bool shelved = false;     // its code went onto the shelf once (removing it there keeps it off)
   // Inpainting: a hole in the conformed input's pixels (image_size units) and the model's fill,
   // outside the hole the input exactly, inside G(mu(E(x with the hole masked))).
   std::optional<Rect> hole;
   Image filled;
+  // Refinement: z from E(x) by gradient descent, run in chunks; `refined` empty when there is none.
+  std::vector<float> refined;
+  Image refined_recon;
+  int refine_done = 0, refine_target = 0;
+  std::vector<double> refine_mse;  // pixel MSE to the conformed input: E(x)'s, then after each chunk
+  int64_t refined_at_step = -1;    // the model step it ran on
+  bool refining() const { return refine_target > refine_done; }
+  // The code that stands for the image: the refined one when there is one.
+  const std::vector<float>& best_code() const { return refined.empty() ? code : refined; }
 };
 
 class Drops {
@@ -52,14 +70,25 @@ class Drops {
   void set_hole(uint64_t id, std::optional<Rect> hole);
   size_t inpainted() const;           // holes filled
   size_t inpainted_requests() const;  // holes drawn
+  // New overrides: re-conformed and re-encoded at once; a refinement is dropped (it was for the old
+  // input).
+  void set_conform(uint64_t id, const ConformOptions& o);
+  // Refine its code `steps` steps from E(x) (starting over), live on the card.
+  void refine(uint64_t id, int steps);
+  void drop_refinement(uint64_t id);
+  size_t refined() const;  // refinements finished
+  size_t refine_requests() const;  // refinements asked for
+  bool refining() const;
 
  private:
   friend class DroppedView;
   friend class InpaintView;
+  friend class RefineView;
   AppState& app_;
   std::vector<DroppedImage> images_;
   uint64_t version_ = 0;
   uint64_t holes_version_ = 0;
+  uint64_t refine_version_ = 0;
   size_t decoding_ = 0;
 };
 

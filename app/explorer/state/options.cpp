@@ -69,6 +69,13 @@ int parse_options(int argc, char** argv, Options& o) {
           return std::string(e.what());
         }
       });
+  app.add_option("--refine", o.refine,
+                 "refine every dropped image's code this many steps of gradient descent from E(x), as "
+                 "its Refine button does")
+      ->check(CLI::Range(0, 100000));
+  app.add_flag("--raw", o.raw,
+               "dropped images as they are (shorter side to the model's size, centre crop) instead of "
+               "conformed to the model's framing");
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
   app.add_option(

@@ -14,6 +14,8 @@ const char* view_name(ViewKind kind) {
       return "dropped images";
     case ViewKind::Inpaint:
       return "inpainting";
+    case ViewKind::Refine:
+      return "refinement";
     case ViewKind::Inspect:
       return "inspect";
     case ViewKind::Interp:

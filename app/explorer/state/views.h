@@ -23,6 +23,7 @@ enum class ViewKind {
   Recons,
   Dropped,
   Inpaint,
+  Refine,
   Inspect,
   Interp,
   Strip,
