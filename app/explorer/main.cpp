@@ -39,6 +39,13 @@ void menu_bar(AppState& s, bool& quit) {
   if (!ImGui::BeginMainMenuBar()) return;
   if (ImGui::BeginMenu("File")) {
     if (ImGui::MenuItem("Open checkpoint...", "Ctrl+O")) s.open_popup = true;
+    if (ImGui::MenuItem("Browse for a model...")) s.browse(ali::explorer::BrowsePurpose::OpenModel);
+    if (ImGui::MenuItem("Add images...")) s.browse(ali::explorer::BrowsePurpose::AddImages);
+    if (!s.settings.recent_images.empty() && ImGui::BeginMenu("Recent images")) {
+      for (const auto& r : s.settings.recent_images)
+        if (ImGui::MenuItem(r.c_str())) s.drops.handle({r});
+      ImGui::EndMenu();
+    }
     if (ImGui::MenuItem("Save", "Ctrl+S")) s.host.save();
     ImGui::Separator();
     if (ImGui::MenuItem("Save output image")) s.explore.save_capture();
@@ -129,6 +136,7 @@ int main(int argc, char** argv) {
   ExplorePanel explore_panel;
   StatusBar status_bar;
   OpenDialog open_dialog;
+  FileDialog file_dialog;
 
   using clock = std::chrono::steady_clock;
   const auto started = clock::now();
@@ -173,6 +181,7 @@ int main(int argc, char** argv) {
     explore_panel.draw(s);
     status_bar.draw(s);
     open_dialog.draw(s);
+    file_dialog.draw(s);
     window->end_frame();
 
     bool last = false;

@@ -382,3 +382,91 @@ TEST(BoundedCopy, KeepsSmallImagesAndAspect) {
 }
 
 }  // namespace
+
+TEST_F(ExplorerState, FileBrowserListsWhatThePurposeTakesAndChosenImagesAreAddedAndRemembered) {
+  fs::create_directories(dir_ / "pics" / "sub");
+  std::ofstream(dir_ / "pics" / "model.ali") << "x";
+  std::ofstream(dir_ / "pics" / "notes.txt") << "x";
+  std::ofstream(dir_ / "pics" / ".hidden.png") << "x";
+  write_image("pics/a.png", 20, 30);
+  write_image("pics/b.png", 24, 24);
+  auto s = make_state();
+  adopt(*s, model(5));
+  FileBrowser& b = s->browser;
+  b.open(BrowsePurpose::OpenModel, dir_ / "pics" / "a.png");  // a file: its folder
+  EXPECT_EQ(b.dir(), fs::absolute(dir_ / "pics").lexically_normal());
+  auto names = [&] {
+    std::vector<std::string> v;
+    for (const auto& e : b.entries()) v.push_back((e.folder ? "/" : "") + e.name);
+    return v;
+  };
+  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "model.ali"}));
+  b.open(BrowsePurpose::AddImages, dir_ / "pics");
+  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "a.png", "b.png"}));
+  b.set_show_all(true);
+  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "a.png", "b.png", "model.ali", "notes.txt"}));
+  b.set_show_all(false);
+  b.click("sub");  // a folder is entered
+  EXPECT_EQ(b.dir().filename(), "sub");
+  EXPECT_TRUE(b.up());
+  EXPECT_FALSE(b.go(dir_ / "no-such-folder"));  // an error, the listing kept
+  EXPECT_FALSE(b.error().empty());
+  EXPECT_EQ(b.dir().filename(), "pics");
+  b.click("a.png");
+  b.click("b.png");
+  b.click("b.png");  // toggled off again
+  EXPECT_EQ(b.selected().size(), 1u);
+  b.click("b.png");
+  ASSERT_EQ(b.selected().size(), 2u);
+  auto chosen = b.take();
+  EXPECT_FALSE(b.is_open());
+  s->chosen(BrowsePurpose::AddImages, chosen);
+  settle(*s);
+  EXPECT_EQ(s->drops.size(), 2u);
+  EXPECT_EQ(s->drops.reconstructed(), 2u);
+  ASSERT_EQ(s->settings.recent_images.size(), 2u);
+  EXPECT_EQ(fs::path(s->settings.recent_images.front()).filename(), "b.png");
+  // Remembered across runs.
+  s->persist();
+  s.reset();
+  auto again = make_state();
+  EXPECT_EQ(again->settings.recent_images.size(), 2u);
+}
+
+TEST_F(ExplorerState, DroppedPhotosAreConformedAndRefinementReplacesTheirCodeUntilDropped) {
+  // A dark square on white: conformed light on black, so it is encoded negated.
+  auto photo = torch::full({3, 60, 80}, 0.95f);
+  photo.narrow(1, 10, 30).narrow(2, 20, 30).fill_(0.05f);
+  save_png(dir_ / "photo.png", photo);
+  auto s = make_state();
+  auto m = model(6);
+  m->config.dataset = "fashion-mnist";
+  m->config.framing = framing_for_dataset("fashion-mnist");
+  adopt(*s, m);
+  s->pending_drops = {(dir_ / "photo.png").string()};
+  settle(*s);
+  ASSERT_EQ(s->drops.size(), 1u);
+  const DroppedImage& d = s->drops.images().front();
+  EXPECT_EQ(d.framing, "object");
+  EXPECT_TRUE(d.inverted);
+  auto encoder_code = d.code;
+  s->drops.refine(d.id, 30);
+  EXPECT_TRUE(s->drops.refining());
+  settle(*s);
+  EXPECT_FALSE(s->drops.refining());
+  EXPECT_EQ(s->drops.refined(), 1u);
+  EXPECT_EQ(d.refine_done, 30);
+  EXPECT_GE(d.refine_mse.size(), 2u);
+  EXPECT_FALSE(d.refined_recon.empty());
+  EXPECT_NE(d.refined, encoder_code);
+  ASSERT_EQ(s->shelf.size(), 1u);
+  EXPECT_EQ(s->shelf.find_source(d.path)->code, d.refined) << "the refined code stands for the image";
+  // New overrides re-encode at once and drop the refinement (it was for the old input).
+  ConformOptions o = d.conform;
+  o.invert = Toggle::Off;
+  s->drops.set_conform(d.id, o);
+  settle(*s);
+  EXPECT_FALSE(d.inverted);
+  EXPECT_TRUE(d.refined.empty());
+  EXPECT_EQ(s->shelf.find_source(d.path)->code, d.code);
+}

@@ -151,12 +151,24 @@ void EncodePanel::draw(AppState& s) {
     ImGui::End();
     return;
   }
-  ImGui::SetNextItemWidth(-60);
+  const bool recent = !s.settings.recent_images.empty();
+  ImGui::SetNextItemWidth(recent ? -230 : -150);
   bool enter = ImGui::InputTextWithHint("##img", "drop images on the window, or type a path",
                                         &path_input_, ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
-  if ((ImGui::Button("Add", ImVec2(-1, 0)) || enter) && !path_input_.empty())
-    s.drops.handle({path_input_});
+  if ((ImGui::Button("Add") || enter) && !path_input_.empty()) s.drops.handle({path_input_});
+  ImGui::SameLine();
+  if (ImGui::Button("Browse...")) s.browse(BrowsePurpose::AddImages);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("choose images in a file dialog");
+  if (recent) {
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(-1);
+    if (ImGui::BeginCombo("##recent_images", "recent", ImGuiComboFlags_HeightLarge)) {
+      for (const auto& r : s.settings.recent_images)
+        if (ImGui::Selectable(r.c_str())) s.drops.handle({r});
+      ImGui::EndCombo();
+    }
+  }
   if (s.drops.images().empty()) {
     ImGui::TextDisabled("Each dropped image appears beside its reconstruction G(E(x));");
     ImGui::TextDisabled(

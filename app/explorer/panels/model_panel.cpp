@@ -50,7 +50,10 @@ void ModelPanel::draw(AppState& s) {
                                         ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
   if (ImGui::Button("Open", ImVec2(-1, 0)) || enter) s.host.open(path_input_);
+  if (ImGui::Button("Browse...")) s.browse(BrowsePurpose::OpenModel);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("choose a .ali checkpoint in a file dialog");
   if (!s.settings.recent.empty()) {
+    ImGui::SameLine();
     ImGui::SetNextItemWidth(-70);
     if (ImGui::BeginCombo("recent", "recent files...")) {
       for (const auto& r : s.settings.recent)

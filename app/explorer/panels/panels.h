@@ -82,6 +82,14 @@ class StatusBar {
   bool show_messages_ = false;
 };
 
+class FileDialog {  // the in-window browser for Open model / Add images
+ public:
+  void draw(AppState& s);
+
+ private:
+  std::string location_;
+};
+
 class OpenDialog {  // Ctrl+O
  public:
   void draw(AppState& s);

@@ -78,6 +78,11 @@ void OpenDialog::draw(AppState& s) {
       ImGui::CloseCurrentPopup();
     }
     ImGui::SameLine();
+    if (ImGui::Button("Browse...", ImVec2(120, 0))) {
+      ImGui::CloseCurrentPopup();
+      s.browse(BrowsePurpose::OpenModel);
+    }
+    ImGui::SameLine();
     if (ImGui::Button("Cancel", ImVec2(120, 0)) ||
         ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape)))
       ImGui::CloseCurrentPopup();

@@ -38,6 +38,27 @@ double AppState::now() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
+void AppState::browse(BrowsePurpose purpose) {
+  const auto& recent = purpose == BrowsePurpose::OpenModel ? settings.recent : settings.recent_images;
+  std::filesystem::path start = recent.empty() ? std::filesystem::path() : std::filesystem::path(recent.front()).parent_path();
+  if (auto cmd = desktop_dialog_command(purpose, start)) {
+    tasks.run("dialog", [cmd = *cmd, purpose]() -> Apply {
+      auto paths = run_desktop_dialog(cmd);
+      return [paths, purpose](AppState& s) { s.chosen(purpose, paths); };
+    });
+    return;
+  }
+  browser.open(purpose, start);
+}
+
+void AppState::chosen(BrowsePurpose purpose, const std::vector<std::string>& paths) {
+  if (paths.empty()) return;
+  if (purpose == BrowsePurpose::OpenModel)
+    host.open(paths.front());
+  else
+    drops.handle(paths);
+}
+
 void AppState::info(const std::string& text) {
   messages.push_back({false, text, now()});
   if (messages.size() > 200) messages.pop_front();
@@ -57,6 +78,7 @@ void AppState::model_adopted() {
   if (!startup_applied_) {
     startup_applied_ = true;
     if (options.has_attrs) attributes.set_names(options.attrs);
+    if (!options.browse.empty()) browser.open(BrowsePurpose::AddImages, options.browse);
     if (!options.sweep.empty()) {
       attributes.sweep_rows = options.sweep;
       attributes.sweep_out_pending = options.sweep_out;

@@ -15,6 +15,7 @@
 #include "data_cache.h"
 #include "drops.h"
 #include "explore.h"
+#include "file_browser.h"
 #include "frame_stats.h"
 #include "latent_map.h"
 #include "live_views.h"
@@ -56,6 +57,7 @@ struct AppState {
   Attributes attributes;
   LatentMap map;
   LiveViews live;
+  FileBrowser browser;  // the in-window file dialog (when the desktop has none)
 
   // Requests from the window (main.cpp) and the menu.
   std::vector<std::string> pending_drops;
@@ -67,6 +69,12 @@ struct AppState {
   int64_t step() const { return host.step(); }
   double now() const;
   uint64_t next_id() { return next_id_++; }
+
+  // Open model / Add images: the desktop's dialog off the UI thread where there is one, else the
+  // in-window browser, starting in the folder of the most recent such file.
+  void browse(BrowsePurpose purpose);
+  // What a dialog chose: models open, images are added (and remembered as recent images).
+  void chosen(BrowsePurpose purpose, const std::vector<std::string>& paths);
 
   void info(const std::string& text);
   void error(const std::string& text);  // shown in the window and printed to stderr

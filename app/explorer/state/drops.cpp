@@ -362,6 +362,7 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   d.hwc = bounded_copy(hwc, kMaxSide);
   d.original.set(to_pixels(d.hwc.permute({2, 0, 1}).to(torch::kFloat).div(255.0)));
   if (app_.options.raw) d.conform.raw = true;
+  app_.settings.add_recent_image(path);
   const uint64_t id = d.id;
   images_.push_back(std::move(d));
   ++version_;

@@ -76,6 +76,9 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_flag("--raw", o.raw,
                "dropped images as they are (shorter side to the model's size, centre crop) instead of "
                "conformed to the model's framing");
+  app.add_option("--browse", o.browse,
+                 "open the in-window Add images browser in this folder once a model is loaded (scripts, "
+                 "screenshots)");
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
   app.add_option(

@@ -18,6 +18,7 @@ struct Options {
   std::string inpaint;               // "X,Y,W,H": a hole filled in every dropped image
   int refine = 0;                    // > 0: refine every dropped image's code this many steps
   bool raw = false;                  // dropped images as they are (no conforming)
+  std::string browse;                // open the in-window Add images browser in this folder
   std::filesystem::path config_dir;  // settings, layout, shelf
   int width = 0, height = 0;         // 0: from the settings, else 1600 x 960
   bool train = false;                // start training right after loading

@@ -45,6 +45,7 @@ void Settings::load() {
       }
   };
   get("recent", recent);
+  get("recent_images", recent_images);
   get("lr", lr);
   get("batch", batch);
   get("max_steps", max_steps);
@@ -73,12 +74,15 @@ void Settings::sanitize() {
   keep(window_w, 320, 16384, d.window_w);
   keep(window_h, 240, 16384, d.window_h);
   if (capture_dir.empty()) capture_dir = d.capture_dir;
-  std::erase_if(recent, [](const std::string& r) { return r.empty(); });
-  if (recent.size() > 10) recent.resize(10);
+  for (auto* list : {&recent, &recent_images}) {
+    std::erase_if(*list, [](const std::string& r) { return r.empty(); });
+    if (list->size() > 10) list->resize(10);
+  }
 }
 
 void Settings::save() const {
   json j = {{"recent", recent},
+            {"recent_images", recent_images},
             {"lr", lr},
             {"batch", batch},
             {"max_steps", max_steps},
@@ -92,14 +96,19 @@ void Settings::save() const {
   write_json(dir / "settings.json", j);
 }
 
-void Settings::add_recent(const std::string& path) {
+namespace {
+void push_recent(std::vector<std::string>& list, const std::string& path) {
   std::error_code ec;
   std::string p = fs::weakly_canonical(path, ec).string();
   if (ec) p = path;
-  recent.erase(std::remove(recent.begin(), recent.end(), p), recent.end());
-  recent.insert(recent.begin(), p);
-  if (recent.size() > 10) recent.resize(10);
+  list.erase(std::remove(list.begin(), list.end(), p), list.end());
+  list.insert(list.begin(), p);
+  if (list.size() > 10) list.resize(10);
 }
+}  // namespace
+
+void Settings::add_recent(const std::string& path) { push_recent(recent, path); }
+void Settings::add_recent_image(const std::string& path) { push_recent(recent_images, path); }
 
 std::vector<SavedShelfEntry> load_shelf(const fs::path& dir) {
   json j = read_json(dir / "session.json");

@@ -16,6 +16,7 @@ struct SavedShelfEntry {
 struct Settings {
   std::filesystem::path dir;
   std::vector<std::string> recent;  // most recent first
+  std::vector<std::string> recent_images;  // dropped or added images, most recent first
   double lr = 1e-4;
   int batch = 100;
   long long max_steps = 6000;
@@ -30,6 +31,7 @@ struct Settings {
   void sanitize();    // out-of-range values (window size, lr, batch, ...) back to their defaults
   void save() const;  // best effort; returns quietly on failure
   void add_recent(const std::string& path);
+  void add_recent_image(const std::string& path);
   std::filesystem::path ini_path() const { return dir / "imgui.ini"; }
 };
 
