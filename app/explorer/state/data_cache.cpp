@@ -1,5 +1,7 @@
 #include "data_cache.h"
 
+#include <filesystem>
+
 #include "app_state.h"
 
 namespace ali::explorer {
@@ -24,10 +26,20 @@ std::string DataCache::key(const std::string& spec, const ModelConfig& c, bool c
 
 void DataCache::model_adopted() {
   const ModelConfig& c = app_.config();
-  if (!app_.options.data.empty())
+  std::string named = c.dataset.empty() ? "fashion-mnist" : c.dataset;
+  if (!app_.options.data.empty()) {
     dataset = app_.options.data;
-  else if (dataset.empty())
-    dataset = c.dataset.empty() ? "fashion-mnist" : c.dataset;
+  } else if (dataset.empty() || (!model_dataset.empty() && named != model_dataset)) {
+    // A model of another dataset (the face model after a Fashion-MNIST one): its own test images.
+    // A dataset named but not here (a shipped model's "celeba") falls back to the sample that ships
+    // beside it (assets/celeba-sample), if any.
+    dataset = named;
+    std::error_code ec;
+    if (named != "fashion-mnist" && !std::filesystem::exists(named, ec))
+      if (auto sample = find_shipped_sample(app_.options.executable_dir, named); !sample.empty())
+        dataset = sample.string();
+  }
+  model_dataset = named;
   ensure_test_set();
 }
 

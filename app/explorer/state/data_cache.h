@@ -17,6 +17,7 @@ class DataCache {
   explicit DataCache(AppState& app);
 
   std::string dataset;                       // training data spec ("" until known)
+  std::string model_dataset;                 // the dataset the last adopted model names
   std::shared_ptr<const ImageSet> test_set;  // in the loaded model's shape, once loaded
 
   std::string spec() const { return dataset.empty() ? "fashion-mnist" : dataset; }

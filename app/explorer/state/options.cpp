@@ -33,9 +33,22 @@ std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
   return {};
 }
 
+fs::path find_shipped_sample(const fs::path& executable_dir, const std::string& dataset) {
+  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets",
+                              executable_dir / ".." / "assets", fs::current_path() / "assets"}) {
+    std::error_code ec;
+    fs::path p = dir / (fs::path(dataset).filename().string() + "-sample");
+    if (fs::is_directory(p, ec)) return fs::weakly_canonical(p, ec);
+  }
+  return {};
+}
+
 fs::path find_default_model(const fs::path& executable_dir) {
-  for (const auto& p : find_shipped_models(executable_dir))
-    if (p.filename() == "fmnist28.ali") return p;
+  // The conditional face model first (the Attributes panel is the showcase), else Fashion-MNIST's.
+  auto shipped = find_shipped_models(executable_dir);
+  for (const char* name : {"faces64-conditional.ali", "fmnist28.ali"})
+    for (const auto& p : shipped)
+      if (p.filename() == name) return p;
   return {};
 }
 

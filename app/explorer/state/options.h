@@ -45,7 +45,12 @@ int parse_options(int argc, char** argv, Options& o);
 std::filesystem::path default_config_dir();
 // The shipped models (*.ali in ../../assets from the executable, ../assets, or ./assets), sorted.
 std::vector<std::filesystem::path> find_shipped_models(const std::filesystem::path& executable_dir);
-// The shipped unconditional default (assets/fmnist28.ali), if any.
+// A small sample of a dataset that ships beside the models (assets/celeba-sample for "celeba"), or
+// empty: the test images the face model shows where CelebA itself is not installed.
+std::filesystem::path find_shipped_sample(const std::filesystem::path& executable_dir,
+                                          const std::string& dataset);
+// The shipped default: the conditional face model (assets/faces64-conditional.ali), else
+// assets/fmnist28.ali, if any.
 std::filesystem::path find_default_model(const std::filesystem::path& executable_dir);
 
 }  // namespace ali::explorer
