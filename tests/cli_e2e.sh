@@ -94,17 +94,7 @@ must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" 
 # Photos are conformed to the model's framing (a dark garment on white comes out light on black);
 # --raw skips it; a uniform picture warns; --refine lowers the reconstruction error.
 shipped="$(dirname "$0")/../assets/fmnist28.ali"
-python3 - "$work" <<'PY'
-import struct, sys, zlib
-def png(path, w, h, pixel):
-    rows = b"".join(b"\0" + bytes(v for x in range(w) for v in pixel(x, y)) for y in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-png(sys.argv[1] + "/photo.png", 150, 120,
-    lambda x, y: (40, 30, 90) if 30 <= x < 70 and 20 <= y < 100 else (245, 240, 230))
-png(sys.argv[1] + "/flat.png", 40, 40, lambda x, y: (128, 128, 128))
-PY
+python3 "$(dirname "$0")/make_photos.py" "$work"
 "$ALI" info "$shipped" | grep -q "framing: *object" || fail "the shipped model's framing"
 "$ALI" encode --model "$shipped" --out "$work/zc.csv" "$work/photo.png"
 "$ALI" encode --model "$shipped" --raw --out "$work/zr.csv" "$work/photo.png"

@@ -8,19 +8,7 @@ source "$HERE/common.sh"
 need_xvfb
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-python3 - "$T" <<'PY'
-import struct, sys, zlib
-def png(path, w, h, pixel):
-    rows = b"".join(b"\0" + bytes(v for x in range(w) for v in pixel(x, y)) for y in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-def shirt(x, y):  # a dark red T-shirt, off-centre on warm white
-    return (150, 40, 50) if (60 <= x < 120 and 30 <= y < 130) or (35 <= x < 145 and 30 <= y < 60) \
-        else (245, 240, 228)
-png(sys.argv[1] + "/photo.png", 220, 160, shirt)
-png(sys.argv[1] + "/flat.png", 40, 40, lambda x, y: (128, 128, 128))
-PY
+python3 "$HERE/../make_photos.py" "$T"
 # The shipped model: the 20-step fixture's decoder does not yet depend on z measurably.
 MODEL="$HERE/../../assets/fmnist28.ali"
 run_explorer "$T/run" --config-dir "$T/config" --model "$MODEL" \
