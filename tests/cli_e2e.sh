@@ -27,6 +27,7 @@ head -1 "$run/log.csv" | grep -q "step,wall_s,loss_d,loss_g,p_real,p_fake,rec" |
 "$ALI" info "$run/checkpoint.ali" | tee "$work/info"
 grep -q "step: *24" "$work/info" || fail "info step"
 grep -q "architecture: fmnist28" "$work/info" || fail "info arch"
+grep -q "framing: *object" "$work/info" || fail "a new Fashion-MNIST run should record the object framing"
 grep -q "precision: *auto" "$work/info" || fail "info precision (a new run defaults to auto)"
 grep -q ", $(grep -q avx512_bf16 /proc/cpuinfo && echo bf16 || echo fp32) (auto)" "$work/train.log" \
   || fail "auto precision should resolve to bf16 exactly on AVX512_BF16 CPUs"

@@ -143,7 +143,15 @@ TEST(Conform, FramingRoundTripsThroughCheckpointsAndOldFilesGetTheirDatasets) {
   // A file from before framings: no key, the dataset's.
   j.erase("framing");
   j["dataset"] = "celeba";
-  EXPECT_EQ(j.get<ModelConfig>().framing.kind, "face");
+  EXPECT_EQ(j.get<ModelConfig>().framing_in_use().kind, "face");
+  // A model built before its data is known (as `ali train` builds it) takes its dataset's framing
+  // once the trainer names the dataset.
+  ModelConfig fresh;
+  fresh.arch = "fmnist28";
+  AliModel before_data(fresh);
+  before_data.config.dataset = "fashion-mnist";
+  EXPECT_EQ(before_data.config.framing_in_use().kind, "object");
+  EXPECT_EQ(nlohmann::json(before_data.config)["framing"]["kind"], "object");
 
   test::TempDir dir;
   AliModel m(c);

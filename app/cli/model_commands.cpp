@@ -259,9 +259,9 @@ void run_info(const std::string& path) {
             << std::setprecision(6) << "\n"
             << "step:         " << h.step << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
-            << "framing:      " << c.resolved().framing.kind
-            << (c.resolved().framing.kind == "object" && c.resolved().framing.fill < 1.0
-                    ? " (longest edge " + std::to_string(int(std::lround(100 * c.resolved().framing.fill))) + " % of the frame)"
+            << "framing:      " << c.framing_in_use().kind
+            << (c.framing_in_use().kind == "object" && c.framing_in_use().fill < 1.0
+                    ? " (longest edge " + std::to_string(int(std::lround(100 * c.framing_in_use().fill))) + " % of the frame)"
                     : std::string())
             << " (pictures are conformed to it; --raw skips that)\n"
             << "training:     batch " << h.options.batch << ", lr " << h.options.lr << ", betas ("

@@ -147,7 +147,6 @@ ModelConfig ModelConfig::resolved() const {
   if (c.nlat <= 0) c.nlat = a.nlat;
   if (c.image_channels <= 0) c.image_channels = a.image_channels;
   if (c.image_size <= 0) c.image_size = a.image_size;
-  if (c.framing.kind.empty()) c.framing = framing_for_dataset(c.dataset);
   if (c.image_size != a.image_size)
     throw Error("architecture " + arch + " takes " + std::to_string(a.image_size) + "x" +
                 std::to_string(a.image_size) + " images, not " + std::to_string(c.image_size));
@@ -171,7 +170,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"disc_slots", c.disc_slots},
                      {"disc_features", c.disc_features},
                      {"spectral_norm", c.spectral_norm},
-                     {"framing", c.framing.kind.empty() ? framing_for_dataset(c.dataset) : c.framing}};
+                     {"framing", c.framing_in_use()}};
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
@@ -187,8 +186,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.disc_slots = j.value("disc_slots", 1);
   c.disc_features = j.value("disc_features", 0);
   c.spectral_norm = j.value("spectral_norm", false);
-  // Files from before framings were recorded: the dataset's.
-  c.framing = j.contains("framing") ? j.at("framing").get<Framing>() : framing_for_dataset(c.dataset);
+  c.framing = j.contains("framing") ? j.at("framing").get<Framing>() : Framing{};  // before: the dataset's
 }
 
 }  // namespace ali

@@ -300,7 +300,7 @@ Conformed conform(const torch::Tensor& hwc, const ModelConfig& config, const Con
   torch::NoGradGuard no_grad;
   double scale = 1.0;
   auto rgb = working_copy(hwc, &scale);
-  const Framing& f = c.framing;
+  const Framing f = c.framing_in_use();
   if (f.kind == "object") return object_framing(rgb, scale, c, o, f.fill);
   if (f.kind == "face") return face_framing(rgb, scale, c, o);
   if (o.crop) {

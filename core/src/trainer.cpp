@@ -138,8 +138,6 @@ void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
   objective_->prepare(data, options_);
   data_ = std::move(data);
   if (model_->config.dataset.empty()) model_->config.dataset = data_->name;
-  if (model_->config.framing.kind.empty())
-    model_->config.framing = framing_for_dataset(model_->config.dataset);
   if (!output_bias_set_ && step_ == 0) {
     auto idx = epoch_permutation(data_->size(), options_.seed ^ 0x5A5A5A5Aull, 0)
                    .narrow(0, 0, std::min<int64_t>(500, data_->size()));

@@ -441,7 +441,6 @@ TEST_F(ExplorerState, DroppedPhotosAreConformedAndRefinementReplacesTheirCodeUnt
   auto s = make_state();
   auto m = model(6);
   m->config.dataset = "fashion-mnist";
-  m->config.framing = framing_for_dataset("fashion-mnist");
   adopt(*s, m);
   s->pending_drops = {(dir_ / "photo.png").string()};
   settle(*s);

@@ -63,13 +63,15 @@ struct ModelConfig {
   int disc_slots = 1;
   int disc_features = 0;
   bool spectral_norm = false;
-  // How its training images were framed, for conforming pictures to it (ali/conform.h); set when
-  // training starts, and from the dataset's name for files written before it existed.
+  // How its training images were framed, for conforming pictures to it (ali/conform.h). Empty: the
+  // dataset's (framing_for_dataset), which is what new runs and files from before it existed get;
+  // read it through framing_in_use().
   Framing framing;
 
   // Fills zeros from the preset; throws on unknown arch.
   ModelConfig resolved() const;
   bool conditional() const { return !attributes.empty(); }
+  Framing framing_in_use() const { return framing.kind.empty() ? framing_for_dataset(dataset) : framing; }
   const ArchSpec& spec() const { return arch_preset(arch); }
 };
 

@@ -1,8 +1,8 @@
 // Domain conforming: bring an arbitrary picture (a product photo, a portrait, any size) into the
 // framing of the images a model was trained on, before it is encoded.
 //
-// Each model records its framing (ModelConfig::framing, set when training starts from the dataset;
-// older checkpoints get the one of their dataset name):
+// Each model records its framing (ModelConfig::framing; by default, and in checkpoints from before it
+// existed, the one of its dataset's name):
 //   - "object": Fashion-MNIST's published conversion (Xiao et al. 2017): trim the background, scale
 //     the longest edge to the frame (`fill` of it), sharpen lightly, pad the short edge and centre,
 //     negate, 8-bit grey. For a photo: the background is read from the border, the object is its
@@ -25,7 +25,7 @@ namespace ali {
 struct ModelConfig;
 
 struct Framing {
-  std::string kind;   // "object", "face" or "centre"; empty: the dataset's (ModelConfig::resolved)
+  std::string kind;   // "object", "face" or "centre"; empty: the dataset's (ModelConfig::framing_in_use)
   double fill = 1.0;            // object: the longest edge's share of the frame
   bool operator==(const Framing& o) const { return kind == o.kind && fill == o.fill; }
 };
