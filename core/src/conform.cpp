@@ -128,28 +128,47 @@ torch::Tensor sharpen(const torch::Tensor& grey) {
   return (x + 0.3 * (x - blur)).clamp(0, 1).squeeze(0).squeeze(0);
 }
 
-Conformed centre_framing(const torch::Tensor& rgb, double scale, int size, int channels) {
-  int64_t h = rgb.size(0), w = rgb.size(1);
-  double side = double(std::min(h, w));
-  Box b{(w - side) / 2, (h - side) / 2, side, side};
+// The picture itself, shorter side to the frame and centre-cropped (conform_image): what every
+// picture got before conforming, and the fallback when no object or background is found.
+Conformed centre_crop(const torch::Tensor& hwc, const ModelConfig& c, const std::string& framing,
+                      const std::string& warning = {}) {
   Conformed out;
-  out.framing = "centre";
-  out.image = to_model_channels(resample(rgb, b, size, size), channels).clamp_(0, 1);
-  out.box = scaled(b, 1.0 / scale);
+  out.framing = framing;
+  out.warning = warning;
+  out.image = conform_image(hwc, c.image_size, c.image_channels).to(torch::kFloat).div_(255.0);
+  double side = double(std::min(hwc.size(0), hwc.size(1)));
+  out.box = {(hwc.size(1) - side) / 2, (hwc.size(0) - side) / 2, side, side};
   return out;
 }
 
-Conformed object_framing(const torch::Tensor& rgb, double scale, const ModelConfig& c,
-                         const ConformOptions& o, double fill) {
+// `box` (work pixels) of the picture as the model's square image.
+Conformed square_of(const torch::Tensor& rgb, const Box& box, double scale, const ModelConfig& c,
+                    const std::string& framing) {
+  Conformed out;
+  out.framing = framing;
+  out.box = scaled(box, 1.0 / scale);
+  out.image = to_model_channels(resample(rgb, box, c.image_size, c.image_size), c.image_channels).clamp_(0, 1);
+  return out;
+}
+
+// The crop chosen by hand, in work pixels, or nullopt; ali::Error when it misses the picture.
+std::optional<Box> hand_crop(const ConformOptions& o, const torch::Tensor& rgb, double scale) {
+  if (!o.crop) return std::nullopt;
+  Box box = clamp_box(scaled(*o.crop, scale), double(rgb.size(1)), double(rgb.size(0)));
+  if (box.empty()) throw Error("the crop rectangle lies outside the image");
+  return box;
+}
+
+Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, double scale,
+                         const ModelConfig& c, const ConformOptions& o, double fill) {
   int64_t h = rgb.size(0), w = rgb.size(1);
   const int size = c.image_size;
   Background bg = read_background(rgb);
   auto mask = bg.dist > bg.threshold;
   Box box;
   std::string warning;
-  if (o.crop) {
-    box = clamp_box(scaled(*o.crop, scale), double(w), double(h));
-    if (box.empty()) throw Error("the crop rectangle lies outside the image");
+  if (auto hand = hand_crop(o, rgb, scale)) {
+    box = *hand;
   } else if (o.auto_crop) {
     box = bg.clear ? foreground_box(mask) : Box{};
     double share = mask.to(torch::kFloat).mean().item<double>();
@@ -162,11 +181,7 @@ Conformed object_framing(const torch::Tensor& rgb, double scale, const ModelConf
   } else {
     box = {0, 0, double(w), double(h)};
   }
-  if (box.empty()) {
-    Conformed out = centre_framing(rgb, scale, size, c.image_channels);
-    out.warning = warning;
-    return out;
-  }
+  if (box.empty()) return centre_crop(hwc, c, "centre", warning);
 
   // Polarity: the object light on black, as the dataset's negated photos.
   double bg_luma = (bg.colour * torch::tensor({0.299f, 0.587f, 0.114f})).sum().item<double>();
@@ -202,7 +217,6 @@ Conformed object_framing(const torch::Tensor& rgb, double scale, const ModelConf
   out.inverted = invert;
   out.box = scaled(box, 1.0 / scale);
   out.image = to_model_channels(canvas.unsqueeze(2), c.image_channels);
-  out.warning = warning;
   return out;
 }
 
@@ -214,16 +228,13 @@ constexpr double kHeadWidths = 1.51;
 constexpr double kTopMargin = 0.10;
 constexpr double kHeadBand = 0.6;
 
-Conformed face_framing(const torch::Tensor& rgb, double scale, const ModelConfig& c,
-                       const ConformOptions& o) {
+Conformed face_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, double scale,
+                       const ModelConfig& c, const ConformOptions& o) {
   int64_t h = rgb.size(0), w = rgb.size(1);
-  const int size = c.image_size;
   Box box;
-  std::string warning;
   double aspect = double(w) / double(h);
-  if (o.crop) {
-    box = clamp_box(scaled(*o.crop, scale), double(w), double(h));
-    if (box.empty()) throw Error("the crop rectangle lies outside the image");
+  if (auto hand = hand_crop(o, rgb, scale)) {
+    box = *hand;
   } else if (!o.auto_crop || std::abs(aspect - kAlignedAspect) < 0.02) {
     // An aligned image (or auto-crop off): the ALI crop, the centred square of the shorter side.
     double side = double(std::min(h, w));
@@ -231,13 +242,10 @@ Conformed face_framing(const torch::Tensor& rgb, double scale, const ModelConfig
   } else {
     Background bg = read_background(rgb);
     Box fg = bg.clear ? foreground_box(bg.dist > bg.threshold) : Box{};
-    if (fg.empty()) {
-      warning = bg.clear ? "no clear subject (a uniform picture?): framed as a centre crop"
-                         : "no clear background to find the head against: framed as a centre crop";
-      Conformed out = centre_framing(rgb, scale, size, c.image_channels);
-      out.warning = warning;
-      return out;
-    }
+    if (fg.empty())
+      return centre_crop(hwc, c, "centre",
+                         bg.clear ? "no clear subject (a uniform picture?): framed as a centre crop"
+                                  : "no clear background to find the head against: framed as a centre crop");
     // The head: the subject's extent in the rows just under its top (shoulders come further down).
     auto mask = (bg.dist > bg.threshold).to(torch::kFloat);
     double head_w = fg.w;
@@ -253,12 +261,7 @@ Conformed face_framing(const torch::Tensor& rgb, double scale, const ModelConfig
     double cx = fg.x + head_w / 2, top = fg.y - kTopMargin * side;
     box = square_around(cx, top + side / 2, side, double(w), double(h));
   }
-  Conformed out;
-  out.framing = "face";
-  out.box = scaled(box, 1.0 / scale);
-  out.image = to_model_channels(resample(rgb, box, size, size), c.image_channels).clamp_(0, 1);
-  out.warning = warning;
-  return out;
+  return square_of(rgb, box, scale, c, "face");
 }
 
 }  // namespace
@@ -266,7 +269,7 @@ Conformed face_framing(const torch::Tensor& rgb, double scale, const ModelConfig
 Framing framing_for_dataset(const std::string& dataset) {
   std::string d = dataset;
   std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
-  if (d == "celeba" || d.find("celeba") != std::string::npos) return {"face", 1.0};
+  if (d.find("celeba") != std::string::npos) return {"face", 1.0};
   if (d.find("fashion") != std::string::npos) return {"object", 1.0};
   if (d.find("mnist") != std::string::npos) return {"object", 20.0 / 28.0};
   return {"centre", 1.0};
@@ -289,30 +292,15 @@ Conformed conform(const torch::Tensor& hwc, const ModelConfig& config, const Con
   TORCH_CHECK(hwc.dim() == 3 && hwc.scalar_type() == torch::kUInt8, "expected uint8 HxWxC");
   if (hwc.size(0) < 1 || hwc.size(1) < 1) throw Error("the image is empty");
   ModelConfig c = config.resolved();
-  if (o.raw) {
-    Conformed out;
-    out.framing = "raw";
-    out.image = conform_image(hwc, c.image_size, c.image_channels).to(torch::kFloat).div_(255.0);
-    double side = double(std::min(hwc.size(0), hwc.size(1)));
-    out.box = {(hwc.size(1) - side) / 2, (hwc.size(0) - side) / 2, side, side};
-    return out;
-  }
+  const Framing f = c.framing_in_use();
+  if (o.raw) return centre_crop(hwc, c, "raw");
+  if (f.kind == "centre" && !o.crop) return centre_crop(hwc, c, "centre");
   torch::NoGradGuard no_grad;
   double scale = 1.0;
   auto rgb = working_copy(hwc, &scale);
-  const Framing f = c.framing_in_use();
-  if (f.kind == "object") return object_framing(rgb, scale, c, o, f.fill);
-  if (f.kind == "face") return face_framing(rgb, scale, c, o);
-  if (o.crop) {
-    auto box = clamp_box(scaled(*o.crop, scale), double(rgb.size(1)), double(rgb.size(0)));
-    if (box.empty()) throw Error("the crop rectangle lies outside the image");
-    Conformed out;
-    out.framing = "centre";
-    out.box = scaled(box, 1.0 / scale);
-    out.image = to_model_channels(resample(rgb, box, c.image_size, c.image_size), c.image_channels).clamp_(0, 1);
-    return out;
-  }
-  return centre_framing(rgb, scale, c.image_size, c.image_channels);
+  if (f.kind == "object") return object_framing(hwc, rgb, scale, c, o, f.fill);
+  if (f.kind == "face") return face_framing(hwc, rgb, scale, c, o);
+  return square_of(rgb, *hand_crop(o, rgb, scale), scale, c, "centre");
 }
 
 Conformed conform_file(const std::filesystem::path& path, const ModelConfig& config,

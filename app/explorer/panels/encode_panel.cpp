@@ -140,8 +140,7 @@ void conform_controls(AppState& s, const DroppedImage& d) {
     std::vector<float> curve(d.refine_mse.begin(), d.refine_mse.end());
     char label[96];
     std::snprintf(label, sizeof label, "MSE %.4f -> %.4f", d.refine_mse.front(), d.refine_mse.back());
-    ImGui::PlotLines("##mse", curve.data(), int(curve.size()), 0, label, 0.0f, FLT_MAX,
-                     ImVec2(ImGui::GetContentRegionAvail().x > 0 ? std::min(ImGui::GetContentRegionAvail().x, 260.0f) : 200.0f, 34));
+    ImGui::PlotLines("##mse", curve.data(), int(curve.size()), 0, label, 0.0f, FLT_MAX, ImVec2(260, 34));
   }
 }
 }  // namespace

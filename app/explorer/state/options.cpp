@@ -18,9 +18,16 @@ fs::path default_config_dir() {
   return fs::current_path() / ".ali-explorer";
 }
 
+namespace {
+// Where shipped assets may be: beside a build tree's binary, an installed one, or the current folder.
+std::vector<fs::path> asset_dirs(const fs::path& executable_dir) {
+  return {executable_dir / ".." / ".." / "assets", executable_dir / ".." / "assets",
+          fs::current_path() / "assets"};
+}
+}  // namespace
+
 std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
-  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets",
-                              executable_dir / ".." / "assets", fs::current_path() / "assets"}) {
+  for (const fs::path& dir : asset_dirs(executable_dir)) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;
     std::vector<fs::path> found;
@@ -34,8 +41,7 @@ std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
 }
 
 fs::path find_shipped_sample(const fs::path& executable_dir, const std::string& dataset) {
-  for (const fs::path& dir : {executable_dir / ".." / ".." / "assets",
-                              executable_dir / ".." / "assets", fs::current_path() / "assets"}) {
+  for (const fs::path& dir : asset_dirs(executable_dir)) {
     std::error_code ec;
     fs::path p = dir / (fs::path(dataset).filename().string() + "-sample");
     if (fs::is_directory(p, ec)) return fs::weakly_canonical(p, ec);
