@@ -72,9 +72,13 @@ void ModelPanel::draw(AppState& s) {
   }
   if (!shipped_.empty()) {
     ImGui::TextDisabled("shipped");
+    // The buttons wrap onto further lines when the panel is too narrow for them all.
+    const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
     for (const auto& p : shipped_) {
-      ImGui::SameLine();
-      if (ImGui::SmallButton(p.stem().string().c_str())) s.host.open(p.string());
+      const std::string label = p.stem().string();
+      const float w = ImGui::CalcTextSize(label.c_str()).x + 2 * ImGui::GetStyle().FramePadding.x;
+      if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + w <= right) ImGui::SameLine();
+      if (ImGui::SmallButton(label.c_str())) s.host.open(p.string());
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", p.string().c_str());
     }
   }
