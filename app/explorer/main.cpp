@@ -2,6 +2,7 @@
 #include <GLFW/glfw3.h>
 #include <epoxy/gl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -41,6 +42,8 @@ void menu_bar(AppState& s, bool& quit) {
     if (ImGui::MenuItem("Open checkpoint...", "Ctrl+O")) s.open_popup = true;
     if (ImGui::MenuItem("Browse for a model...")) s.browse(ali::explorer::BrowsePurpose::OpenModel);
     if (ImGui::MenuItem("Add images...")) s.browse(ali::explorer::BrowsePurpose::AddImages);
+    if (ImGui::MenuItem("Watch run...")) s.browse(ali::explorer::BrowsePurpose::WatchRun);
+    if (s.watch.active() && ImGui::MenuItem("Stop watching")) s.watch.stop();
     if (!s.settings.recent_images.empty() && ImGui::BeginMenu("Recent images")) {
       for (const auto& r : s.settings.recent_images)
         if (ImGui::MenuItem(r.c_str())) s.drops.handle({r});
@@ -119,11 +122,15 @@ int main(int argc, char** argv) {
   // The model: --model, else (unless --objective asks for a new one) the shipped asset, else a
   // fresh fmnist28 ready to train.
   std::string model = opt.model;
+  const bool watching = !opt.watch.empty() && opt.model.empty() && s.watch.watch(opt.watch);
   if (model.empty() && !opt.has_objective) model = find_default_model(opt.executable_dir).string();
-  if (!model.empty())
-    s.host.open(model);
-  else
-    s.host.create("fmnist28");
+  if (!watching) {  // when watching, the run's checkpoint is the model (and until it lands, none)
+    if (!model.empty())
+      s.host.open(model);
+    else
+      s.host.create("fmnist28");
+  }
+  if (!opt.watch.empty() && !opt.model.empty()) s.watch.watch(opt.watch);  // replaces --model when it lands
   if (opt.train) s.host.start_after_load = true;  // starts once loading is done
   for (const auto& d : opt.drops) s.pending_drops.push_back(d);
 
@@ -143,6 +150,10 @@ int main(int argc, char** argv) {
   auto last_frame = started;
   double last_input = -1;
   int frame = 0, settled_frames = 0;
+  // Training throughput in the window (bench/explorer_frames.sh compares it with the CLI's): from the
+  // first step seen to the last.
+  int64_t rate_s0 = -1, rate_s1 = -1;
+  clock::time_point rate_t0, rate_t1;
   bool quit = false, timed_out = false;
   std::signal(SIGTERM, on_quit_signal);
   std::signal(SIGHUP, on_quit_signal);
@@ -168,6 +179,11 @@ int main(int argc, char** argv) {
       s.host.start_training();
     }
     s.update();
+    if (s.host.session && s.host.trained_steps() > 0) {
+      const int64_t st = s.host.step();
+      if (rate_s0 < 0) rate_s0 = st, rate_t0 = clock::now();
+      if (st != rate_s1) rate_s1 = st, rate_t1 = clock::now();
+    }
 
     window->begin_frame();
     shortcuts(s);
@@ -195,8 +211,9 @@ int main(int argc, char** argv) {
                      (s.has_model() && !s.attributes.sweep_out_pending.empty());
       // A run that ended (diverged, completed) or a model that failed to load will not add steps.
       bool steps_done = opt.min_steps <= 0 || s.host.trained_steps() >= opt.min_steps ||
-                        (!loading && !training &&
+                        (!loading && !training && !s.watch.active() &&
                          !(s.host.session && s.host.session->state() == ali::TrainState::Paused));
+      if (s.watch.active() && opt.min_steps > 0) steps_done = s.watch.checkpoint_step() >= opt.min_steps;
       // Settled: loading and dropped files handled, and (unless training keeps it busy) inference
       // done.
       bool settled = !loading && (training || (!s.worker.busy() && !s.drops.refining()));
@@ -229,6 +246,16 @@ int main(int argc, char** argv) {
   if (opt.scripted() || s.host.session)
     std::cout << "final step: " << s.step() << " (trained " << s.host.trained_steps()
               << " steps in this run)" << std::endl;
+  if (opt.print_frame_stats && rate_s1 > rate_s0) {
+    std::vector<double> step_ms;
+    for (const auto& h : s.host.history)
+      if (h.step > rate_s0) step_ms.push_back(h.seconds * 1000);
+    std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
+    const double secs = std::chrono::duration<double>(rate_t1 - rate_t0).count();
+    std::cout << "training in the window: " << double(rate_s1 - rate_s0) / secs << " it/s over "
+              << rate_s1 - rate_s0 << " steps, median step "
+              << (step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2]) << " ms" << std::endl;
+  }
   if (opt.scripted()) {  // for tests: what the window holds at the end
     std::cout << "dropped: " << s.drops.size() << " (" << s.drops.reconstructed()
               << " reconstructed)\n"
@@ -249,6 +276,7 @@ int main(int argc, char** argv) {
       std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests()
                 << std::endl;
     if (s.has_model()) std::cout << "objective: " << s.config().objective << std::endl;
+    if (s.watch.active()) std::cout << "watch: " << s.watch.status() << std::endl;
     if (s.has_model() && s.config().conditional())
       std::cout << "attributes: " << s.attributes.summary() << std::endl;
   }

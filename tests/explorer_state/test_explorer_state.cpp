@@ -469,3 +469,165 @@ TEST_F(ExplorerState, DroppedPhotosAreConformedAndRefinementReplacesTheirCodeUnt
   EXPECT_TRUE(d.refined.empty());
   EXPECT_EQ(s->shelf.find_source(d.path)->code, d.code);
 }
+
+TEST(RunLog, TakesCompleteRowsRepeatsAfterAResumeAndSkipsBadRows) {
+  RunLog log;
+  log.feed("step,wall_s,loss_d,loss_g,p_real,p_fake\n1,0.1,1.3,0.7,0.5,0.5\n2,0.2,1.2,0.8,0.6,0.4\n3,0.3,1.");
+  ASSERT_TRUE(log.has_header());
+  ASSERT_EQ(log.rows().size(), 2u);  // the incomplete third row waits
+  EXPECT_EQ(log.last_step(), 2);
+  EXPECT_DOUBLE_EQ(log.rows()[1].g_loss, 0.8);
+  ASSERT_TRUE(log.rows()[1].metric_names);
+  EXPECT_DOUBLE_EQ(log.rows()[1].metric("p_fake"), 0.4);
+  std::string whole = "step,wall_s,loss_d,loss_g,p_real,p_fake\n1,0.1,1.3,0.7,0.5,0.5\n2,0.2,1.2,0.8,0.6,0.4\n";
+  EXPECT_EQ(log.offset(), whole.size());
+  log.feed("3,0.3,1.1,0.9,0.7,0.3\n4,0.4,1.0,1.0\nbad,row,x,y,z,w\n5,0.5,1,1,nan,0.5\n");
+  EXPECT_EQ(log.bad_rows(), 2);  // a short row and one whose step is no number
+  EXPECT_EQ(log.last_step(), 5);
+  EXPECT_TRUE(std::isnan(log.rows().back().metric("p_real")));  // a metric may be NaN
+  EXPECT_NEAR(log.steps_per_second(), 10.0, 1e-9);
+  // A resumed run writes again from its checkpoint's step: the rows from there are replaced.
+  log.feed("4,0.05,2,2,0.5,0.5\n");
+  ASSERT_EQ(log.rows().size(), 4u);
+  EXPECT_EQ(log.last_step(), 4);
+  EXPECT_DOUBLE_EQ(log.rows().back().d_loss, 2.0);
+  // A file that does not start with the header is no log: nothing is taken.
+  RunLog other;
+  other.feed("hello\n1,2,3,4\n");
+  EXPECT_FALSE(other.has_header());
+  EXPECT_TRUE(other.rows().empty());
+  // Long logs are thinned, newest rows kept.
+  RunLog big;
+  big.limit = 100;
+  std::string text = "step,wall_s,loss_d,loss_g\n";
+  for (int i = 1; i <= 1000; ++i) text += std::to_string(i) + "," + std::to_string(i * 0.01) + ",1,1\n";
+  big.feed(text);
+  EXPECT_LE(big.rows().size(), 100u);
+  EXPECT_EQ(big.last_step(), 1000);
+  EXPECT_EQ(big.rows()[big.rows().size() - 2].step, 999);
+}
+
+TEST_F(ExplorerState, WatchedRunFollowsItsLogAndCheckpointsAndWritesNothingThere) {
+  // A run folder as `ali train --out` writes it, by a trainer of this test's own.
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  TrainOptions o;
+  o.batch = 3;
+  Trainer t(c.resolved(), o, torch::kCPU);
+  t.set_data(std::make_shared<const ImageSet>(load_dataset((dir_ / "data").string(), "train", 28, 1)));
+  std::string header = "step,wall_s,loss_d,loss_g";
+  for (const auto& m : *t.metric_names()) header += "," + m;
+  std::ofstream log(run / "log.csv");
+  log << header << "\n";
+  auto row = [&](const StepStats& st) {
+    log << st.step << "," << 0.1 * double(st.step) << "," << st.d_loss << "," << st.g_loss;
+    for (double v : st.metrics) log << "," << v;
+    log << "\n" << std::flush;
+  };
+  row(t.step());
+  row(t.step());
+  t.save(run / "checkpoint.ali");
+
+  auto s = make_state();
+  s->watch.interval = 0;  // look at every update
+  EXPECT_FALSE(s->watch.watch(dir_ / "data"));  // no run folder: an error, nothing watched
+  EXPECT_FALSE(s->watch.active());
+  ASSERT_TRUE(s->messages.back().error);
+  ASSERT_TRUE(s->watch.watch(run));
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.checkpoints_loaded() == 1 && s->watch.log().last_step() == 2; }));
+  EXPECT_TRUE(s->has_model());
+  EXPECT_EQ(s->step(), 2);
+  EXPECT_EQ(s->host.path, (run / "checkpoint.ali").string());
+  EXPECT_EQ(s->host.history.size(), 2u);  // the Train panel's curves
+  EXPECT_NE(s->watch.status().find("checkpoint step 2"), std::string::npos);
+  settle(*s);
+  const auto adoptions = s->host.adoptions;
+  const auto version = s->host.version;
+
+  // The run goes on: rows (the last one half written) and a newer checkpoint (atomically replaced).
+  row(t.step());
+  log << "4,0.4,1.0" << std::flush;
+  t.step();
+  t.save(run / "checkpoint.ali");
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.checkpoints_loaded() == 2; }));
+  EXPECT_EQ(s->step(), 4);
+  EXPECT_EQ(s->host.adoptions, adoptions);  // a later state of the same model: followed, not adopted
+  EXPECT_GT(s->host.version, version);      // so every view re-renders
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.log().last_step() == 3; }));
+  log << ",1.0";
+  for (size_t i = 0; i < t.metric_names()->size(); ++i) log << ",0.5";
+  log << "\n" << std::flush;
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.log().last_step() == 4; }));
+  EXPECT_EQ(s->host.history.size(), 4u);
+
+  // A damaged checkpoint is an error in the window; the model loaded before stays.
+  std::ofstream(run / "checkpoint.ali.tmp") << "ALI not really";
+  fs::rename(run / "checkpoint.ali.tmp", run / "checkpoint.ali");
+  const size_t errors_before = std::count_if(s->messages.begin(), s->messages.end(), [](auto& m) { return m.error; });
+  ASSERT_TRUE(pump(*s, [&] {
+    return size_t(std::count_if(s->messages.begin(), s->messages.end(), [](auto& m) { return m.error; })) >
+           errors_before;
+  }));
+  EXPECT_NE(s->messages.back().text.find("watched run"), std::string::npos);
+  settle(*s);
+  EXPECT_EQ(s->step(), 4);
+  EXPECT_TRUE(s->has_model());
+  EXPECT_EQ(s->watch.checkpoints_loaded(), 2);
+
+  // Nothing was written into the folder: the same two files, as the test last wrote them.
+  log.close();
+  t.save(run / "checkpoint.ali");
+  auto listing = [&] {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(run))
+      v.push_back(e.path().filename().string() + " " + std::to_string(fs::file_size(e.path())) + " " +
+                  std::to_string(fs::last_write_time(e.path()).time_since_epoch().count()));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const auto before = listing();
+  ASSERT_EQ(before.size(), 2u);
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.checkpoints_loaded() == 3; }));
+  settle(*s);
+  EXPECT_EQ(listing(), before);
+
+  // Opening another model ends the watch.
+  const fs::path other = dir_ / "other.ali";
+  t.save(other);
+  s->host.open(other.string());
+  EXPECT_FALSE(s->watch.active());
+  settle(*s);
+  EXPECT_EQ(s->host.path, other.string());
+}
+
+TEST_F(ExplorerState, ARunFolderDroppedOrBrowsedIsWatched) {
+  const fs::path run = dir_ / "runs" / "a";
+  fs::create_directories(run);
+  std::ofstream(run / "log.csv") << "step,wall_s,loss_d,loss_g\n1,0.1,1,1\n";
+  fs::create_directories(dir_ / "runs" / "plain");
+  auto s = make_state();
+  s->watch.interval = 0;
+  s->drops.handle({run.string()});
+  EXPECT_TRUE(s->watch.active());
+  ASSERT_TRUE(pump(*s, [&] { return s->watch.log().last_step() == 1; }));
+  EXPECT_NE(s->watch.status().find("checkpoint not yet written"), std::string::npos);
+  s->watch.stop();
+  s->drops.handle({(run / "log.csv").string()});  // the log itself: its folder
+  EXPECT_EQ(s->watch.folder(), fs::absolute(run).lexically_normal());
+  s->watch.stop();
+  // The in-window browser lists folders, marks run folders, and takes the folder it shows.
+  FileBrowser& b = s->browser;
+  b.open(BrowsePurpose::WatchRun, dir_ / "runs");
+  ASSERT_EQ(b.entries().size(), 2u);
+  EXPECT_TRUE(b.entries()[0].run);   // a
+  EXPECT_FALSE(b.entries()[1].run);  // plain
+  EXPECT_FALSE(b.can_take());
+  b.click("a");
+  ASSERT_TRUE(b.can_take());
+  s->chosen(BrowsePurpose::WatchRun, b.take());
+  EXPECT_TRUE(s->watch.active());
+  settle(*s);
+}

@@ -10,7 +10,8 @@ namespace ali::explorer {
 
 void FileDialog::draw(AppState& s) {
   FileBrowser& b = s.browser;
-  const char* title = b.purpose() == BrowsePurpose::OpenModel ? "Open model###browse" : "Add images###browse";
+  const bool images = b.purpose() == BrowsePurpose::AddImages, runs = b.purpose() == BrowsePurpose::WatchRun;
+  const char* title = runs ? "Watch a run folder###browse" : images ? "Add images###browse" : "Open model###browse";
   if (b.is_open() && !ImGui::IsPopupOpen("###browse")) {
     ImGui::OpenPopup(title);
     location_ = b.dir().string();
@@ -42,7 +43,7 @@ void FileDialog::draw(AppState& s) {
   for (const auto& e : b.entries()) {
     char label[512];
     if (e.folder)
-      std::snprintf(label, sizeof label, "[%s]", e.name.c_str());
+      std::snprintf(label, sizeof label, e.run ? "[%s]   run" : "[%s]", e.name.c_str());
     else
       std::snprintf(label, sizeof label, "%-48s %8.1f KiB", e.name.c_str(), double(e.size) / 1024.0);
     bool selected = b.selected().count(e.name) > 0;
@@ -57,12 +58,11 @@ void FileDialog::draw(AppState& s) {
     b.click(clicked);
     location_ = b.dir().string();
   }
-  const bool images = b.purpose() == BrowsePurpose::AddImages;
-  ImGui::BeginDisabled(b.selected().empty());
+  ImGui::BeginDisabled(!b.can_take());
   char go[64];
-  std::snprintf(go, sizeof go, images ? "Add %zu image%s" : "Open", b.selected().size(),
+  std::snprintf(go, sizeof go, runs ? "Watch this run" : images ? "Add %zu image%s" : "Open", b.selected().size(),
                 b.selected().size() == 1 ? "" : "s");
-  if (ImGui::Button(go, ImVec2(140, 0)) || (open_now && !b.selected().empty())) {
+  if (ImGui::Button(go, ImVec2(140, 0)) || (open_now && b.can_take())) {
     auto purpose = b.purpose();
     s.chosen(purpose, b.take());
   }
@@ -71,7 +71,9 @@ void FileDialog::draw(AppState& s) {
   if (ImGui::Button("Cancel", ImVec2(120, 0)) || ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape)))
     b.close();
   ImGui::SameLine();
-  ImGui::TextDisabled(images ? "click images to select several" : ".ali checkpoints");
+  ImGui::TextDisabled(runs     ? "enter a folder that `ali train --out` writes (log.csv, checkpoint.ali)"
+                      : images ? "click images to select several"
+                               : ".ali checkpoints");
   if (!b.is_open()) ImGui::CloseCurrentPopup();
   ImGui::EndPopup();
 }

@@ -4,24 +4,65 @@
 
 namespace ali::explorer {
 
+namespace {
+// A run another process trains (File > Watch run): where, how far its log and its last checkpoint
+// are, and how long since the folder last changed.
+void watch_status(AppState& s) {
+  const RunWatch& w = s.watch;
+  ImGui::TextColored(ImVec4(0.45f, 0.85f, 1, 1), "watching a run (read-only)");
+  ImGui::SameLine();
+  if (ImGui::SmallButton("stop watching")) {
+    s.watch.stop();
+    return;
+  }
+  ImGui::TextWrapped("%s", w.folder().string().c_str());
+  const double rate = w.log().steps_per_second();
+  ImGui::Text("log: step %lld", (long long)w.log().last_step());
+  if (rate > 0) {
+    ImGui::SameLine();
+    ImGui::Text("| %.2f it/s", rate);
+  }
+  if (w.checkpoint_step() >= 0)
+    ImGui::Text("model: checkpoint of step %lld (%d loaded)", (long long)w.checkpoint_step(),
+                w.checkpoints_loaded());
+  else
+    ImGui::TextDisabled("model: waiting for the run's first checkpoint");
+  const double quiet = w.since_change();
+  if (quiet > 120)
+    ImGui::TextColored(ImVec4(1, 0.75f, 0.3f, 1), "no change for %s: finished, stopped or stalled?",
+                       format_duration(quiet).c_str());
+  if (w.log().bad_rows())
+    ImGui::TextColored(ImVec4(1, 0.75f, 0.3f, 1), "%lld log rows could not be read",
+                       (long long)w.log().bad_rows());
+  help_marker("Curves follow the folder's log.csv; each checkpoint.ali that lands becomes the model every "
+              "view draws with. Train continues from it here, in a run of this program's own.");
+  ImGui::Separator();
+}
+}  // namespace
+
 void TrainPanel::draw(AppState& s) {
   if (!begin_panel("Train", 0.0f, 0.40f, 0.24f, 0.60f)) {
     ImGui::End();
     return;
   }
+  if (s.watch.active()) watch_status(s);
   TrainState st = s.host.session ? s.host.session->state() : TrainState::Idle;
   bool starting = s.tasks.busy("start") || s.tasks.busy("new");
   const char* label = starting ? "starting" : to_string(st);
   ImVec4 colour = st == TrainState::Running ? ImVec4(0.4f, 0.9f, 0.4f, 1)
                   : st == TrainState::Error ? ImVec4(1, 0.4f, 0.4f, 1)
                                             : ImVec4(0.8f, 0.8f, 0.8f, 1);
-  ImGui::TextColored(colour, "%s", label);
-  ImGui::SameLine();
+  // While watching, the block above says where the run is; this program's own run has none.
+  const bool own_run = !s.watch.active();
+  if (own_run) {
+    ImGui::TextColored(colour, "%s", label);
+    ImGui::SameLine();
+  }
   double rate = s.host.session ? s.host.session->steps_per_second() : 0;
   int64_t step = s.step();
   int64_t total = s.host.session ? s.host.session->max_steps() : s.host.max_steps;
-  ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
-  if (total > 0) {
+  if (own_run) ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
+  if (own_run && total > 0) {
     double eta = rate > 0 ? double(total - step) / rate : -1;
     ImGui::ProgressBar(total ? float(double(step) / double(total)) : 0.0f, ImVec2(-1, 0),
                        (std::to_string(step) + " / " + std::to_string(total) + "   ETA " +

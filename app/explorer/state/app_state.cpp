@@ -27,7 +27,8 @@ AppState::AppState(Options o)
       explore(*this),
       attributes(*this),
       map(*this),
-      live(*this) {}
+      live(*this),
+      watch(*this) {}
 
 AppState::~AppState() {
   host.session.reset();  // stops training (saving) before the worker and tasks go
@@ -39,7 +40,7 @@ double AppState::now() const {
 }
 
 void AppState::browse(BrowsePurpose purpose) {
-  const auto& recent = purpose == BrowsePurpose::OpenModel ? settings.recent : settings.recent_images;
+  const auto& recent = purpose == BrowsePurpose::AddImages ? settings.recent_images : settings.recent;
   std::filesystem::path start = recent.empty() ? std::filesystem::path() : std::filesystem::path(recent.front()).parent_path();
   if (auto cmd = desktop_dialog_command(purpose, start)) {
     tasks.run("dialog", [cmd = *cmd, purpose]() -> Apply {
@@ -55,6 +56,8 @@ void AppState::chosen(BrowsePurpose purpose, const std::vector<std::string>& pat
   if (paths.empty()) return;
   if (purpose == BrowsePurpose::OpenModel)
     host.open(paths.front());
+  else if (purpose == BrowsePurpose::WatchRun)
+    watch.watch(paths.front());
   else
     drops.handle(paths);
 }
@@ -102,6 +105,7 @@ void AppState::update() {
     drops.handle(paths);
   }
   host.poll();
+  watch.poll();
   map.poll();
   views.frame(*this);
   views.deliver(*this, worker.take_results());

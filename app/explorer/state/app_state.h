@@ -21,6 +21,7 @@
 #include "live_views.h"
 #include "model_host.h"
 #include "options.h"
+#include "run_watch.h"
 #include "settings.h"
 #include "shelf.h"
 #include "task_runner.h"
@@ -58,6 +59,7 @@ struct AppState {
   LatentMap map;
   LiveViews live;
   FileBrowser browser;  // the in-window file dialog (when the desktop has none)
+  RunWatch watch;       // a run folder followed live (File > Watch run, a dropped run folder)
 
   // Requests from the window (main.cpp) and the menu.
   std::vector<std::string> pending_drops;

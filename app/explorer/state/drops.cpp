@@ -320,8 +320,16 @@ void Drops::handle(const std::vector<std::string>& paths) {
       app_.error(p + ": no such file or folder");
       continue;
     }
+    if (is_run_folder(p)) {  // `ali train --out` writes log.csv and checkpoint.ali: follow it live
+      app_.watch.watch(p);
+      continue;
+    }
     if (fs::is_directory(p, ec)) {
       app_.data.set_dataset(p);  // a dataset folder: IDX files or images, checked in the background
+      continue;
+    }
+    if (fs::path(p).filename() == "log.csv") {  // a run's log: watch its folder
+      app_.watch.watch(fs::path(p).parent_path());
       continue;
     }
     if (looks_like_checkpoint(p)) {

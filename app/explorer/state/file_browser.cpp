@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ali/image_io.h"
+#include "run_watch.h"
 
 namespace fs = std::filesystem;
 
@@ -26,6 +27,7 @@ void FileBrowser::open(BrowsePurpose purpose, const fs::path& start) {
 
 bool FileBrowser::accepts(const fs::path& file) const {
   if (purpose_ == BrowsePurpose::AddImages) return has_image_extension(file);
+  if (purpose_ == BrowsePurpose::WatchRun) return false;  // folders are what it chooses
   return file.extension() == ".ali";
 }
 
@@ -45,9 +47,9 @@ bool FileBrowser::go(const fs::path& folder) {
     if (name.empty() || name[0] == '.') continue;
     std::error_code e2;
     if (it->is_directory(e2)) {
-      folders.push_back({name, true, 0});
+      folders.push_back({name, true, purpose_ == BrowsePurpose::WatchRun && is_run_folder(it->path()), 0});
     } else if (it->is_regular_file(e2) && (show_all_ || accepts(it->path()))) {
-      files.push_back({name, false, it->file_size(e2)});
+      files.push_back({name, false, false, it->file_size(e2)});
     }
   }
   auto by_name = [](const BrowseEntry& a, const BrowseEntry& b) { return a.name < b.name; };
@@ -80,8 +82,19 @@ void FileBrowser::click(const std::string& name) {
   }
 }
 
+bool FileBrowser::can_take() const {
+  return purpose_ == BrowsePurpose::WatchRun ? is_run_folder(dir_) : !selected_.empty();
+}
+
 std::vector<std::string> FileBrowser::take() {
   std::vector<std::string> out;
+  if (purpose_ == BrowsePurpose::WatchRun) {
+    if (is_run_folder(dir_)) {
+      out.push_back(dir_.string());
+      open_ = false;
+    }
+    return out;
+  }
   for (const auto& name : selected_) out.push_back((dir_ / name).string());
   if (!out.empty()) open_ = false;
   return out;
@@ -112,6 +125,13 @@ std::optional<std::string> desktop_dialog_command(BrowsePurpose purpose, const f
   if (choice && std::string(choice) == "builtin") return std::nullopt;
   std::string dir = (start.empty() ? fs::current_path() : start).string() + "/";
   bool images = purpose == BrowsePurpose::AddImages;
+  if (purpose == BrowsePurpose::WatchRun) {
+    if (on_path("zenity"))
+      return "zenity --file-selection --directory --title='Watch a run folder' --filename=" + shell_quoted(dir) +
+             " 2>/dev/null";
+    if (on_path("kdialog")) return "kdialog --getexistingdirectory " + shell_quoted(dir) + " 2>/dev/null";
+    return std::nullopt;
+  }
   if (on_path("zenity")) {
     std::string cmd = "zenity --file-selection --title=" + shell_quoted(images ? "Add images" : "Open model") +
                       " --filename=" + shell_quoted(dir);

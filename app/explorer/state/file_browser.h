@@ -11,11 +11,13 @@
 
 namespace ali::explorer {
 
-enum class BrowsePurpose { OpenModel, AddImages };
+// WatchRun chooses a folder (a run folder: log.csv or checkpoint.ali inside), the others files.
+enum class BrowsePurpose { OpenModel, AddImages, WatchRun };
 
 struct BrowseEntry {
   std::string name;
   bool folder = false;
+  bool run = false;  // WatchRun: a folder `ali train --out` wrote
   uintmax_t size = 0;
 };
 
@@ -41,8 +43,10 @@ class FileBrowser {
   // Selecting a file: one for models, any number for images (toggled). A folder is entered.
   void click(const std::string& name);
   const std::set<std::string>& selected() const { return selected_; }
-  // The chosen paths (absolute), then closes; empty when nothing is selected.
+  // The chosen paths (absolute), then closes; empty when nothing is selected. WatchRun: the folder
+  // shown, when it is a run folder.
   std::vector<std::string> take();
+  bool can_take() const;
 
   bool accepts(const std::filesystem::path& file) const;
 

@@ -1,5 +1,7 @@
 #include "model_host.h"
 
+#include <nlohmann/json.hpp>
+
 #include "ali/device.h"
 #include "app_state.h"
 #include "state_util.h"
@@ -75,6 +77,7 @@ fs::path ModelHost::default_run_checkpoint() const {
 
 void ModelHost::open(const std::string& p) {
   if (p.empty()) return;
+  app_.watch.stop();  // another model: the watched run's checkpoints no longer replace it
   app_.tasks.run("open", [p]() -> Apply {
     CheckpointHeader h;
     auto m = load_model(p, torch::kCPU, &h);
@@ -84,6 +87,15 @@ void ModelHost::open(const std::string& p) {
       s.info("opened " + p);
     };
   });
+}
+
+void ModelHost::follow(std::shared_ptr<AliModel> m, CheckpointHeader h, const std::string& p) {
+  if (!loaded || session || p != path || nlohmann::json(h.config) != nlohmann::json(header.config) ||
+      h.class_names != header.class_names)
+    return adopt(std::move(m), std::move(h), p);
+  header = std::move(h);
+  static_model = std::move(m);
+  ++version;  // every view that follows the model re-renders
 }
 
 void ModelHost::adopt(std::shared_ptr<AliModel> m, CheckpointHeader h, const std::string& p) {
@@ -104,6 +116,7 @@ void ModelHost::adopt(std::shared_ptr<AliModel> m, CheckpointHeader h, const std
 }
 
 void ModelHost::create(const std::string& arch) {
+  app_.watch.stop();
   ModelConfig c;
   c.arch = arch;
   TrainOptions o;
@@ -182,6 +195,12 @@ void ModelHost::start_training() {
     start_after_load = true;
     create(new_arch);
     return;
+  }
+  if (app_.watch.active()) {
+    // Training here continues from the watched checkpoint into a run of this program's own: the
+    // watched folder is never written, and its later checkpoints no longer replace this model.
+    app_.info("training a copy of the watched run here");
+    app_.watch.stop();
   }
   torch::Device device = torch::kCPU;
   try {

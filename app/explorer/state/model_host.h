@@ -69,6 +69,10 @@ class ModelHost {
   // Makes `m` the model every view draws with; the previous run stops (and saves) in the
   // background.
   void adopt(std::shared_ptr<AliModel> m, CheckpointHeader h, const std::string& path);
+  // A watched run's newer checkpoint: a later state of the model loaded from `path` replaces it as a
+  // training snapshot does (views re-render; the inspector, attributes and map keep their settings);
+  // a model of another configuration is adopted.
+  void follow(std::shared_ptr<AliModel> m, CheckpointHeader h, const std::string& path);
   void start_training();
   void pause_or_resume();
   void stop_training();

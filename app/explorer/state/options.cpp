@@ -98,6 +98,9 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_option("--browse", o.browse,
                  "open the in-window Add images browser in this folder once a model is loaded (scripts, "
                  "screenshots)");
+  app.add_option("--watch", o.watch,
+                 "follow a run folder that `ali train --out` writes (here, distributed, or mounted from "
+                 "a server): its log's curves and each new checkpoint, read-only (File > Watch run)");
   app.add_option("--device", o.device, "device for training runs: auto, cpu or cuda")
       ->capture_default_str();
   app.add_option(
@@ -110,7 +113,8 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_option("--frames", o.frames, "scripted mode: run this many frames, then exit")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--min-steps", o.min_steps,
-                 "scripted mode: also wait until training has done this many steps");
+                 "scripted mode: also wait until training has done this many steps (with --watch: until "
+                 "the run's checkpoint of at least this step has loaded)");
   app.add_option("--timeout", o.timeout_s, "scripted mode: give up waiting after this many seconds")
       ->capture_default_str();
   app.add_option("--screenshot", o.screenshot,

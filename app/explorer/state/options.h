@@ -19,12 +19,14 @@ struct Options {
   int refine = 0;                    // > 0: refine every dropped image's code this many steps
   bool raw = false;                  // dropped images as they are (no conforming)
   std::string browse;                // open the in-window Add images browser in this folder
+  std::string watch;                 // a run folder to follow live (File > Watch run)
   std::filesystem::path config_dir;  // settings, layout, shelf
   int width = 0, height = 0;         // 0: from the settings, else 1600 x 960
   bool train = false;                // start training right after loading
   std::vector<std::string> drops;    // files handled as if dropped on the window
   int frames = 0;                    // > 0: scripted mode, run this many frames then exit
   int64_t min_steps = 0;             // scripted: keep going until training has done this many steps
+                                     // (--watch: until a checkpoint of at least this step is loaded)
   double timeout_s = 180;            // scripted: give up waiting after this long
   std::string screenshot;            // scripted: save the window's pixels here at the end
   bool print_frame_stats = false;    // print p50/p95 frame times at exit
