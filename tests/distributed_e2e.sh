@@ -73,6 +73,12 @@ check_log "$run/log.csv" 8
 check_log "$run/log.csv" 10
 echo "ok: the distributed checkpoint resumed in 1 process, then in 2 (log lists 1..10 once)"
 
+# Semi-supervised: each rank its slice of the labelled batch too (the slicing is unit-tested).
+"${train[@]}" --objective semi --labels 100 --nproc 2 --steps 3 --out "$work/semi" >"$work/semi.log" 2>&1 ||
+  fail "semi --nproc 2: $(cat "$work/semi.log")"
+[ "$(step_of "$work/semi/checkpoint.ali")" -eq 3 ] || fail "semi --nproc 2: not at step 3"
+echo "ok: --objective semi trains in 2 processes"
+
 # torchrun's contract, set by hand: two processes with RANK/WORLD_SIZE/MASTER_*.
 port=$((20000 + RANDOM % 20000))
 run="$work/torchrun"
@@ -87,6 +93,44 @@ wait "${pids[1]}" || fail "torchrun-style rank 1: $(cat "$work/tr1.log")"
 grep -q "torchrun" "$work/tr0.log" || fail "torchrun-style: rank 0 did not see the launch"
 [ ! -s "$work/tr1.log" ] || fail "rank 1 printed: $(cat "$work/tr1.log")"
 echo "ok: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (torchrun's variables) train 2 processes"
+
+# The real torchrun, where it is installed. Debian 12's (torch 1.13 on Python 3.11) crashes before
+# launching anything at its default --redirects 0 --tee 0 (3.11's Flag enums no longer list NONE);
+# --redirects 1 --tee 1 (stdout to its log files and to the console) avoids it.
+if command -v torchrun >/dev/null 2>&1; then
+  port=$((20000 + RANDOM % 20000))
+  run="$work/torchrun-real"
+  timeout 300 torchrun --redirects 1 --tee 1 --no_python --nnodes=1 --nproc_per_node=2 \
+    --master_addr=127.0.0.1 --master_port=$port "${train[@]}" --steps 3 --timeout 60 --out "$run" \
+    >"$work/trr.log" 2>&1 || fail "torchrun: $(tail -c 2000 "$work/trr.log")"
+  [ "$(step_of "$run/checkpoint.ali")" -eq 3 ] || fail "torchrun: not at step 3"
+  grep -q "x 2 processes (torchrun" "$work/trr.log" || fail "torchrun: no 2-process run: $(cat "$work/trr.log")"
+  check_log "$run/log.csv" 3
+  echo "ok: torchrun --nproc_per_node=2 trains 2 processes"
+  # --max_restarts: rank 1 is killed once the first checkpoint is written; torchrun relaunches both
+  # with the same command line, and the run continues from its checkpoint to the end.
+  port=$((20000 + RANDOM % 20000))
+  run="$work/torchrun-restart"
+  timeout 300 torchrun --redirects 1 --tee 1 --no_python --nnodes=1 --nproc_per_node=2 --max_restarts=1 \
+    --monitor_interval=1 --master_addr=127.0.0.1 --master_port=$port "${train[@]}" --steps 400 \
+    --checkpoint-every 5 --timeout 60 --out "$run" >"$work/trs.log" 2>&1 &
+  parent=$!; pids+=("$parent")
+  for _ in $(seq 600); do [ -f "$run/checkpoint.ali" ] && break; sleep 0.1; done
+  victim=""
+  for c in $(pgrep -f -- "--out $run"); do
+    if tr '\0' '\n' <"/proc/$c/environ" 2>/dev/null | grep -qx "RANK=1"; then victim=$c; fi
+  done
+  [ -n "$victim" ] || fail "torchrun restart: no rank 1 process"
+  kill -9 "$victim"
+  wait "$parent" || fail "torchrun restart: $(tail -c 3000 "$work/trs.log")"
+  grep -q "torchrun restart 1: resuming from" "$work/trs.log" ||
+    fail "torchrun restart: the relaunch did not resume: $(tail -c 3000 "$work/trs.log")"
+  [ "$(step_of "$run/checkpoint.ali")" -eq 400 ] || fail "torchrun restart: not at step 400"
+  check_log "$run/log.csv" 400
+  echo "ok: torchrun --max_restarts=1 relaunched the processes after rank 1 was killed; they resumed to the end"
+else
+  echo "note: torchrun is not installed; its variables were checked by hand above"
+fi
 
 # Bad launches: clear errors naming the value, within the timeout.
 RANK=x WORLD_SIZE=2 must_fail "RANK=x" "RANK='x'" "${train[@]}" --steps 2 --out "$work/bad1"

@@ -82,6 +82,16 @@ TEST(DistributedLaunch, ReadsEachLaunchersVariables) {
   EXPECT_EQ(t->local_world_size, 2);
   EXPECT_EQ(t->master_addr, "node7");
   EXPECT_EQ(t->master_port, 1234);
+  EXPECT_FALSE(t->agent_store);  // variables set by hand: rank 0 serves the rendezvous
+  EXPECT_EQ(t->restart_count, 0);
+  // torchrun itself: its agent serves the store, and a relaunch counts its restarts.
+  auto r = launch({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                   {"TORCHELASTIC_RESTART_COUNT", "2"}});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->agent_store);
+  EXPECT_EQ(r->restart_count, 2);
+  EXPECT_FALSE(launch({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}})
+                   ->agent_store);  // only torchrun's launch has an agent
   auto s = launch({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
                    {"SLURM_NTASKS_PER_NODE", "4"}});
   ASSERT_TRUE(s);
@@ -115,6 +125,9 @@ TEST(DistributedLaunch, BadValuesAreErrorsNamingThem) {
   EXPECT_NE(err({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", ""}}).find("MASTER_ADDR"),
             std::string::npos);
   EXPECT_NE(err({{"SLURM_PROCID", "-1"}, {"SLURM_NTASKS", "2"}}).find("SLURM_PROCID='-1'"),
+            std::string::npos);
+  EXPECT_NE(err({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_RESTART_COUNT", "z"}})
+                .find("TORCHELASTIC_RESTART_COUNT='z'"),
             std::string::npos);
 }
 

@@ -129,6 +129,25 @@ TEST(SemiLabels, ClassBalancedSeededAndChecked) {
       contains(error_of([&] { semi_labelled_rows(labels, 4, 3, 0); }), "below the 4 classes"));
 }
 
+TEST(SemiLabels, EachRankTakesItsSliceOfTheGlobalLabelledBatch) {
+  auto rows = torch::arange(1000, 1040, torch::kLong);  // 40 labelled images (dataset indices)
+  // One process: a batch as large as the unlabelled one, from the labelled rows, seeded per step.
+  auto one = semi_labelled_batch(rows, 8, 3, 5);
+  ASSERT_EQ(one.size(0), 8);
+  EXPECT_TRUE(torch::equal(one, semi_labelled_batch(rows, 8, 3, 5)));
+  EXPECT_FALSE(torch::equal(one, semi_labelled_batch(rows, 8, 3, 6)));
+  EXPECT_TRUE(torch::isin(one, rows).all().item<bool>());
+  // Two ranks of batch 8: disjoint halves of what one process of batch 16 takes.
+  auto r0 = semi_labelled_batch(rows, 8, 3, 5, 0, 2), r1 = semi_labelled_batch(rows, 8, 3, 5, 1, 2);
+  EXPECT_EQ(std::get<0>(at::_unique(torch::cat({r0, r1}))).size(0), 16);
+  EXPECT_TRUE(torch::equal(torch::cat({r0, r1}), semi_labelled_batch(rows, 16, 3, 5)));
+  // Fewer labelled images than the global batch: each rank takes its share of them.
+  EXPECT_EQ(semi_labelled_batch(rows, 100, 3, 5, 1, 2).size(0), 20);
+  // Fewer labelled images than ranks: every rank takes them all.
+  auto tiny = torch::arange(3, torch::kLong);
+  EXPECT_EQ(semi_labelled_batch(tiny, 8, 3, 5, 3, 4).size(0), 3);
+}
+
 TEST(KWayDiscriminator, OutputShapesWithOneAndTwoSlots) {
   auto x = torch::rand({3, 1, 28, 28}), z = torch::randn({3, 64});
   AliModel ali(config_for("ali"));

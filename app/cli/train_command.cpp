@@ -21,6 +21,7 @@
 
 #include "ali/data.h"
 #include "ali/device.h"
+#include "ali/evaluation.h"
 #include "ali/file_io.h"
 #include "ali/gradient_sync.h"
 #include "ali/image_io.h"
@@ -278,8 +279,17 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   std::optional<FolderLock> lock;
   if (writer) lock.emplace(out);  // two runs in one folder would overwrite each other's checkpoints
 
+  // torchrun --max_restarts relaunches every process with the same command line after a failure:
+  // a relaunched run continues from its checkpoint rather than refusing the folder it wrote.
+  bool resume = a.resume;
+  if (!resume && launch && launch->restart_count > 0 && fs::exists(ckpt)) {
+    resume = true;
+    if (writer)
+      std::cout << "torchrun restart " << launch->restart_count << ": resuming from " << ckpt.string()
+                << std::endl;
+  }
   std::unique_ptr<Trainer> trainer;
-  if (a.resume) {
+  if (resume) {
     if (!fs::exists(ckpt)) throw Error("--resume: no checkpoint at " + ckpt.string());
     trainer = Trainer::resume(ckpt, device);
     check_resume_objective(a.objective, trainer->model().config);
@@ -301,26 +311,46 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
     o.seed = a.seed;
+    ObjectiveChoice choice = a.objective;
+    if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
+      // M, the evaluation classifier, is trained once: by rank 0 when it is not cached yet, while
+      // the others wait (within --timeout), then read by every rank from the cache. Ranks on other
+      // machines need the cache on a shared path, or --feature-net.
+      const fs::path path = default_classifier_path(a.data, c.image_channels, c.image_size);
+      if (writer && !fs::exists(path)) {
+        std::cout << "training the evaluation classifier as M (cached at " << path.string()
+                  << ") while the other processes wait" << std::endl;
+        auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
+        cached_classifier(path, probe, test, nullptr);
+      }
+      auto done = torch::ones({1});
+      sync->sum(done);  // a barrier: every rank is here once rank 0 has the classifier
+      if (!fs::exists(path))
+        throw Error("rank " + std::to_string(rank) + ": the evaluation classifier " + path.string() +
+                    " that rank 0 trained is not on this machine: put the cache on a shared path or "
+                    "give --feature-net FILE");
+      choice.feature_net = path.string();
+    }
     int64_t planned = a.steps > 0 ? a.steps
                                   : (a.epochs > 0 ? a.epochs : 10) *
                                         std::max<int64_t>(1, probe.size() / (int64_t(a.batch) * world));
-    c = apply_objective_choice(c, o, a.objective, probe, a.data, planned, device,
+    c = apply_objective_choice(c, o, choice, probe, a.data, planned, device,
                                [writer](const std::string& m) {
                                  if (writer) std::cout << m << std::endl;
                                });
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
   }
-  if (a.resume && !a.precision.empty()) trainer->set_precision(parse_precision(a.precision));
+  if (resume && !a.precision.empty()) trainer->set_precision(parse_precision(a.precision));
   const ModelConfig& c = trainer->model().config;
   auto data = load_dataset(a.data, "train", c.image_size, c.image_channels);
-  if (a.resume && !c.dataset.empty() && data.name != c.dataset)
+  if (resume && !c.dataset.empty() && data.name != c.dataset)
     throw Error("--resume: the run in " + out.string() + " was trained on " + c.dataset + ", not " +
                 data.name + " (give its --data)");
   if (c.conditional()) data = with_condition_attributes(std::move(data));
   trainer->set_data(std::make_shared<const ImageSet>(std::move(data)));
   trainer->set_gradient_sync(sync);  // rank 0's weights, this rank's slice and noise
-  if (a.resume && cmd.count("--lr") > 0)
+  if (resume && cmd.count("--lr") > 0)
     trainer->set_learning_rate(a.lr);  // recorded in the checkpoint
 
   int64_t total = a.steps > 0 ? a.steps
@@ -330,7 +360,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   if (writer) {
     fs::create_directories(out);
     const fs::path log_path = out / "log.csv";
-    bool append = a.resume && fs::exists(log_path);
+    bool append = resume && fs::exists(log_path);
     if (append) trim_log(log_path, trainer->step_count());
     folder = std::make_shared<RunFolderWriter>(out, total, append, *trainer);
     std::cout << "training " << c.arch << " with objective " << c.objective

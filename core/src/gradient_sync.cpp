@@ -85,6 +85,12 @@ std::optional<LaunchEnv> launch_from_environment(
       e.master_addr = addr;
     }
     if (const char* port = get("MASTER_PORT")) e.master_port = parse_int("MASTER_PORT", port, 1, 65535);
+    if (e.launcher == "torchrun") {
+      const char* agent = get("TORCHELASTIC_USE_AGENT_STORE");
+      e.agent_store = agent && std::string(agent) == "True";
+      if (const char* restarts = get("TORCHELASTIC_RESTART_COUNT"))
+        e.restart_count = parse_int("TORCHELASTIC_RESTART_COUNT", restarts, 0, kMaxWorld);
+    }
     return e;
   }
   return std::nullopt;
@@ -131,13 +137,13 @@ class C10dGradientSync : public GradientSync {
     try {
       c10d::TCPStoreOptions o;
       o.port = uint16_t(env.master_port);
-      o.isServer = env.rank == 0;
+      o.isServer = env.rank == 0 && !env.agent_store;  // under torchrun its agent serves the store
       o.numWorkers = size_t(env.world_size);
       o.waitWorkers = false;  // the handshake below waits, with our timeout and our message
       o.timeout = timeout;
       store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
     } catch (const std::exception& e) {
-      throw Error(env.rank == 0
+      throw Error(env.rank == 0 && !env.agent_store
                       ? "rank 0 cannot serve the rendezvous at MASTER_ADDR:MASTER_PORT=" + where +
                             " (" + describe(e) + "): is the port in use, or the address not this host's?"
                       : "rank " + std::to_string(env.rank) + " cannot reach the master at " +
@@ -145,6 +151,10 @@ class C10dGradientSync : public GradientSync {
                             std::to_string(timeout.count() / 1000) + " s (" + describe(e) + ")");
     }
     store->setTimeout(timeout);
+    // As PyTorch's own workers do under torchrun: each attempt's keys apart from the last one's.
+    if (env.agent_store)
+      store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count),
+                                                    store);
     try {
       // World sizes must agree and each rank appear once; otherwise the process group would wait for
       // a peer that never comes.

@@ -189,6 +189,8 @@ StepStats Trainer::step() {
   ctx.update = update_for_step(options_.schedule, step_);
   ctx.instance_noise =
       instance_noise_at(options_.instance_noise, options_.noise_steps, steps_per_epoch(), step_);
+  ctx.rank = rank();
+  ctx.world_size = world_size();
   ObjectiveOutput r;
   {
     // bf16: every objective's forward passes autocast; set_gradients pauses it for the backward.

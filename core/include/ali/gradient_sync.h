@@ -37,6 +37,11 @@ struct LaunchEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string launcher;  // "torchrun", "slurm", "openmpi" or empty (none)
+  // torchrun's agent serves the rendezvous store itself (TORCHELASTIC_USE_AGENT_STORE=True): every
+  // process is its client, under the prefix of the attempt (TORCHELASTIC_RESTART_COUNT, which
+  // --max_restarts raises when it relaunches the processes).
+  bool agent_store = false;
+  int restart_count = 0;
 };
 
 // The launch described by `getenv` (the real environment by default); nullopt when no launcher

@@ -31,6 +31,9 @@ struct StepContext {
   int64_t step = 0;  // steps completed before this one
   Update update = Update::Both;
   double instance_noise = 0;  // std of Gaussian noise added to every image D sees (0: none)
+  // Data-parallel: this process's place, so batches an objective draws itself (semi's labelled
+  // ones) are sliced per rank as the loader's are.
+  int rank = 0, world_size = 1;
 };
 
 // One batch's losses and metrics as 0-d tensors (the trainer reads them in one transfer).
@@ -192,6 +195,11 @@ SemiLosses semi_losses(const torch::Tensor& l_lab, const torch::Tensor& y,
 // or a class has too few images.
 torch::Tensor semi_labelled_rows(const torch::Tensor& labels, int classes, int64_t count,
                                  uint64_t seed);
+// The labelled images semi trains on at `step` (dataset indices, taken from `rows`, the labelled
+// subset): a batch as large as the unlabelled one, or all of them; a pure function of (seed, step).
+// Data-parallel, rank's slice of the global labelled batch (when there is a labelled image per rank).
+torch::Tensor semi_labelled_batch(const torch::Tensor& rows, int batch, uint64_t seed, int64_t step,
+                                  int rank = 0, int world_size = 1);
 // The K+1 discriminator as a classifier: argmax_k D(x, mu(E(x)))_k for images in [0, 1] (eval
 // mode).
 torch::Tensor semi_classify(AliModel& m, const torch::Tensor& images);

@@ -24,6 +24,15 @@ SemiLosses semi_losses(const torch::Tensor& l_lab, const torch::Tensor& y,
   return s;
 }
 
+torch::Tensor semi_labelled_batch(const torch::Tensor& rows, int batch, uint64_t seed, int64_t step,
+                                  int rank, int world_size) {
+  const int64_t labelled = rows.size(0);
+  // Fewer labelled images than ranks: every rank takes the whole (tiny) set's stream.
+  const int world = labelled >= world_size ? world_size : 1;
+  const int lb = int(std::min<int64_t>(batch, labelled / world));
+  return rows.index_select(0, batch_indices(labelled, lb, seed ^ 0x1abe1ull, step, world > 1 ? rank : 0, world));
+}
+
 torch::Tensor semi_labelled_rows(const torch::Tensor& labels, int classes, int64_t count,
                                  uint64_t seed) {
   if (!labels.defined()) throw Error("objective semi needs a labelled dataset");
@@ -108,11 +117,9 @@ class Semi : public Objective {
     TORCH_CHECK(data_, "semi: no data prepared");
     const auto& x_u = b.x;
     const int64_t n = x_u.size(0);
-    // A labelled batch beside every unlabelled one: a pure function of (seed, step), as the
-    // loader's.
-    const int lb = int(std::min<int64_t>(options_.batch, labelled_.size(0)));
-    auto idx = labelled_.index_select(
-        0, batch_indices(labelled_.size(0), lb, options_.seed ^ 0x1abe1ull, ctx.step));
+    // A labelled batch beside every unlabelled one, each rank its own slice.
+    auto idx = semi_labelled_batch(labelled_, options_.batch, options_.seed, ctx.step, ctx.rank, ctx.world_size);
+    const int64_t lb = idx.size(0);
     auto x_l = data_->float_images(idx).to(x_u.device());
     auto y_l = data_->labels.index_select(0, idx).to(x_u.device());
     auto z_l = encode_sample(m, x_l, {});
