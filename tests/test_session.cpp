@@ -1,7 +1,12 @@
 // The threaded training session the GUI drives: completion, pause/resume/stop, and a NaN.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -43,6 +48,27 @@ TEST(Session, RunsToMaxStepsAndSaves) {
   EXPECT_EQ(read_checkpoint_header(dir / "run.ali").step, 5);
   EXPECT_GE(s.snapshot_version(), 2u);
   EXPECT_FALSE(s.snapshot()->encoder->is_training());
+}
+
+TEST(Session, TrainsAtTheNiceValueAskedForAndLeavesTheCallerAlone) {
+  struct Priority : SessionObserver {
+    std::atomic<int> seen{-100};
+    void on_step(const Trainer&, const StepStats&) override {
+      errno = 0;
+      seen = ::getpriority(PRIO_PROCESS, ::gettid());
+    }
+  };
+  auto p = std::make_shared<Priority>();
+  SessionOptions o;
+  o.max_steps = 2;
+  o.thread_nice = 7;
+  o.observers.push_back(p);
+  const int before = ::getpriority(PRIO_PROCESS, ::gettid());
+  TrainingSession s(small_trainer(), o);
+  s.start();
+  s.wait();
+  EXPECT_GE(p->seen.load(), 7);  // (a caller already nicer than 7 stays so without privilege)
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, ::gettid()), before);
 }
 
 TEST(Session, PauseHoldsTheStepAndStopSaves) {

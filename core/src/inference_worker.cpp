@@ -1,5 +1,8 @@
 #include "ali/inference_worker.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "ali/error.h"
 #include "ali/image_io.h"
 
@@ -16,8 +19,11 @@ PixelBuffer to_pixels(const torch::Tensor& chw) {
   return b;
 }
 
-InferenceWorker::InferenceWorker() {
-  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+InferenceWorker::InferenceWorker(int thread_nice) {
+  thread_ = std::jthread([this, thread_nice](std::stop_token st) {
+    if (thread_nice > 0) ::setpriority(PRIO_PROCESS, ::gettid(), thread_nice);  // nice is per thread
+    run(st);
+  });
 }
 
 InferenceWorker::~InferenceWorker() {

@@ -1,5 +1,8 @@
 #include "ali/training_session.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -121,6 +124,9 @@ void TrainingSession::save_checkpoint(bool periodic) {
 
 void TrainingSession::run(std::stop_token st) {
   using clock = std::chrono::steady_clock;
+  // On Linux a nice value is per thread; the trainer's intra-op work runs on this thread (the
+  // explorer trains with one intra-op thread). Failure (a sandbox forbidding it) only costs fluidity.
+  if (options_.thread_nice > 0) ::setpriority(PRIO_PROCESS, ::gettid(), options_.thread_nice);
   auto last_snapshot = clock::now();
   auto rate_t0 = clock::now();
   int64_t rate_s0 = trainer_->step_count();

@@ -1,6 +1,8 @@
 // The explorer's non-UI logic in ali_core: the inference worker (newest request per kind, stale ones
 // dropped, errors reported, snapshot copies) and the PCA behind the latent map.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -88,6 +90,18 @@ TEST(InferenceWorker, RunsOnAPrivateCopyAndReportsErrors) {
   r = wait_results(w, 1);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_FALSE(r[0].error.empty());
+}
+
+TEST(InferenceWorker, RunsAtTheNiceValueAskedFor) {
+  const int caller = ::getpriority(PRIO_PROCESS, ::gettid());
+  ali::InferenceWorker w(6);
+  w.post("nice", small_model(), 1, [](ali::AliModel&, ali::InferenceResult& out) {
+    out.message = std::to_string(::getpriority(PRIO_PROCESS, ::gettid()));
+  });
+  auto r = wait_results(w, 1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_GE(std::stoi(r[0].message), 6);
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, ::gettid()), caller);
 }
 
 TEST(Pca, FindsTheMainAxisAndOrdersDimensions) {

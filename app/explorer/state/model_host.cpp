@@ -212,6 +212,10 @@ void ModelHost::start_training() {
   SessionOptions so;
   so.max_steps = max_steps;
   so.checkpoint_every = checkpoint_every;
+  // The window first, then the views, then training (see kWorkerNice in app_state.cpp); a snapshot
+  // re-renders every view, twice a second rather than four times.
+  so.thread_nice = 10;
+  so.snapshot_interval_s = 0.5;
   so.checkpoint_path = save_path.empty() ? default_run_checkpoint() : fs::path(save_path);
   double rate = lr;
   int want_batch = batch;

@@ -44,7 +44,9 @@ class InferenceWorker {
   // images/codes/values/message. Exceptions become InferenceResult::error.
   using Job = std::function<void(AliModel& model, InferenceResult& out)>;
 
-  InferenceWorker();
+  // thread_nice > 0: the worker thread runs at that nice value (Linux), so that on a machine whose
+  // cores are all busy a window's frames come before re-rendering its views.
+  explicit InferenceWorker(int thread_nice = 0);
   ~InferenceWorker();  // drops pending work, waits for the running job
   InferenceWorker(const InferenceWorker&) = delete;
   InferenceWorker& operator=(const InferenceWorker&) = delete;

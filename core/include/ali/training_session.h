@@ -42,6 +42,9 @@ struct SessionOptions {
   // Also keep checkpoint_STEP.ali beside checkpoint_path every this many steps (0: never).
   int64_t keep_every = 0;
   double snapshot_interval_s = 0.25;         // how often a fresh snapshot is published
+  // > 0: the training thread runs at this nice value (Linux; lower priority), so that a window's
+  // frames and its inference take the cores first when they need them and training has the rest.
+  int thread_nice = 0;
   bool publish_snapshots = true;             // false: none (a headless run has no one to show them)
   size_t history_limit = 20000;              // loss history entries kept (older are thinned)
   // Asked at every step boundary: true ends the run as stop() does (e.g. a signal's flag).
