@@ -26,7 +26,10 @@ using namespace ali;
 namespace {
 
 // A photo of the garment `v` (1 x 28 x 28 float, light on black): uint8 H x W x 3.
-torch::Tensor photo_variant(const torch::Tensor& v, std::mt19937_64& rng, const fs::path& tmp) {
+// max_rotation (degrees) and blur_share (of the photos blurred) let a run leave those out, to see what
+// they cost.
+torch::Tensor photo_variant(const torch::Tensor& v, std::mt19937_64& rng, const fs::path& tmp, double max_rotation,
+                            double blur_share) {
   std::uniform_real_distribution<double> U(0, 1);
   namespace F = torch::nn::functional;
   int side = int(28 * (4 + 6 * U(rng)));
@@ -34,13 +37,13 @@ torch::Tensor photo_variant(const torch::Tensor& v, std::mt19937_64& rng, const 
                                                 .size(std::vector<int64_t>{side, side})
                                                 .mode(torch::kBilinear)
                                                 .align_corners(false));
-  double angle = (U(rng) * 16 - 8) * M_PI / 180;  // +-8 degrees
+  double angle = (U(rng) * 2 - 1) * max_rotation * M_PI / 180;  // +-8 degrees by default
   auto theta = torch::tensor({{std::cos(angle), -std::sin(angle), 0.0}, {std::sin(angle), std::cos(angle), 0.0}},
                              torch::kFloat)
                    .unsqueeze(0);
   auto grid = F::affine_grid(theta, {1, 1, side, side}, false);
   obj = F::grid_sample(obj, grid, F::GridSampleFuncOptions().align_corners(false)).clamp(0, 1);
-  if (U(rng) < 0.5) {  // blur
+  if (U(rng) < blur_share) {  // blur
     for (int i = 0; i < 1 + side / 100; ++i)
       obj = torch::avg_pool2d(torch::replication_pad2d(obj, {1, 1, 1, 1}), 3, 1);
   }
@@ -85,6 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--refine", steps, "refinement steps")->capture_default_str();
   app.add_option("--timing", timing, "single-image refinements timed")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
+  double max_rotation = 8, blur_share = 0.5;
+  app.add_option("--max-rotation", max_rotation, "photos: rotation of up to +- this many degrees")->capture_default_str();
+  app.add_option("--blur-share", blur_share, "photos: the share of them blurred")->capture_default_str();
   app.add_option("--shots", shots, "write a PNG of the first 12: photo, conformed, G(E), refined");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -117,7 +123,7 @@ int main(int argc, char** argv) {
     std::vector<double> conform_ms;
     int warnings = 0, inverted = 0;
     for (int i = 0; i < count; ++i) {
-      auto photo = photo_variant(x[i], rng, tmp);
+      auto photo = photo_variant(x[i], rng, tmp, max_rotation, blur_share);
       ConformOptions r;
       r.raw = true;
       raw.push_back(conform(photo, c, r).image);
@@ -182,7 +188,7 @@ int main(int argc, char** argv) {
                 bench::median(conform_ms));
     std::printf("linear probe on mu (%d labels/class, %d draws): originals %.3f\n", per_class, draws, p_x);
     std::printf("  %-28s probe %.3f (%.2fx the originals')\n", "variants, raw", p_r, p_r / p_x);
-    std::printf("  %-28s probe %.3f (%.2fx)\n", "variants, conformed", p_c, p_c / p_x);
+    std::printf("  %-28s probe %.3f (%.3fx)\n", "variants, conformed", p_c, p_c / p_x);
     std::printf("  %-28s probe %.3f (%.2fx)\n", "variants, conformed+refined", p_ref, p_ref / p_x);
     std::printf("reconstruction against the original image: pixel MSE / label preservation (classifier on x %.3f)\n",
                 (classify(classifier, x) == labels).to(torch::kFloat).mean().item<double>());

@@ -64,6 +64,29 @@ TEST(Conform, DarkSquareOnWhiteComesOutLightOnBlackCentredAndFillingTheFrame) {
   EXPECT_NEAR(r.box.h, 30, 2);
 }
 
+TEST(Conform, ATiltedObjectIsTurnedUprightUnlessCroppedByHand) {
+  // The same 60 x 30 dark rectangle turned by 7 degrees: its upright box would be about 63 x 37.
+  const int w = 400, h = 300;
+  auto img = torch::full({h, w, 3}, 250, torch::kUInt8);
+  const double a = 7 * M_PI / 180, cx = 200, cy = 150;
+  auto acc = img.accessor<uint8_t, 3>();
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      double u = std::cos(a) * (x - cx) + std::sin(a) * (y - cy), v = -std::sin(a) * (x - cx) + std::cos(a) * (y - cy);
+      if (std::abs(u) < 30 && std::abs(v) < 15)
+        for (int c = 0; c < 3; ++c) acc[y][x][c] = 20;
+    }
+  auto r = conform(img, fmnist_config());
+  auto b = bright_box(r.image);
+  EXPECT_EQ(b[2] - b[0] + 1, 28);
+  EXPECT_NEAR(b[3] - b[1] + 1, 14, 1);  // as the upright rectangle: the tilt was undone
+  EXPECT_NEAR(r.box.w, 63, 4);          // the card still shows where it is in the picture
+  ConformOptions hand;
+  hand.crop = Box{166, 129, 68, 42};  // around the tilted rectangle
+  auto b2 = bright_box(conform(img, fmnist_config(), hand).image);
+  EXPECT_GE(b2[3] - b2[1] + 1, 14);  // taken as it is: 37 of 68 rows (turned, it would be 30: 12 px)
+}
+
 TEST(Conform, ATintedBackgroundAndColouredObjectStillGiveABlackBackground) {
   auto img = picture(300, 300, {200, 225, 245}, 100, 60, 80, 160, {150, 30, 40});
   auto r = conform(img, fmnist_config());

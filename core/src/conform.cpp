@@ -151,6 +151,52 @@ Conformed square_of(const torch::Tensor& rgb, const Box& box, double scale, cons
   return out;
 }
 
+// Rotates a float H x W map (zero outside the object) by `degrees` about its centre, on a canvas
+// padded so that a turned object stays inside it.
+torch::Tensor rotated(const torch::Tensor& map, double degrees) {
+  namespace F = torch::nn::functional;
+  const int64_t pad = std::lround(0.2 * double(std::max(map.size(0), map.size(1))));
+  auto x = F::pad(map.unsqueeze(0).unsqueeze(0), F::PadFuncOptions({pad, pad, pad, pad}));
+  const double h = double(x.size(2)), w = double(x.size(3)), a = degrees * M_PI / 180;
+  // In affine_grid's normalised coordinates, a rotation of a non-square picture scales its terms by
+  // the aspect.
+  auto theta = torch::tensor({{std::cos(a), std::sin(a) * h / w, 0.0}, {-std::sin(a) * w / h, std::cos(a), 0.0}},
+                             torch::kFloat)
+                   .unsqueeze(0);
+  auto grid = F::affine_grid(theta, {1, 1, x.size(2), x.size(3)}, false);
+  return F::grid_sample(x, grid, F::GridSampleFuncOptions().align_corners(false)).squeeze(0).squeeze(0);
+}
+
+// A photographed object's small tilt: the angle (degrees, within +-kMaxTilt) that makes its
+// foreground box smallest, found on a copy of at most 128 pixels; 0 when upright is within 3 % of
+// that (Fashion-MNIST's objects stand upright, so only a clear gain turns one).
+constexpr double kMaxTilt = 12;
+double tilt_of(const torch::Tensor& mask) {
+  namespace F = torch::nn::functional;
+  auto m = mask.to(torch::kFloat);
+  const double s = 128.0 / double(std::max(m.size(0), m.size(1)));
+  if (s < 1)
+    m = F::interpolate(m.unsqueeze(0).unsqueeze(0),
+                       F::InterpolateFuncOptions()
+                           .size(std::vector<int64_t>{std::max<int64_t>(1, std::lround(m.size(0) * s)),
+                                                      std::max<int64_t>(1, std::lround(m.size(1) * s))})
+                           .mode(torch::kArea))
+            .squeeze(0)
+            .squeeze(0);
+  auto area = [&](double deg) {
+    Box b = foreground_box(rotated(m, deg) > 0.5);
+    return b.empty() ? 1e30 : b.w * b.h;
+  };
+  const double upright = area(0);
+  double best = upright, best_deg = 0;
+  for (double deg = -kMaxTilt; deg <= kMaxTilt; deg += 0.5) {
+    if (deg == 0) continue;
+    double a = area(deg);
+    if (a < best) best = a, best_deg = deg;
+  }
+  return best < 0.97 * upright ? best_deg : 0.0;
+}
+
 // The crop chosen by hand, in work pixels, or nullopt; ali::Error when it misses the picture.
 std::optional<Box> hand_crop(const ConformOptions& o, const torch::Tensor& rgb, double scale) {
   if (!o.crop) return std::nullopt;
@@ -188,6 +234,8 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
   bool invert = o.invert == Toggle::Auto ? bg_luma > 0.5 : o.invert == Toggle::On;
   auto y = luma(rgb);
   torch::Tensor v;
+  Box object_box = box;  // in the picture (box itself is in v's frame, turned when tilt was undone)
+  double turned_deg = 0;
   if (o.invert == Toggle::Auto && bg.clear) {
     // Contrast against the background, in the object's direction, and the colour difference (a red
     // shirt on a grey background of the same luma is still an object); the background fades to 0.
@@ -195,6 +243,26 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
     v = torch::maximum(contrast, bg.dist).clamp(0, 1);
     auto t = bg.threshold;
     v = v * ((bg.dist - 0.5 * t) / (0.5 * t)).clamp(0, 1);
+    // A tilted object is turned upright (automatic crops only: a hand crop is taken as it is).
+    if (!o.crop && o.auto_crop) {
+      // Only the object's region is looked at and turned (v is 0 around it): a photo's object may
+      // be small in it.
+      const double mx = 0.1 * box.w + 2, my = 0.1 * box.h + 2;
+      Box r = clamp_box({box.x - mx, box.y - my, box.w + 2 * mx, box.h + 2 * my}, double(w), double(h));
+      auto region = [&](const torch::Tensor& t) {
+        return t.narrow(0, int64_t(r.y), int64_t(r.h)).narrow(1, int64_t(r.x), int64_t(r.w));
+      };
+      if (double tilt = tilt_of(region(mask)); tilt != 0) {
+        auto turned_mask = rotated(region(mask).to(torch::kFloat), tilt) > 0.5;
+        Box turned = foreground_box(turned_mask);
+        if (!turned.empty()) {
+          v = rotated(region(v), tilt);
+          object_box = box;  // what the card shows: the source region, unturned
+          box = turned;
+          turned_deg = tilt;
+        }
+      }
+    }
   } else {
     v = invert ? 1.0 - y : y;
   }
@@ -215,7 +283,7 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
   Conformed out;
   out.framing = "object";
   out.inverted = invert;
-  out.box = scaled(box, 1.0 / scale);
+  out.box = scaled(turned_deg != 0 ? object_box : box, 1.0 / scale);
   out.image = to_model_channels(canvas.unsqueeze(2), c.image_channels);
   return out;
 }
