@@ -82,6 +82,14 @@ s=$(step_of "$run/checkpoint.ali")
 "${train[@]}" --steps $((s + 2)) --checkpoint-every 0 --out "$run" --resume >/dev/null
 [ "$(step_of "$run/checkpoint.ali")" -eq $((s + 2)) ] || fail "resume after kill -9"
 ls "$run" | grep -q "tmp-" && fail "a temporary file was left behind: $(ls "$run")"
+# A sample grid's temporary from a killed run (its step is never written again) goes when the run
+# resumes; one whose writer lives stays.
+touch "$run/samples_0000099.png.tmp-2147483646" "$run/samples_0000098.png.tmp-$$"
+s=$(step_of "$run/checkpoint.ali")
+"${train[@]}" --steps $((s + 1)) --checkpoint-every 0 --out "$run" --resume >/dev/null
+[ ! -e "$run/samples_0000099.png.tmp-2147483646" ] || fail "a dead writer's sample temporary was kept"
+[ -e "$run/samples_0000098.png.tmp-$$" ] || fail "a live writer's temporary was removed"
+rm -f "$run/samples_0000098.png.tmp-$$"
 check_log "$run/log.csv"
 echo "ok: 4 kill -9 trials, the checkpoint loaded each time and the resume continued"
 

@@ -16,6 +16,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -148,6 +149,18 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
               list + ". Drop them, or start a new run in another --out");
 }
 
+// Temporaries in a run folder whose writer is gone (a run killed while it wrote a sample grid: a
+// checkpoint's own is cleaned when the checkpoint is next written, a past step's grid never is).
+void remove_stale_temporaries_in(const fs::path& dir) {
+  std::error_code ec;
+  std::set<fs::path> targets;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string f = it->path().filename().string();
+    if (auto at = f.rfind(".tmp-"); at != std::string::npos && at > 0) targets.insert(dir / f.substr(0, at));
+  }
+  for (const auto& t : targets) remove_stale_temporaries(t);
+}
+
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
 void write_samples(const Trainer& t, const fs::path& file) {
   auto snap = t.model().clone_to(t.device());
@@ -278,6 +291,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   const bool writer = rank == 0;  // only rank 0 writes the folder (it may not even be shared)
   std::optional<FolderLock> lock;
   if (writer) lock.emplace(out);  // two runs in one folder would overwrite each other's checkpoints
+  if (writer) remove_stale_temporaries_in(out);
 
   // torchrun --max_restarts relaunches every process with the same command line after a failure:
   // a relaunched run continues from its checkpoint rather than refusing the folder it wrote.
