@@ -71,6 +71,27 @@ std::vector<torch::Tensor> tensors_of(AliModel& m, bool buffers) {
 
 }  // namespace
 
+// The suites that join a process group: skipped in a build without c10d (-DALI_DISTRIBUTED=OFF),
+// where a launch is refused instead (DistributedLaunch.WithoutC10dALaunchIsRefusedWithAMessage).
+class NeedsC10d : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!distributed_supported()) GTEST_SKIP() << "this build has no distributed support";
+  }
+};
+class DistributedSync : public NeedsC10d {};
+class DistributedTrainer : public NeedsC10d {};
+
+TEST(DistributedLaunch, WithoutC10dALaunchIsRefusedWithAMessage) {
+  if (distributed_supported()) GTEST_SKIP() << "this build has distributed support";
+  LaunchEnv e;
+  e.world_size = 2;
+  e.launcher = "torchrun";
+  auto err = test::error_of([&] { make_distributed_sync(e, std::chrono::seconds(1), torch::kCPU); });
+  EXPECT_NE(err.find("no distributed support"), std::string::npos) << err;
+  EXPECT_NE(err.find("torchrun launch asks for 2 processes"), std::string::npos) << err;
+}
+
 TEST(DistributedLaunch, ReadsEachLaunchersVariables) {
   EXPECT_FALSE(launch({}).has_value());
   auto t = launch({{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
@@ -144,7 +165,7 @@ TEST(DistributedBatches, RankSlicesMakeUpTheGlobalBatch) {
             std::string::npos);
 }
 
-TEST(DistributedSync, AveragedGradientEqualsTheConcatenatedBatchGradient) {
+TEST_F(DistributedSync, AveragedGradientEqualsTheConcatenatedBatchGradient) {
   // A model without BatchNorm or noise, so each rank's half-batch gradient is exact.
   torch::manual_seed(3);
   auto x = torch::randn({8, 5}), y = torch::randn({8, 2});
@@ -173,7 +194,7 @@ TEST(DistributedSync, AveragedGradientEqualsTheConcatenatedBatchGradient) {
   }
 }
 
-TEST(DistributedSync, AnyAndSumReachEveryRank) {
+TEST_F(DistributedSync, AnyAndSumReachEveryRank) {
   std::vector<int> any_true(3), any_false(3);
   std::vector<double> sums(3);
   on_ranks(3, [&](std::shared_ptr<GradientSync> sync) {
@@ -193,7 +214,7 @@ TEST(DistributedSync, AnyAndSumReachEveryRank) {
 
 // K steps of the real trainer on two ranks (each its own slice and noise): the parameters and, after
 // sync_buffers, the BatchNorm statistics are identical on both, and training moved them.
-TEST(DistributedTrainer, ParametersStayIdenticalAcrossRanks) {
+TEST_F(DistributedTrainer, ParametersStayIdenticalAcrossRanks) {
   auto data = test::synthetic_set(64, 1, 28);
   std::vector<std::vector<torch::Tensor>> params(2), buffers(2), initial(2);
   std::vector<torch::Tensor> first_batch_loss(2);
@@ -227,7 +248,7 @@ TEST(DistributedTrainer, ParametersStayIdenticalAcrossRanks) {
 }
 
 // A non-finite loss on one rank stops both at the same step (the losses are all-reduced).
-TEST(DistributedTrainer, ANanOnOneRankStopsBoth) {
+TEST_F(DistributedTrainer, ANanOnOneRankStopsBoth) {
   auto data = test::synthetic_set(64, 1, 28);
   std::vector<int> threw(2);
   on_ranks(2, [&](std::shared_ptr<GradientSync> sync) {
@@ -254,7 +275,7 @@ TEST(DistributedTrainer, ANanOnOneRankStopsBoth) {
 }
 
 // A peer that stops answering is an error after the timeout on the rank that waits, never a hang.
-TEST(DistributedSync, ASilentPeerIsAnErrorNotAHang) {
+TEST_F(DistributedSync, ASilentPeerIsAnErrorNotAHang) {
   std::string error;
   std::promise<void> rank0_done;
   auto rank0_finished = rank0_done.get_future().share();
@@ -274,7 +295,7 @@ TEST(DistributedSync, ASilentPeerIsAnErrorNotAHang) {
   EXPECT_NE(error.find("another process has died or hangs"), std::string::npos) << error;
 }
 
-TEST(DistributedSync, MismatchedWorldSizesAreAnError) {
+TEST_F(DistributedSync, MismatchedWorldSizesAreAnError) {
   const int port = free_port();
   auto start = [&](int rank, int world) {
     return std::async(std::launch::async, [=] {
@@ -291,7 +312,7 @@ TEST(DistributedSync, MismatchedWorldSizesAreAnError) {
   EXPECT_NE(r0.get(), "(no error)");  // rank 0 waits for a rank 1 that left: a timeout error
 }
 
-TEST(DistributedSync, AnUnreachableMasterIsAnErrorNamingIt) {
+TEST_F(DistributedSync, AnUnreachableMasterIsAnErrorNamingIt) {
   LaunchEnv e;
   e.rank = 1;
   e.world_size = 2;
