@@ -16,7 +16,6 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -147,18 +146,6 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
               list + ". Drop them, or start a new run in another --out");
-}
-
-// Temporaries in a run folder whose writer is gone (a run killed while it wrote a sample grid: a
-// checkpoint's own is cleaned when the checkpoint is next written, a past step's grid never is).
-void remove_stale_temporaries_in(const fs::path& dir) {
-  std::error_code ec;
-  std::set<fs::path> targets;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string f = it->path().filename().string();
-    if (auto at = f.rfind(".tmp-"); at != std::string::npos && at > 0) targets.insert(dir / f.substr(0, at));
-  }
-  for (const auto& t : targets) remove_stale_temporaries(t);
 }
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.

@@ -234,8 +234,7 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
   bool invert = o.invert == Toggle::Auto ? bg_luma > 0.5 : o.invert == Toggle::On;
   auto y = luma(rgb);
   torch::Tensor v;
-  Box object_box = box;  // in the picture (box itself is in v's frame, turned when tilt was undone)
-  double turned_deg = 0;
+  const Box object_box = box;  // in the picture (box becomes v's, turned, when a tilt is undone)
   if (o.invert == Toggle::Auto && bg.clear) {
     // Contrast against the background, in the object's direction, and the colour difference (a red
     // shirt on a grey background of the same luma is still an object); the background fades to 0.
@@ -257,9 +256,7 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
         Box turned = foreground_box(turned_mask);
         if (!turned.empty()) {
           v = rotated(region(v), tilt);
-          object_box = box;  // what the card shows: the source region, unturned
           box = turned;
-          turned_deg = tilt;
         }
       }
     }
@@ -283,7 +280,7 @@ Conformed object_framing(const torch::Tensor& hwc, const torch::Tensor& rgb, dou
   Conformed out;
   out.framing = "object";
   out.inverted = invert;
-  out.box = scaled(turned_deg != 0 ? object_box : box, 1.0 / scale);
+  out.box = scaled(object_box, 1.0 / scale);  // what the card shows: the source region, unturned
   out.image = to_model_channels(canvas.unsqueeze(2), c.image_channels);
   return out;
 }

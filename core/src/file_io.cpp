@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "ali/error.h"
 
@@ -91,6 +92,16 @@ void remove_stale_temporaries(const fs::path& path) {
     // ESRCH: no such process, so nobody is writing it any more.
     if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) fs::remove(it->path(), ec);
   }
+}
+
+void remove_stale_temporaries_in(const fs::path& dir) {
+  std::error_code ec;
+  std::set<fs::path> targets;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string f = it->path().filename().string();
+    if (auto at = f.rfind(".tmp-"); at != std::string::npos && at > 0) targets.insert(dir / f.substr(0, at));
+  }
+  for (const auto& t : targets) remove_stale_temporaries(t);
 }
 
 void write_file_atomically(const fs::path& path, const std::string& bytes,

@@ -164,7 +164,7 @@ void RunWatch::stop() {
   folder_.clear();
   log_.reset();
   log_stamp_ = ckpt_stamp_ = failed_stamp_ = FileStamp{};
-  log_busy_ = ckpt_busy_ = false;
+  log_busy_ = ckpt_busy_ = log_more_ = false;
   checkpoint_step_ = -1;
   loaded_ = 0;
   checked_at_ = -1e9;
@@ -176,7 +176,8 @@ void RunWatch::poll() {
   if (!active() || app_.now() - checked_at_ < interval) return;
   checked_at_ = app_.now();
   FileStamp log_now = stamp(folder_ / "log.csv");
-  if (!log_busy_ && log_now.size >= 0 && log_now != log_stamp_) read_log(log_now);
+  // Changed, or the last look stopped at kMaxRead.
+  if (!log_busy_ && log_now.size >= 0 && (log_now != log_stamp_ || log_more_)) read_log(log_now);
   FileStamp ckpt_now = stamp(checkpoint_path());
   if (!ckpt_busy_ && ckpt_now.size >= 0 && ckpt_now != ckpt_stamp_ && ckpt_now != failed_stamp_)
     load_checkpoint(ckpt_now);
@@ -209,14 +210,13 @@ void RunWatch::read_log(const FileStamp& now) {
       w.log_busy_ = false;
       if (!failed.empty()) {
         w.log_stamp_ = now;  // not again until it changes
+        w.log_more_ = false;
         return s.error(failed);
       }
-      bool more = log.offset() < uint64_t(now.size);
       bool grew = log.last_step() != w.log_.last_step() || log.rows().size() != w.log_.rows().size();
+      w.log_more_ = log.offset() + kMaxRead <= uint64_t(now.size);
       w.log_ = std::move(log);
-      // Read on at the next look when this one stopped at kMaxRead.
-      w.log_stamp_ = more ? FileStamp{} : now;
-      if (more) w.log_stamp_.inode = now.inode;
+      w.log_stamp_ = now;
       if (grew) w.changed_at_ = s.now();
       s.host.history = w.log_.rows();
     };

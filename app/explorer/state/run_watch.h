@@ -89,6 +89,7 @@ class RunWatch {
   RunLog log_;
   FileStamp log_stamp_, ckpt_stamp_, failed_stamp_;
   bool log_busy_ = false, ckpt_busy_ = false;
+  bool log_more_ = false;  // the last look stopped at its read limit: read on at the next
   int64_t checkpoint_step_ = -1;
   int loaded_ = 0;
   double checked_at_ = -1e9, changed_at_ = 0;

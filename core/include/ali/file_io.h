@@ -21,6 +21,9 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 // Removes `path`.tmp-PID files whose writer process is gone.
 void remove_stale_temporaries(const std::filesystem::path& path);
+// The same for every file in `dir` (a folder whose writers may have been killed mid-write, such as a
+// run folder: a past step's sample grid is never written again, so its temporary would stay).
+void remove_stale_temporaries_in(const std::filesystem::path& dir);
 
 }  // namespace ali
 
