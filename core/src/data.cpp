@@ -271,24 +271,23 @@ BatchLoader::BatchLoader(std::shared_ptr<const ImageSet> set, int batch, uint64_
       next_produce_(first_step) {
   // validates sizes before the worker starts
   batch_indices(set_->size(), batch_, seed_, 0, rank_, world_);
-  worker_ = std::jthread([this](std::stop_token st) { work(st); });
+  worker_ = StopThread([this](StopToken st) { work(st); });
 }
 
 BatchLoader::~BatchLoader() {
-  worker_.request_stop();
-  cv_.notify_all();
+  worker_.stop_and_wake(mu_, cv_);
 }
 
 int64_t BatchLoader::batches_per_epoch() const { return set_->size() / (int64_t(batch_) * world_); }
 
-void BatchLoader::work(std::stop_token st) {
+void BatchLoader::work(StopToken st) {
   int64_t cached_epoch = -1;
   torch::Tensor perm;
   try {
     while (!st.stop_requested()) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, st, [&] { return queue_.size() < prefetch_; });
+        cv_.wait(lock, [&] { return st.stop_requested() || queue_.size() < prefetch_; });
         if (st.stop_requested()) return;
       }
       int64_t step = next_produce_++;

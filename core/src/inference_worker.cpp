@@ -20,7 +20,7 @@ PixelBuffer to_pixels(const torch::Tensor& chw) {
 }
 
 InferenceWorker::InferenceWorker(int thread_nice) {
-  thread_ = std::jthread([this, thread_nice](std::stop_token st) {
+  thread_ = StopThread([this, thread_nice](StopToken st) {
     if (thread_nice > 0) ::setpriority(PRIO_PROCESS, ::gettid(), thread_nice);  // nice is per thread
     run(st);
   });
@@ -31,8 +31,7 @@ InferenceWorker::~InferenceWorker() {
     std::lock_guard lock(mu_);
     pending_.clear();
   }
-  thread_.request_stop();
-  cv_.notify_all();
+  thread_.stop_and_wake(mu_, cv_);
 }
 
 uint64_t InferenceWorker::post(const std::string& kind, std::shared_ptr<const AliModel> model,
@@ -69,7 +68,7 @@ uint64_t InferenceWorker::latest_generation(const std::string& kind) const {
   return it == latest_.end() ? 0 : it->second;
 }
 
-void InferenceWorker::run(std::stop_token st) {
+void InferenceWorker::run(StopToken st) {
   // Inference only: no autograd bookkeeping on this thread. (Not InferenceMode: clone_to builds modules
   // with parameters that require grad.)
   torch::NoGradGuard no_grad;
@@ -77,7 +76,7 @@ void InferenceWorker::run(std::stop_token st) {
     Request req;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, st, [&] { return !pending_.empty(); });
+      cv_.wait(lock, [&] { return st.stop_requested() || !pending_.empty(); });
       if (st.stop_requested()) return;
       // Round-robin over kinds, so a kind posted every frame cannot starve the others.
       auto it = pending_.upper_bound(last_kind_);

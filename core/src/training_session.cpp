@@ -35,7 +35,7 @@ TrainingSession::~TrainingSession() {
 void TrainingSession::start() {
   if (thread_.joinable()) return;
   state_ = TrainState::Running;
-  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+  thread_ = StopThread([this](StopToken st) { run(st); });
 }
 
 void TrainingSession::pause() {
@@ -122,7 +122,7 @@ void TrainingSession::save_checkpoint(bool periodic) {
   for (auto& o : options_.observers) o->on_checkpoint(*trainer_, periodic);
 }
 
-void TrainingSession::run(std::stop_token st) {
+void TrainingSession::run(StopToken st) {
   using clock = std::chrono::steady_clock;
   // On Linux a nice value is per thread; the trainer's intra-op work runs on this thread (the
   // explorer trains with one intra-op thread). Failure (a sandbox forbidding it) only costs fluidity.
@@ -142,7 +142,7 @@ void TrainingSession::run(std::stop_token st) {
         rate_ = 0;
         if (options_.publish_snapshots) publish_snapshot();
         std::unique_lock lock(mu_);
-        cv_.wait(lock, st, [&] { return !pause_requested_.load() || save_requested_.load(); });
+        cv_.wait(lock, [&] { return st.stop_requested() || !pause_requested_.load() || save_requested_.load(); });
         lock.unlock();
         if (save_requested_.exchange(false)) save_checkpoint(false);
         if (pause_requested_) continue;

@@ -8,8 +8,9 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "ali/stop_thread.h"
 
 namespace ali {
 
@@ -83,7 +84,7 @@ class BatchLoader {
   int64_t batches_per_epoch() const;
 
  private:
-  void work(std::stop_token st);
+  void work(StopToken st);
   std::shared_ptr<const ImageSet> set_;
   int batch_;
   int rank_, world_;
@@ -95,7 +96,7 @@ class BatchLoader {
   std::condition_variable_any cv_;
   std::deque<Batch> queue_;
   std::exception_ptr error_;
-  std::jthread worker_;
+  StopThread worker_;
 };
 
 }  // namespace ali

@@ -10,10 +10,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ali/models.h"
+#include "ali/stop_thread.h"
 
 namespace ali {
 
@@ -74,7 +74,7 @@ class InferenceWorker {
     uint64_t model_version = 0;
     Job job;
   };
-  void run(std::stop_token st);
+  void run(StopToken st);
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
@@ -87,7 +87,7 @@ class InferenceWorker {
   // Touched only by the worker thread.
   uint64_t copy_version_ = 0;
   std::shared_ptr<AliModel> copy_;
-  std::jthread thread_;
+  StopThread thread_;
 };
 
 }  // namespace ali

@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <thread>
 
 #include "ali/error.h"
 #include "ali/trainer.h"
+#include "ali/stop_thread.h"
 
 namespace ali {
 
@@ -89,7 +89,7 @@ class TrainingSession {
 
  private:
   static bool live(TrainState s) { return s == TrainState::Running || s == TrainState::Paused; }
-  void run(std::stop_token st);
+  void run(StopToken st);
   void publish_snapshot();
   // Collective in a data-parallel run (every rank calls it at the same step); rank 0 writes.
   void save_checkpoint(bool periodic);
@@ -112,7 +112,7 @@ class TrainingSession {
   std::string error_, last_saved_;
   std::exception_ptr error_exception_;
   int64_t saved_step_ = -1;  // the step of the last checkpoint written (the final save is not repeated)
-  std::jthread thread_;
+  StopThread thread_;
 };
 
 }  // namespace ali
