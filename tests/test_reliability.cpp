@@ -256,7 +256,20 @@ TEST(Reliability, IdxDimensionsThatOverflowAreRefused) {
   idx += std::string(64, 'x');
   test::write_file(dir / "wrap-idx3-ubyte", idx);
   std::string e = error_of([&] { read_idx(dir / "wrap-idx3-ubyte"); });
-  EXPECT_TRUE(contains(e, "wrap-idx3-ubyte") && contains(e, "truncated")) << e;
+  EXPECT_TRUE(contains(e, "wrap-idx3-ubyte") && contains(e, "too large")) << e;
+}
+
+// libFuzzer's first find: no elements (a zero dimension) but others whose product overflows
+// LibTorch's strides, which crashed in the tensor's copy.
+TEST(Reliability, IdxEmptyButHugeDimensionsAreRefused) {
+  test::TempDir dir;
+  std::string idx("\0\0\x08\x04" "\0\0\0\0" "\x08\x04\xff\xff" "\xff\xfd\0\0" "\x08\0\0\0", 20);
+  test::write_file(dir / "empty-idx3-ubyte", idx);
+  std::string e = error_of([&] { read_idx(dir / "empty-idx3-ubyte"); });
+  EXPECT_TRUE(contains(e, "empty-idx3-ubyte") && contains(e, "too large")) << e;
+  // A genuinely empty set of small images is still read.
+  test::write_file(dir / "none-idx3-ubyte", std::string("\0\0\x08\x03" "\0\0\0\0" "\0\0\0\x1c" "\0\0\0\x1c", 16));
+  EXPECT_EQ(read_idx(dir / "none-idx3-ubyte").sizes(), torch::IntArrayRef({0, 28, 28}));
 }
 
 TEST(Reliability, OutputFormatFollowsTheName) {

@@ -90,23 +90,28 @@ torch::Tensor read_idx(const fs::path& path) {
   size_t header = 4 + 4 * size_t(ndim);
   if (bytes.size() < header) throw Error(name + " is truncated (in its header)");
   std::vector<int64_t> dims;
-  size_t expect = 1;
+  std::string shown;
+  size_t expect = 1, bound = 1;
   bool too_big = false;
   for (int d = 0; d < ndim; ++d) {
     size_t at = 4 + 4 * size_t(d);
     int64_t v = (int64_t(u8(at)) << 24) | (u8(at + 1) << 16) | (u8(at + 2) << 8) | u8(at + 3);
     dims.push_back(v);
-    // Checked: four 32-bit sizes overflow 64 bits, and a wrapped product would pass the check
-    // below.
-    if (v != 0 && expect > kMaxIdxBytes / size_t(v))
-      too_big = true;
-    else
-      expect *= size_t(v);
+    shown += (d ? " x " : "") + std::to_string(v);
+    // Bounded with zero dimensions counted as ones: four 32-bit sizes overflow 64 bits (a wrapped
+    // product would pass the length check), and an empty tensor whose other dimensions are huge
+    // overflows LibTorch's strides (a segfault, found by libFuzzer).
+    size_t f = size_t(std::max<int64_t>(v, 1));
+    if (bound > kMaxIdxBytes / f) too_big = true;
+    bound *= f;
+    expect *= size_t(v);
   }
-  if (too_big || bytes.size() - header < expect)
-    throw Error(name + " is truncated: its header promises " +
-                (too_big ? std::string("more than 1 GiB") : std::to_string(expect) + " bytes") +
-                " of data, the file has " + std::to_string(bytes.size() - header));
+  if (too_big)
+    throw Error(name + ": its header's dimensions (" + shown + ") are too large (more than " +
+                std::to_string(kMaxIdxBytes >> 30) + " GiB of data)");
+  if (bytes.size() - header < expect)
+    throw Error(name + " is truncated: its header promises " + std::to_string(expect) +
+                " bytes of data, the file has " + std::to_string(bytes.size() - header));
   return torch::from_blob(const_cast<char*>(bytes.data()) + header, dims, torch::kUInt8).clone();
 }
 
