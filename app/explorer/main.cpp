@@ -262,7 +262,7 @@ int main(int argc, char** argv) {
               << "shelf: " << s.shelf.size() << std::endl;
     for (const auto& d : s.drops.images())
       std::cout << "drop " << d.name << ": framing " << (d.framing.empty() ? "-" : d.framing)
-                << (d.inverted ? ", inverted" : "")
+                << (d.inverted ? ", inverted" : "") << (d.conform.crop ? ", cropped by hand" : "")
                 << (d.warning.empty() ? "" : ", warning: " + d.warning) << "\n";
     if (s.drops.refine_requests()) {
       std::cout << "refined: " << s.drops.refined() << " of " << s.drops.refine_requests();

@@ -2,7 +2,9 @@
 # Real photos in the explorer: a dark garment photographed on a light background is conformed to the
 # model's framing (negated, cropped to the object) and a uniform picture warns instead of failing;
 # --refine (the cards' Refine button) refines every dropped image's code live and lowers the photo's
-# reconstruction error; --raw leaves pictures as they are.
+# reconstruction error; --crop frames a dropped picture from a region, as a rectangle dragged on it does
+# (one outside the picture is an error in the window, and the picture is framed automatically); --raw
+# leaves pictures as they are.
 EXPLORER=$1 FIXTURE=$2 HERE=$3
 source "$HERE/common.sh"
 need_xvfb
@@ -26,6 +28,17 @@ line=$(grep "^refined: 2 of 2" "$T/run.out") || fail "the refinements did not fi
 echo "$line" | grep -oE "photo 40 steps, pixel MSE [0-9.e-]+ -> [0-9.e-]+" |
   awk '{ exit !($8 + 0 < $6 + 0) }' || fail "refinement did not lower the photo's error: $line"
 grep -qi "error" "$T/run.err" && fail "errors were reported"
+
+# The shirt's body and sleeves (x 35-145, y 30-130 of 220 x 160) chosen by hand.
+run_explorer "$T/crop" --config-dir "$T/config3" --model "$MODEL" --drop "$T/photo.png" --crop 30,25,120,110 \
+  --frames 5
+grep -q "dropped: 1 (1 reconstructed)" "$T/crop.out" || fail "the cropped photo was not reconstructed"
+grep -q "drop photo: framing object, inverted, cropped by hand$" "$T/crop.out" ||
+  fail "--crop was not applied: $(cat "$T/crop.out")"
+run_explorer "$T/outside" --config-dir "$T/config4" --model "$MODEL" --drop "$T/photo.png" --crop 300,10,20,20 \
+  --frames 5
+grep -q "lies outside photo (220 x 160" "$T/outside.err" || fail "no error for a crop outside the photo"
+grep -q "drop photo: framing object, inverted$" "$T/outside.out" || fail "the photo should be framed automatically"
 
 run_explorer "$T/raw" --config-dir "$T/config2" --model "$FIXTURE/run/checkpoint.ali" \
   --drop "$T/photo.png" --raw --frames 5

@@ -375,6 +375,20 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   images_.push_back(std::move(d));
   ++version_;
   if (!app_.options.inpaint.empty()) set_hole(id, parse_rect(app_.options.inpaint));
+  if (!app_.options.crop.empty()) {  // as a rectangle dragged on the picture (encode panel)
+    const DroppedImage& added = images_.back();
+    const int64_t w = added.hwc.size(1), h = added.hwc.size(0);
+    Rect r = parse_rect(app_.options.crop);
+    if (r.x >= w || r.y >= h || r.x + r.w <= 0 || r.y + r.h <= 0) {
+      app_.error("--crop " + app_.options.crop + " lies outside " + added.name + " (" + std::to_string(w) + " x " +
+                 std::to_string(h) + " as kept): framed automatically");
+    } else {
+      ConformOptions o = added.conform;
+      o.crop = Box{double(r.x), double(r.y), double(r.w), double(r.h)};
+      o.raw = false;
+      set_conform(id, o);
+    }
+  }
   if (app_.options.refine > 0) refine(id, app_.options.refine);
 }
 

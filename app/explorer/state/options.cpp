@@ -77,17 +77,22 @@ int parse_options(int argc, char** argv, Options& o) {
   app.add_option("--labels", o.labels, "objective semi: labelled training images")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
       ->capture_default_str();
+  const auto valid_rect = [](const std::string& v) {
+    try {
+      parse_rect(v);
+      return std::string();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+  };
   app.add_option("--inpaint", o.inpaint,
                  "X,Y,W,H: fill this hole (model pixels) in every dropped image, as a rectangle "
                  "dragged on it does")
-      ->check([](const std::string& v) {
-        try {
-          parse_rect(v);
-          return std::string();
-        } catch (const std::exception& e) {
-          return std::string(e.what());
-        }
-      });
+      ->check(valid_rect);
+  app.add_option("--crop", o.crop,
+                 "X,Y,W,H: frame every dropped image from this region (its pixels as kept), as a "
+                 "rectangle dragged on the picture does")
+      ->check(valid_rect);
   app.add_option("--refine", o.refine,
                  "refine every dropped image's code this many steps of gradient descent from E(x), as "
                  "its Refine button does")
