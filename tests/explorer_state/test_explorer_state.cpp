@@ -433,6 +433,67 @@ TEST_F(ExplorerState, FileBrowserListsWhatThePurposeTakesAndChosenImagesAreAdded
   EXPECT_EQ(again->settings.recent_images.size(), 2u);
 }
 
+// The desktop's own dialog: a zenity on PATH (here a script that records its arguments and answers
+// with two pictures) is asked with the purpose's title and filter, off the UI thread, and what it
+// answers is added as the in-window browser's choice is; a cancelled dialog (zenity exits 1) adds
+// nothing; ALI_FILE_DIALOG=builtin opens the in-window browser instead.
+TEST_F(ExplorerState, DesktopDialogAnswersAreAddedAndACancelledOneAddsNothing) {
+  const std::string a = write_image("a.png", 20, 20), b = write_image("b.png", 24, 24);
+  fs::create_directories(dir_ / "bin");
+  const fs::path args = dir_ / "args.txt", cancel = dir_ / "cancel";
+  {
+    std::ofstream f(dir_ / "bin" / "zenity");
+    f << "#!/bin/sh\nprintf '%s\\n' \"$@\" > '" << args.string() << "'\n"
+      << "[ -f '" << cancel.string() << "' ] && exit 1\n"
+      << "printf '%s\\n%s\\n' '" << a << "' '" << b << "'\n";
+  }
+  fs::permissions(dir_ / "bin" / "zenity", fs::perms::owner_all);
+  auto read_text = [](const fs::path& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  struct Env {  // PATH and ALI_FILE_DIALOG for this test only
+    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+    ~Env() {
+      ::setenv("PATH", path.c_str(), 1);
+      ::unsetenv("ALI_FILE_DIALOG");
+    }
+  } env;
+  ::setenv("PATH", ((dir_ / "bin").string() + ":" + env.path).c_str(), 1);
+  ::unsetenv("ALI_FILE_DIALOG");
+  auto s = make_state();
+  adopt(*s, model(5));
+  s->browse(BrowsePurpose::AddImages);
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.size() == 2; }));
+  settle(*s);
+  EXPECT_EQ(s->drops.reconstructed(), 2u);
+  EXPECT_FALSE(s->browser.is_open());
+  std::string asked = read_text(args);
+  EXPECT_NE(asked.find("--file-selection\n"), std::string::npos) << asked;
+  EXPECT_NE(asked.find("--title=Add images\n"), std::string::npos) << asked;
+  EXPECT_NE(asked.find("--multiple\n"), std::string::npos) << asked;
+  EXPECT_NE(asked.find("--file-filter=Images | *.png"), std::string::npos) << asked;
+  // Cancelled: nothing is added and nothing is reported.
+  std::ofstream(cancel) << "";
+  const size_t messages = s->messages.size();
+  s->browse(BrowsePurpose::AddImages);
+  ASSERT_TRUE(pump(*s, [&] { return !s->tasks.busy(); }));
+  settle(*s);
+  EXPECT_EQ(s->drops.size(), 2u);
+  EXPECT_EQ(s->messages.size(), messages);
+  // Open model asks for models.
+  s->browse(BrowsePurpose::OpenModel);
+  ASSERT_TRUE(pump(*s, [&] { return !s->tasks.busy(); }));
+  asked = read_text(args);
+  EXPECT_NE(asked.find("--title=Open model\n"), std::string::npos) << asked;
+  EXPECT_NE(asked.find("--file-filter=ALI models | *.ali"), std::string::npos) << asked;
+  EXPECT_EQ(asked.find("--multiple"), std::string::npos) << asked;
+  // The in-window browser when asked for.
+  ::setenv("ALI_FILE_DIALOG", "builtin", 1);
+  s->browse(BrowsePurpose::AddImages);
+  EXPECT_TRUE(s->browser.is_open());
+}
+
 TEST_F(ExplorerState, DroppedPhotosAreConformedAndRefinementReplacesTheirCodeUntilDropped) {
   // A dark square on white: conformed light on black, so it is encoded negated.
   auto photo = torch::full({3, 60, 80}, 0.95f);
