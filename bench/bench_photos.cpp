@@ -27,9 +27,10 @@ namespace {
 
 // A photo of the garment `v` (1 x 28 x 28 float, light on black): uint8 H x W x 3.
 // max_rotation (degrees) and blur_share (of the photos blurred) let a run leave those out, to see what
-// they cost.
+// they cost. The garment is turned whole; clip_rotation turns it within its own square, cutting the
+// corners of garments that fill it (the generator's first version, kept to compare figures with).
 torch::Tensor photo_variant(const torch::Tensor& v, std::mt19937_64& rng, const fs::path& tmp, double max_rotation,
-                            double blur_share) {
+                            double blur_share, bool clip_rotation) {
   std::uniform_real_distribution<double> U(0, 1);
   namespace F = torch::nn::functional;
   int side = int(28 * (4 + 6 * U(rng)));
@@ -38,6 +39,11 @@ torch::Tensor photo_variant(const torch::Tensor& v, std::mt19937_64& rng, const 
                                                 .mode(torch::kBilinear)
                                                 .align_corners(false));
   double angle = (U(rng) * 2 - 1) * max_rotation * M_PI / 180;  // +-8 degrees by default
+  if (!clip_rotation) {  // room for the corners: sin(8 degrees) of the side, and some
+    int pad = int(std::ceil(side * 0.12));
+    obj = F::pad(obj, F::PadFuncOptions({pad, pad, pad, pad}));
+    side += 2 * pad;
+  }
   auto theta = torch::tensor({{std::cos(angle), -std::sin(angle), 0.0}, {std::sin(angle), std::cos(angle), 0.0}},
                              torch::kFloat)
                    .unsqueeze(0);
@@ -89,8 +95,12 @@ int main(int argc, char** argv) {
   app.add_option("--timing", timing, "single-image refinements timed")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   double max_rotation = 8, blur_share = 0.5;
+  bool clip_rotation = false;
   app.add_option("--max-rotation", max_rotation, "photos: rotation of up to +- this many degrees")->capture_default_str();
   app.add_option("--blur-share", blur_share, "photos: the share of them blurred")->capture_default_str();
+  app.add_flag("--clip-rotation", clip_rotation,
+               "photos: turn each garment within its own square, cutting the corners of those that fill it "
+               "(the first version of this bench)");
   app.add_option("--shots", shots, "write a PNG of the first 12: photo, conformed, G(E), refined");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -123,7 +133,7 @@ int main(int argc, char** argv) {
     std::vector<double> conform_ms;
     int warnings = 0, inverted = 0;
     for (int i = 0; i < count; ++i) {
-      auto photo = photo_variant(x[i], rng, tmp, max_rotation, blur_share);
+      auto photo = photo_variant(x[i], rng, tmp, max_rotation, blur_share, clip_rotation);
       ConformOptions r;
       r.raw = true;
       raw.push_back(conform(photo, c, r).image);

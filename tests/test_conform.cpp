@@ -87,6 +87,38 @@ TEST(Conform, ATiltedObjectIsTurnedUprightUnlessCroppedByHand) {
   EXPECT_GE(b2[3] - b2[1] + 1, 14);  // taken as it is: 37 of 68 rows (turned, it would be 30: 12 px)
 }
 
+TEST(Conform, TiltsEitherWayAreUndoneAndSlantedOutlinesStayUpright) {
+  const int w = 400, h = 300;
+  // A 90 x 40 rectangle turned 4 degrees the other way: upright again (its box 90 x 40, 28 x 12).
+  auto img = torch::full({h, w, 3}, 240, torch::kUInt8);
+  auto acc = img.accessor<uint8_t, 3>();
+  const double a = -4 * M_PI / 180, cx = 200, cy = 150;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      double u = std::cos(a) * (x - cx) + std::sin(a) * (y - cy), v = -std::sin(a) * (x - cx) + std::cos(a) * (y - cy);
+      if (std::abs(u) < 45 && std::abs(v) < 20)
+        for (int c = 0; c < 3; ++c) acc[y][x][c] = 30;
+    }
+  auto b = bright_box(conform(img, fmnist_config()).image);
+  EXPECT_EQ(b[2] - b[0] + 1, 28);
+  EXPECT_NEAR(b[3] - b[1] + 1, 12, 1);  // turned, it would be 28 x 14
+  // An upright wedge (a shoe's outline: flat sole, upright heel, instep sloping 20 degrees): its edges
+  // are not all on the axes, but turning it would only widen its box, so it is left upright.
+  auto shoe = torch::full({h, w, 3}, 240, torch::kUInt8);
+  auto s = shoe.accessor<uint8_t, 3>();
+  for (int y = 100; y < 160; ++y)
+    for (int x = 80; x < 320; ++x)
+      if (160 - y <= (320 - x) * std::tan(20 * M_PI / 180) + 8)
+        for (int c = 0; c < 3; ++c) s[y][x][c] = 30;
+  auto conformed_shoe = conform(shoe, fmnist_config()).image;
+  auto bs = bright_box(conformed_shoe);
+  EXPECT_EQ(bs[2] - bs[0] + 1, 28);
+  EXPECT_NEAR(bs[3] - bs[1] + 1, 7, 1);  // 240 x 60 upright
+  // The sole is flat: its row is lit across the frame (turned the 5 degrees its edges suggest, about
+  // a third of it would be).
+  EXPECT_GE((conformed_shoe[0][bs[3]] > 0.5f).sum().item<int64_t>(), 24);
+}
+
 TEST(Conform, ATintedBackgroundAndColouredObjectStillGiveABlackBackground) {
   auto img = picture(300, 300, {200, 225, 245}, 100, 60, 80, 160, {150, 30, 40});
   auto r = conform(img, fmnist_config());
