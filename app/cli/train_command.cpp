@@ -318,12 +318,10 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
       // the others wait (within --timeout), then read by every rank from the cache. Ranks on other
       // machines need the cache on a shared path, or --feature-net.
       const fs::path path = default_classifier_path(a.data, c.image_channels, c.image_size);
-      if (writer && !fs::exists(path)) {
-        std::cout << "training the evaluation classifier as M (cached at " << path.string()
-                  << ") while the other processes wait" << std::endl;
-        auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
-        cached_classifier(path, probe, test, nullptr);
-      }
+      if (writer)
+        ensure_default_classifier(a.data, probe, c.image_channels, c.image_size, [](const std::string& m) {
+          std::cout << m << " while the other processes wait" << std::endl;
+        });
       auto done = torch::ones({1});
       sync->sum(done);  // a barrier: every rank is here once rank 0 has the classifier
       if (!fs::exists(path))

@@ -135,6 +135,17 @@ fs::path default_classifier_path(const std::string& data, int channels, int imag
                                 std::to_string(image_size) + ".pt");
 }
 
+fs::path ensure_default_classifier(const std::string& data_spec, const ImageSet& train, int channels,
+                                   int image_size, const std::function<void(const std::string&)>& note) {
+  fs::path path = default_classifier_path(data_spec, channels, image_size);
+  if (!fs::exists(path)) {
+    if (note) note("training the evaluation classifier as M (cached at " + path.string() + ")");
+    auto test = load_dataset(data_spec, "test", image_size, channels);
+    cached_classifier(path, train, test, nullptr);
+  }
+  return path;
+}
+
 Classifier cached_classifier(const fs::path& path, const ImageSet& train, const ImageSet& test,
                              ClassifierReport* report, const Progress& progress) {
   ClassifierReport r;

@@ -50,6 +50,11 @@ Classifier cached_classifier(const std::filesystem::path& path, const ImageSet& 
 std::filesystem::path default_classifier_path(const std::string& data_spec, int channels,
                                               int image_size,
                                               const std::string& kind = "classifier");
+// default_classifier_path's file, trained now on `train` and the spec's test split (`note` told so
+// first) when it is not cached yet: gali-pretrain's default M.
+std::filesystem::path ensure_default_classifier(const std::string& data_spec, const ImageSet& train,
+                                                int channels, int image_size,
+                                                const std::function<void(const std::string&)>& note = {});
 
 // Argmax predictions / features of a classifier over many images (float N x C x H x W), in batches.
 torch::Tensor classify(Classifier& c, const torch::Tensor& images);

@@ -28,15 +28,9 @@ ModelConfig apply_objective_choice(ModelConfig c, TrainOptions& o, const Objecti
     throw Error("--labels applies to --objective semi");
   }
   if (objective == "gali-pretrain") {
-    fs::path path = a.feature_net;
-    if (path.empty()) {
-      path = default_classifier_path(data_spec, c.image_channels, c.image_size);
-      if (!fs::exists(path)) {
-        if (note) note("training the evaluation classifier as M (cached at " + path.string() + ")");
-        auto test = load_dataset(data_spec, "test", c.image_size, c.image_channels);
-        cached_classifier(path, data, test, nullptr);
-      }
-    }
+    fs::path path = a.feature_net.empty()
+                        ? ensure_default_classifier(data_spec, data, c.image_channels, c.image_size, note)
+                        : fs::path(a.feature_net);
     o.feature_net = fs::absolute(path).string();
     shape.feature_dim = load_feature_net(o.feature_net, c.image_channels, c.image_size, device).dim;
   } else if (!a.feature_net.empty()) {
