@@ -282,3 +282,32 @@ TEST(Refine, LowersTheReconstructionErrorWhereTheEncoderIsPoor) {
   auto early = refine_codes(m, x, mu, {}, o, {}, [](int step, double, const torch::Tensor&) { return step < 5; });
   EXPECT_EQ(early.mse.size(), 6u);
 }
+
+TEST(Refine, ChunksResumedFromTheirMomentsMatchOneRun) {
+  // The explorer refines 25 steps at a time: going on from a chunk's code and Adam moments must be
+  // the same descent as one run (a fresh Adam per chunk restarts its step sizes and bias correction).
+  torch::manual_seed(4);
+  auto model = load_model(std::string(ALI_ASSETS_DIR) + "/fmnist28.ali", torch::kCPU);
+  AliModel& m = *model;
+  auto x = decode(m, torch::randn({2, m.config.nlat}));
+  auto mu = encode_mu(m, x) + 0.5;
+  RefineOptions o;
+  o.steps = 40;
+  auto whole = refine_codes(m, x, mu, {}, o);
+  EXPECT_EQ(whole.moments.step, 40);
+  o.steps = 15;
+  auto first = refine_codes(m, x, mu, {}, o);
+  o.steps = 25;
+  o.resume = first.moments;
+  auto second = refine_codes(m, x, first.z, {}, o);
+  EXPECT_EQ(second.moments.step, 40);
+  EXPECT_LT((second.z - whole.z).abs().max().item<double>(), 1e-5);
+  EXPECT_NEAR(second.mse.back(), whole.mse.back(), 1e-6);
+  // Without the moments, the second chunk takes another path.
+  o.resume = {};
+  auto fresh = refine_codes(m, x, first.z, {}, o);
+  EXPECT_GT((fresh.z - whole.z).abs().max().item<double>(), 1e-3);
+  // Moments of other codes are refused.
+  o.resume = first.moments;
+  EXPECT_THROW(refine_codes(m, x.narrow(0, 0, 1), first.z.narrow(0, 0, 1), {}, o), Error);
+}

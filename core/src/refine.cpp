@@ -70,6 +70,17 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
   }
   auto z = z0.to(dev, torch::kFloat).clone().requires_grad_(true);
   torch::optim::Adam opt({z}, torch::optim::AdamOptions(o.lr));
+  // LibTorch keys an optimiser's per-parameter state by the tensor's impl (as its optimisers do).
+  const std::string key = c10::guts::to_string(z.unsafeGetTensorImpl());
+  if (o.resume.exp_avg.defined()) {
+    if (o.resume.exp_avg.sizes() != z.sizes() || o.resume.exp_avg_sq.sizes() != z.sizes())
+      throw Error("refinement: the moments to resume from are for other codes");
+    auto state = std::make_unique<torch::optim::AdamParamState>();
+    state->step(o.resume.step);
+    state->exp_avg(o.resume.exp_avg.to(dev, torch::kFloat).clone());
+    state->exp_avg_sq(o.resume.exp_avg_sq.to(dev, torch::kFloat).clone());
+    opt.state()[key] = std::move(state);
+  }
   RefineResult r;
   for (int step = 0;; ++step) {
     auto g = m.decoder->forward(z, yd);
@@ -85,6 +96,12 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
     opt.step();
   }
   r.z = z.detach().cpu();
+  if (auto it = opt.state().find(key); it != opt.state().end()) {
+    auto& state = static_cast<torch::optim::AdamParamState&>(*it->second);
+    r.moments = {state.exp_avg().cpu(), state.exp_avg_sq().cpu(), state.step()};
+  } else {
+    r.moments = o.resume;  // no step taken
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "ali/checkpoint.h"
+#include "ali/evaluation.h"
 #include "ali/image_io.h"
 #include "ali/refine.h"
 #include "app_state.h"
@@ -23,6 +24,7 @@ struct Refined {
   uint64_t id = 0, round = 0;
   int steps = 0;
   std::vector<float> code;
+  RefineMoments moments;
   PixelBuffer recon;
   std::vector<double> mse;  // before the chunk, then after it
   int64_t step = -1;
@@ -157,20 +159,24 @@ class RefineView : public View<uint64_t, Refined> {
     torch::Tensor hwc = d->hwc;
     ConformOptions options = d->conform;
     std::vector<float> start = d->refine_done > 0 ? d->refined : std::vector<float>{};
+    RefineMoments moments = d->refine_done > 0 ? d->refine_moments : RefineMoments{};
     int steps = std::min(kRefineChunk, d->refine_target - d->refine_done);
     auto y1 = s.attributes.row();
     int64_t step = s.step();
-    return [id, round, hwc, options, start, steps, y1, step](AliModel& m, Refined& out) {
+    return [id, round, hwc, options, start, moments, steps, y1, step, cache = features_](AliModel& m,
+                                                                                         Refined& out) {
       auto x = conform(hwc, m.config, options).image.unsqueeze(0);
       auto y = attribute_rows(m.config, y1, 1);
       auto z0 = start.empty() ? encode_mu(m, x, y)
                               : torch::tensor(start).view({1, int64_t(start.size())});
       RefineOptions o;
       o.steps = steps;
-      auto r = refine_codes(m, x, z0, y, o, evaluation_features(m.config));
+      o.resume = moments;  // one descent over the chunks, as `ali encode --refine` runs it
+      auto r = refine_codes(m, x, z0, y, o, cache->get(m.config));
       out.id = id;
       out.round = round;
       out.steps = steps;
+      out.moments = r.moments;
       out.code = code_vector(r.z[0]);
       out.recon = to_pixels(decode(m, r.z, y)[0]);
       out.mse = {r.mse.front(), r.mse.back()};
@@ -183,6 +189,7 @@ class RefineView : public View<uint64_t, Refined> {
       if (d.refine_mse.empty()) d.refine_mse.push_back(r.mse.front());
       d.refine_mse.push_back(r.mse.back());
       d.refined = std::move(r.code);
+      d.refine_moments = std::move(r.moments);
       d.refined_recon.set(std::move(r.recon));
       d.refine_done += r.steps;
       d.refined_at_step = r.step;
@@ -201,7 +208,24 @@ class RefineView : public View<uint64_t, Refined> {
       if (d.refining()) d.refine_target = d.refine_done;  // stop: no retry loop on an error
     report(s, error);
   }
+  // The feature network, loaded once per classifier file instead of for every chunk. Touched only by
+  // the jobs, which run one at a time on the worker thread.
+  struct FeatureCache {
+    std::string key;
+    FeatureFn fn;
+    const FeatureFn& get(const ModelConfig& c) {
+      auto path = default_classifier_path(c.dataset, c.image_channels, c.image_size);
+      std::error_code ec;
+      std::string k = path.string() + (fs::exists(path, ec) ? "" : " (none)");
+      if (k != key) {
+        fn = evaluation_features(c);
+        key = k;
+      }
+      return fn;
+    }
+  };
   Drops& drops_;
+  std::shared_ptr<FeatureCache> features_ = std::make_shared<FeatureCache>();
 };
 
 std::optional<Rect> clip_hole(const Rect& r, int64_t size) {
@@ -243,6 +267,7 @@ void Drops::refine(uint64_t id, int steps) {
   for (auto& d : images_) {
     if (d.id != id) continue;
     d.refine_done = 0;
+    d.refine_moments = {};
     d.refine_target = std::max(1, steps);
     d.refine_mse.clear();
     ++refine_version_;
@@ -255,6 +280,7 @@ void Drops::drop_refinement(uint64_t id) {
     d.refined.clear();
     d.refined_recon.clear();
     d.refine_done = d.refine_target = 0;
+    d.refine_moments = {};
     d.refine_mse.clear();
     d.refined_at_step = -1;
     if (const ShelfEntry* e = app_.shelf.find_source(d.path); e && !d.code.empty())

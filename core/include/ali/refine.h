@@ -15,11 +15,19 @@
 
 namespace ali {
 
+// Adam's state on the codes where a refinement stopped, so that another call goes on as one longer
+// run would (the explorer refines in chunks, to show each one).
+struct RefineMoments {
+  torch::Tensor exp_avg, exp_avg_sq;  // N x nlat, CPU; undefined: a fresh start
+  int64_t step = 0;
+};
+
 struct RefineOptions {
   int steps = 100;
   double lr = 0.05;              // Adam on z
   double feature_weight = 0.1;   // relative feature error (0, or no feature network: pixels alone)
   double prior_weight = 0.01;    // keeps z where the decoder was trained (N(0, I))
+  RefineMoments resume;          // go on from an earlier call's result.moments (its z as z0)
 };
 
 // Differentiable images (N x C x H x W in [0, 1]) -> features (N x D).
@@ -36,6 +44,7 @@ struct RefineResult {
   torch::Tensor z;                // N x nlat, CPU: the refined codes
   std::vector<double> mse;        // pixel MSE over the batch: before step 1, then after each step
   double seconds = 0;             // wall time of the descent
+  RefineMoments moments;          // Adam's state after the last step (for RefineOptions::resume)
 };
 
 // `x`: N x C x H x W in [0, 1]; `z0`: N x nlat (E's mu); `y`: a conditional model's attribute rows.
