@@ -172,6 +172,9 @@ TEST(Shapes, WeightsInitialisedAsReleasedCode) {
 }
 
 TEST(Shapes, AttributeSweepHoldsCodesAcrossAndAttributesDown) {
+  // Seeded: Debian's LibTorch seeds its default generator differently in every process, and some
+  // draws of these exaggerated weights saturate both rows alike (it failed once in a full run).
+  torch::manual_seed(11);
   ModelConfig c;
   c.arch = "fmnist28";
   c.attributes = {"A", "B", "C"};
