@@ -16,6 +16,15 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 train=("$ALI" train --data fashion-mnist --device cpu --seed 3 --batch 8)
+# A loopback port for a rendezvous: below Linux's ephemeral range (32768 up), where outgoing
+# connections take their ports (a random pick there was once in use), and with nothing listening.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
 step_of() { "$ALI" info "$1" | sed -n 's/^step: *//p'; }
 check_log() {  # each step once, in order, from 1 up to $2
   awk -F, -v n="$2" 'NR > 1 { if ($1 != NR - 1) { bad = 1; exit } } END { exit bad || NR - 1 != n }' "$1" ||
@@ -80,7 +89,7 @@ echo "ok: the distributed checkpoint resumed in 1 process, then in 2 (log lists 
 echo "ok: --objective semi trains in 2 processes"
 
 # torchrun's contract, set by hand: two processes with RANK/WORLD_SIZE/MASTER_*.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 run="$work/torchrun"
 for r in 0 1; do
   RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
@@ -98,7 +107,7 @@ echo "ok: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (torchrun's variables) train 2
 # launching anything at its default --redirects 0 --tee 0 (3.11's Flag enums no longer list NONE);
 # --redirects 1 --tee 1 (stdout to its log files and to the console) avoids it.
 if command -v torchrun >/dev/null 2>&1; then
-  port=$((20000 + RANDOM % 20000))
+  port=$(free_port)
   run="$work/torchrun-real"
   timeout 300 torchrun --redirects 1 --tee 1 --no_python --nnodes=1 --nproc_per_node=2 \
     --master_addr=127.0.0.1 --master_port=$port "${train[@]}" --steps 3 --timeout 60 --out "$run" \
@@ -109,7 +118,7 @@ if command -v torchrun >/dev/null 2>&1; then
   echo "ok: torchrun --nproc_per_node=2 trains 2 processes"
   # --max_restarts: rank 1 is killed once the first checkpoint is written; torchrun relaunches both
   # with the same command line, and the run continues from its checkpoint to the end.
-  port=$((20000 + RANDOM % 20000))
+  port=$(free_port)
   run="$work/torchrun-restart"
   timeout 300 torchrun --redirects 1 --tee 1 --no_python --nnodes=1 --nproc_per_node=2 --max_restarts=1 \
     --monitor_interval=1 --master_addr=127.0.0.1 --master_port=$port "${train[@]}" --steps 400 \
@@ -138,11 +147,11 @@ RANK=2 WORLD_SIZE=2 must_fail "RANK >= WORLD_SIZE" "RANK=2 is not below WORLD_SI
   "${train[@]}" --steps 2 --out "$work/bad2"
 SLURM_PROCID=0 SLURM_NTASKS=two must_fail "SLURM_NTASKS=two" "SLURM_NTASKS='two'" \
   "${train[@]}" --steps 2 --out "$work/bad3"
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 RANK=1 WORLD_SIZE=2 MASTER_PORT=$port must_fail "an unreachable master" "127.0.0.1:$port" \
   "${train[@]}" --steps 2 --timeout 3 --out "$work/bad4"
 # World sizes that disagree: rank 1 says 3, rank 0 says 2.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 RANK=0 WORLD_SIZE=2 MASTER_PORT=$port timeout 120 "${train[@]}" --steps 2 --timeout 5 --out "$work/bad5" \
   >"$work/bad5.log" 2>&1 &
 p0=$!; pids+=("$p0")
