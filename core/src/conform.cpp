@@ -120,12 +120,17 @@ torch::Tensor to_model_channels(const torch::Tensor& hwc, int channels) {
   return chw.expand({3, -1, -1}).contiguous();
 }
 
+// A float H x W map box-blurred over `size` x `size` (odd), its border repeated outward.
+torch::Tensor box_blur(const torch::Tensor& map, int size) {
+  const int64_t r = size / 2;
+  auto x = torch::replication_pad2d(map.unsqueeze(0).unsqueeze(0), {r, r, r, r});
+  return torch::avg_pool2d(x, size, 1).squeeze(0).squeeze(0);
+}
+
 // Light unsharp masking (3x3 box blur, amount 0.3), as Fashion-MNIST's conversion sharpens after
 // scaling down.
 torch::Tensor sharpen(const torch::Tensor& grey) {
-  auto x = grey.unsqueeze(0).unsqueeze(0);
-  auto blur = torch::avg_pool2d(torch::replication_pad2d(x, {1, 1, 1, 1}), 3, 1);
-  return (x + 0.3 * (x - blur)).clamp(0, 1).squeeze(0).squeeze(0);
+  return (grey + 0.3 * (grey - box_blur(grey, 3))).clamp(0, 1);
 }
 
 // The picture itself, shorter side to the frame and centre-cropped (conform_image): what every
@@ -194,9 +199,7 @@ constexpr double kMaxTilt = 12;
 double tilt_of(const torch::Tensor& mask, const torch::Tensor& soft) {
   // Smoothed first (two 5 x 5 box blurs): a hard-edged outline's pixel steps would otherwise pull
   // every gradient onto the axes.
-  auto m = at_most_128(soft).unsqueeze(0).unsqueeze(0);
-  for (int i = 0; i < 2; ++i) m = torch::avg_pool2d(torch::replication_pad2d(m, {2, 2, 2, 2}), 5, 1);
-  m = m.squeeze(0).squeeze(0);
+  auto m = box_blur(box_blur(at_most_128(soft), 5), 5);
   if (m.size(0) < 3 || m.size(1) < 3) return 0;
   const int64_t h = m.size(0) - 2, w = m.size(1) - 2;
   auto dx = (m.narrow(1, 2, w) - m.narrow(1, 0, w)).narrow(0, 1, h);

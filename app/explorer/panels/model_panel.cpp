@@ -88,7 +88,7 @@ void ModelPanel::draw(AppState& s) {
   // The open model's preset, picked again whenever a model of another preset opens (the first frames
   // may come before the model has loaded); a choice in the combo stands until then.
   const std::string shown_arch = s.has_model() ? c.arch : std::string("fmnist28");
-  if (preset_ < 0 || shown_arch != preset_arch_) {
+  if (shown_arch != preset_arch_) {
     auto it = std::find(names.begin(), names.end(), shown_arch);
     preset_ = it == names.end() ? 0 : int(it - names.begin());
     preset_arch_ = shown_arch;

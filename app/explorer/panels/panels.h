@@ -18,7 +18,7 @@ class ModelPanel {
 
  private:
   std::string path_input_;
-  int preset_ = -1;
+  int preset_ = 0;
   std::string preset_arch_;  // the preset that preset_ was last set from
   std::string dataset_input_;
   bool dataset_synced_ = false;

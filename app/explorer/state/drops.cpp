@@ -159,7 +159,7 @@ class RefineView : public View<uint64_t, Refined> {
     torch::Tensor hwc = d->hwc;
     ConformOptions options = d->conform;
     std::vector<float> start = d->refine_done > 0 ? d->refined : std::vector<float>{};
-    RefineMoments moments = d->refine_done > 0 ? d->refine_moments : RefineMoments{};
+    RefineMoments moments = d->refine_done > 0 ? d->refine_moments : RefineMoments{};  // as `start`
     int steps = std::min(kRefineChunk, d->refine_target - d->refine_done);
     auto y1 = s.attributes.row();
     int64_t step = s.step();
@@ -267,7 +267,6 @@ void Drops::refine(uint64_t id, int steps) {
   for (auto& d : images_) {
     if (d.id != id) continue;
     d.refine_done = 0;
-    d.refine_moments = {};
     d.refine_target = std::max(1, steps);
     d.refine_mse.clear();
     ++refine_version_;
@@ -280,7 +279,6 @@ void Drops::drop_refinement(uint64_t id) {
     d.refined.clear();
     d.refined_recon.clear();
     d.refine_done = d.refine_target = 0;
-    d.refine_moments = {};
     d.refine_mse.clear();
     d.refined_at_step = -1;
     if (const ShelfEntry* e = app_.shelf.find_source(d.path); e && !d.code.empty())

@@ -39,7 +39,7 @@ struct DroppedImage {
   std::vector<float> refined;
   Image refined_recon;
   int refine_done = 0, refine_target = 0;
-  RefineMoments refine_moments;    // Adam's state after the last chunk: the next goes on from it
+  RefineMoments refine_moments;    // Adam's state after the last chunk (read while refine_done > 0)
   std::vector<double> refine_mse;  // pixel MSE to the conformed input: E(x)'s, then after each chunk
   int64_t refined_at_step = -1;    // the model step it ran on
   bool refining() const { return refine_target > refine_done; }
