@@ -105,13 +105,15 @@ void conform_controls(AppState& s, const DroppedImage& d) {
                       d.inverted ? " (it did)" : "");
   ImGui::SameLine();
   bool crop = o.auto_crop;
-  if (ImGui::Checkbox("crop", &crop)) {
+  if (ImGui::Checkbox(o.crop ? "crop: by hand" : "crop", &crop)) {
     o.auto_crop = crop;
     o.crop.reset();
     changed = true;
   }
   if (ImGui::IsItemHovered())
-    ImGui::SetTooltip("crop to the object (or face) found against the background; off: the whole picture");
+    ImGui::SetTooltip(o.crop ? "the rectangle dragged on the picture; right-click the picture (or untick) for the "
+                               "automatic crop"
+                             : "crop to the object (or face) found against the background; off: the whole picture");
   ImGui::SameLine();
   bool raw = o.raw;
   if (ImGui::Checkbox("raw", &raw)) {
