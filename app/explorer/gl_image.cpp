@@ -135,11 +135,10 @@ void set_current_gpu(Gpu* gpu) { current_gpu = gpu; }
 
 const Texture* TextureCache::get(const Image& img) {
   if (img.empty()) return nullptr;
-  auto& e = entries_[&img];
-  if (!e) e = std::make_unique<Entry>();
-  if (e->version != img.version) {
+  auto& e = entries_[img.version];
+  if (!e) {
+    e = std::make_unique<Entry>();
     e->tex.upload(img.pixels);
-    e->version = img.version;
   }
   e->used = frame_;
   return &e->tex;

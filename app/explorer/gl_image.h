@@ -55,8 +55,8 @@ class ImageRenderer {
   std::deque<Command> commands_;
 };
 
-// Textures for the state's Images (image.h): one per Image, re-uploaded only when its version
-// changed; textures not drawn for a few seconds are freed (removed drops, closed tabs).
+// Textures for the state's Images (image.h): one per version, uploaded once; textures not drawn for
+// a few seconds are freed (replaced versions, removed drops, closed tabs).
 class TextureCache {
  public:
   const Texture* get(const Image& img);  // nullptr while the image is empty
@@ -66,10 +66,13 @@ class TextureCache {
  private:
   struct Entry {
     Texture tex;
-    uint64_t version = 0;
     uint64_t used = 0;  // frame
   };
-  std::unordered_map<const Image*, std::unique_ptr<Entry>> entries_;
+  // Keyed by the image's version (unique over the program), not its address: a copy of an Image
+  // (a temporary) finds its texture, and two images that share an address in turn (one stack slot)
+  // no longer overwrite each other's texture within a frame. A replaced version's texture goes
+  // once unused for 120 frames.
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> entries_;
   uint64_t frame_ = 0;
 };
 

@@ -35,6 +35,15 @@ run_explorer "$T/crop" --config-dir "$T/config3" --model "$MODEL" --drop "$T/pho
 grep -q "dropped: 1 (1 reconstructed)" "$T/crop.out" || fail "the cropped photo was not reconstructed"
 grep -q "drop photo: framing object, inverted, cropped by hand$" "$T/crop.out" ||
   fail "--crop was not applied: $(cat "$T/crop.out")"
+# Two shelf entries, one light (the shirt) and one dark (a grey square's corner, negated): each
+# thumbnail shows its own code's picture (they once shared one texture, the last drawn).
+run_explorer "$T/two" --config-dir "$T/config5" --model "$MODEL" --drop "$T/photo.png" --drop "$T/flat.png" \
+  --crop 30,25,120,110 --frames 20 --screenshot "$T/two.png"
+grep -q "dropped: 2 (2 reconstructed)" "$T/two.out" || fail "the two drops were not reconstructed"
+a=$(python3 "$HERE/png_check.py" "$T/two.png" --mean 972,75,20,20)
+b=$(python3 "$HERE/png_check.py" "$T/two.png" --mean 972,115,20,20)
+awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d > 50 || d < -50) }' ||
+  fail "the shelf's two thumbnails look alike (mean brightness $a and $b)"
 run_explorer "$T/outside" --config-dir "$T/config4" --model "$MODEL" --drop "$T/photo.png" --crop 300,10,20,20 \
   --frames 5
 grep -q "lies outside photo (220 x 160" "$T/outside.err" || fail "no error for a crop outside the photo"

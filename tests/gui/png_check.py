@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks a PNG (standard library only): its size, and that it is not one flat colour.
-usage: png_check.py FILE [MIN_WIDTH MIN_HEIGHT]  -> prints 'WxH, N colours'; exits 1 when trivial."""
+usage: png_check.py FILE [MIN_WIDTH MIN_HEIGHT]  -> prints 'WxH, N colours'; exits 1 when trivial.
+       png_check.py FILE --mean X,Y,W,H          -> prints the region's mean brightness (0-255)."""
 import struct
 import sys
 import zlib
@@ -48,8 +49,20 @@ def read_png(path):
     return w, h, bpp, rows
 
 
+def region_mean(path, rect):
+    x0, y0, rw, rh = (int(v) for v in rect.split(","))
+    w, h, bpp, rows = read_png(path)
+    if x0 < 0 or y0 < 0 or x0 + rw > w or y0 + rh > h:
+        sys.exit(f"{path}: the region {rect} is outside {w}x{h}")
+    values = [rows[y][x * bpp + c] for y in range(y0, y0 + rh) for x in range(x0, x0 + rw)
+              for c in range(min(bpp, 3))]
+    print(f"{sum(values) / len(values):.1f}")
+
+
 def main():
     path = sys.argv[1]
+    if len(sys.argv) > 3 and sys.argv[2] == "--mean":
+        return region_mean(path, sys.argv[3])
     min_w = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     min_h = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     w, h, bpp, rows = read_png(path)

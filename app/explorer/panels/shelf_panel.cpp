@@ -33,7 +33,8 @@ void ShelfPanel::draw(AppState& s) {
     const ShelfEntry& e = s.shelf.entries()[i];
     ImGui::PushID(int(e.id));
     bool fits = int(e.code.size()) == nlat;
-    image_widget(fits ? e.thumb : Image{}, thumb, thumb, "thumb");
+    static const Image none;  // (not Image{}: the conditional would then copy e.thumb every frame)
+    image_widget(fits ? e.thumb : none, thumb, thumb, "thumb");
     if (ImGui::BeginDragDropSource()) {  // drag a row onto another to reorder
       int from = int(i);
       ImGui::SetDragDropPayload("ALI_SHELF", &from, sizeof from);
