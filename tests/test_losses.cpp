@@ -61,9 +61,29 @@ TEST(Losses, DiscriminatorLearnsFromLdAndGeneratorsFromLg) {
   auto enc = m.encoder->forward(x);
   auto z_hat = m.encoder->sample(enc, false);
   auto x_tilde = m.decoder->forward(z);
-  auto logits = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}));
+  auto logits = m.discriminator->forward_parts({x, x_tilde}, {z_hat, z});
   auto L = ali_losses(logits.narrow(0, 0, 6), logits.narrow(0, 6, 6));
   test::expect_routed(d_params, g_params, got_d, got_g, L.d_loss, L.g_loss);
+}
+
+TEST(Losses, DiscriminatorOnPartsEqualsItOnTheConcatenatedBatch) {
+  // BatchNorm's batch statistics span the parts; only dropout (off here) draws per part.
+  GradientCase k;
+  auto& m = k.m;
+  for (auto& mod : m.discriminator->modules(false))
+    if (mod->as<Dropout>()) mod->eval();
+  torch::manual_seed(3);
+  auto x = k.x, z_hat = torch::randn({6, m.config.nlat}), z = torch::randn({6, m.config.nlat});
+  auto x_tilde = torch::rand_like(x).requires_grad_(true);
+  auto parts = m.discriminator->forward_parts({x, x_tilde}, {z_hat, z});
+  auto whole = m.discriminator->forward(torch::cat({x, x_tilde}), torch::cat({z_hat, z}));
+  ASSERT_EQ(parts.sizes(), whole.sizes());
+  EXPECT_TRUE(torch::allclose(parts, whole, 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(parts.narrow(0, 0, 6), parts.narrow(0, 6, 6)));
+  auto g_parts = torch::autograd::grad({parts.sum()}, {x_tilde})[0];
+  auto g_whole = torch::autograd::grad({whole.sum()}, {x_tilde})[0];
+  EXPECT_TRUE(torch::allclose(g_parts, g_whole, 1e-4, 1e-6));
+  EXPECT_GT(g_parts.abs().sum().item<double>(), 0.0);
 }
 
 TEST(Losses, BiganEncoderIsDeterministic) {

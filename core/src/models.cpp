@@ -149,7 +149,7 @@ void DecoderImpl::init_output_bias(const torch::Tensor& images) {
 }
 
 JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c)
-    : outputs_(c.disc_outputs), slots_(c.disc_slots) {
+    : outputs_(c.disc_outputs), slots_(c.disc_slots), spectral_norm_(c.spectral_norm) {
   const ArchSpec& a = c.spec();
   check_square(c, a.disc_x, "D(x)");
   const bool sn = c.spectral_norm;  // the GALI discriminator: no BatchNorm, no dropout
@@ -204,6 +204,44 @@ torch::Tensor JointDiscriminatorImpl::forward_slots(const std::vector<torch::Ten
     parts.push_back(hz.narrow(0, s * n, n));
   }
   if (!df_.is_empty()) parts.push_back(df_->forward(f.reshape({n, -1, 1, 1})));
+  return joint_forward(std::move(parts), y, n);
+}
+
+namespace {
+// A conv stack run on parts of one batch: every layer per part except BatchNorm, which normalises
+// the parts together (the statistics of the whole batch, as the stack run on the concatenation).
+std::vector<torch::Tensor> stack_forward_parts(nn::Sequential& stack,
+                                               std::vector<torch::Tensor> parts) {
+  for (auto& layer : *stack) {
+    if (auto* bn = layer.ptr()->as<nn::BatchNorm2dImpl>()) {
+      std::vector<int64_t> sizes;
+      for (const auto& p : parts) sizes.push_back(p.size(0));
+      parts = bn->forward(torch::cat(parts)).split_with_sizes(sizes);
+    } else {
+      for (auto& p : parts) p = layer.forward(p);
+    }
+  }
+  return parts;
+}
+}  // namespace
+
+torch::Tensor JointDiscriminatorImpl::forward_parts(const std::vector<torch::Tensor>& xs,
+                                                    const std::vector<torch::Tensor>& zs,
+                                                    const torch::Tensor& y) {
+  TORCH_CHECK(slots_ == 1 && df_.is_empty() && outputs_ == 1,
+              "forward_parts is for a single-pair discriminator with one output");
+  TORCH_CHECK(!xs.empty() && xs.size() == zs.size(), "forward_parts takes as many x as z parts");
+  // Spectral normalisation updates its power iteration at every forward: once a step, on the whole.
+  if (spectral_norm_) return forward(torch::cat(xs), torch::cat(zs), y);
+  std::vector<torch::Tensor> z4;
+  for (const auto& z : zs) z4.push_back(z.reshape({z.size(0), -1, 1, 1}));
+  auto hx = torch::cat(stack_forward_parts(dx_, xs));
+  auto hz = torch::cat(stack_forward_parts(dz_, std::move(z4)));
+  return joint_forward({hx, hz}, y, hx.size(0)).flatten();
+}
+
+torch::Tensor JointDiscriminatorImpl::joint_forward(std::vector<torch::Tensor> parts,
+                                                    const torch::Tensor& y, int64_t n) {
   if (!embed_.is_empty()) {
     TORCH_CHECK(y.defined(), "a conditional discriminator needs attributes");
     parts.push_back(embed_.forward(y).view({n, -1, 1, 1}));

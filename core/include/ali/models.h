@@ -76,13 +76,24 @@ class JointDiscriminatorImpl : public torch::nn::Module {
   torch::Tensor forward_slots(const std::vector<torch::Tensor>& xs,
                               const std::vector<torch::Tensor>& zs, const torch::Tensor& y = {},
                               const torch::Tensor& f = {});
+  // One slot given as parts of its batch (ALI: real and generated pairs): each part passes the x and
+  // z branches on its own, with BatchNorm's statistics taken over all parts together, so the logits
+  // are forward()'s on the concatenation (dropout draws its masks per part). A part whose inputs
+  // need no gradient (real images, prior samples) is then left out of the encoder/decoder loss's
+  // backward pass instead of being differentiated with the rest of the batch.
+  torch::Tensor forward_parts(const std::vector<torch::Tensor>& xs,
+                              const std::vector<torch::Tensor>& zs, const torch::Tensor& y = {});
 
  private:
+  // The joint stack and the output layer over the branches' features (one per slot), and y.
+  torch::Tensor joint_forward(std::vector<torch::Tensor> parts, const torch::Tensor& y, int64_t n);
+
   torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, df_{nullptr}, joint_{nullptr};
   torch::nn::AnyModule embed_;
   Dropout out_dropout_{nullptr};
   torch::nn::AnyModule out_;
   int outputs_ = 1, slots_ = 1;
+  bool spectral_norm_ = false;
 };
 TORCH_MODULE(JointDiscriminator);
 

@@ -18,10 +18,11 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
   auto enc = m.encoder->forward(x, y);
   auto z_hat = m.encoder->sample(enc, c.bigan);
   auto x_tilde = m.decoder->forward(z, y);
-  // Real and generated pairs pass D as one batch, as the released code (shared BN statistics).
-  auto logits =
-      m.discriminator->forward(with_instance_noise(torch::cat({x, x_tilde}), instance_noise),
-                               torch::cat({z_hat, z}), y.defined() ? torch::cat({y, y}) : y);
+  // Real and generated pairs share D's BatchNorm statistics, as the released code; as parts, so
+  // that L_GE's backward pass skips D's layers on the real images and on the prior's z.
+  auto logits = m.discriminator->forward_parts(
+      {with_instance_noise(x, instance_noise), with_instance_noise(x_tilde, instance_noise)},
+      {z_hat, z}, y.defined() ? torch::cat({y, y}) : y);
   GradientResult r{ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)),
                    logits.narrow(0, 0, n),
                    logits.narrow(0, n, n),
