@@ -75,6 +75,27 @@ TEST(ConvTranspose, MatchesTorchForEveryPresetLayer) {
   }
 }
 
+TEST(ConvTranspose, ChannelsLastWeightsGiveTheSameResultsInNhwc) {
+  torch::manual_seed(8);
+  for (const auto& s : preset_shapes()) {
+    std::string what = s.preset + " " + std::to_string(s.cin) + "->" + std::to_string(s.cout) + " k" +
+                       std::to_string(s.kernel) + " s" + std::to_string(s.stride);
+    auto x = torch::randn({7, s.cin, s.in_size, s.in_size}).requires_grad_();
+    auto w = (torch::randn({s.cin, s.cout, s.kernel, s.kernel}) * 0.05).requires_grad_();
+    auto x2 = x.detach().clone().requires_grad_();
+    auto w2 = w.detach().contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_();
+    auto want = torch::conv_transpose2d(x, w, {}, {s.stride, s.stride});
+    auto got = conv_transpose2d_onednn(x2, w2, {}, s.stride);
+    EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    expect_close(got, want, 1e-5, what + " forward");
+    auto g = torch::randn_like(want);
+    want.backward(g);
+    got.backward(g);
+    expect_close(x2.grad(), x.grad(), 1e-5, what + " input gradient");
+    expect_close(w2.grad(), w.grad(), 1e-4, what + " weight gradient");
+  }
+}
+
 TEST(ConvTranspose, ModuleKeepsTorchParameterNamesShapesAndInit) {
   torch::manual_seed(3);
   torch::nn::ConvTranspose2d theirs(torch::nn::ConvTranspose2dOptions(16, 8, 4).stride(2));

@@ -141,3 +141,56 @@ TEST(Threads, ConfigureHonoursReserveAndEnvironment) {
   unsetenv("ALI_THREADS");
   configure_threads(0);
 }
+
+namespace {
+std::unique_ptr<Trainer> fp32_trainer() {
+  ModelConfig c;
+  c.arch = "fmnist28";
+  TrainOptions o;
+  o.batch = 8;
+  o.precision = Precision::FP32;
+  auto t = std::make_unique<Trainer>(c, o, torch::kCPU);
+  t->set_data(test::synthetic_set(32, 1, 28));
+  return t;
+}
+
+bool all_4d_in(AliModel& m, torch::MemoryFormat f) {
+  for (auto* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
+                    static_cast<torch::nn::Module*>(m.decoder.get()),
+                    static_cast<torch::nn::Module*>(m.discriminator.get())})
+    for (const auto& p : net->parameters())
+      if (p.dim() == 4 && p.size(2) * p.size(3) > 1 && !p.is_contiguous(f)) return false;
+  return true;
+}
+}  // namespace
+
+TEST(MemoryFormat, ChannelsLastTrainsAsNchwDoesAndSurvivesResume) {
+  test::TempDir dir;
+  setenv("ALI_CHANNELS_LAST", "1", 1);
+  auto nhwc = fp32_trainer();
+  EXPECT_TRUE(all_4d_in(nhwc->model(), torch::MemoryFormat::ChannelsLast));
+  auto a1 = nhwc->step(), a2 = nhwc->step();
+  setenv("ALI_CHANNELS_LAST", "0", 1);
+  auto nchw = fp32_trainer();
+  EXPECT_TRUE(all_4d_in(nchw->model(), torch::MemoryFormat::Contiguous));
+  EXPECT_FALSE(all_4d_in(nchw->model(), torch::MemoryFormat::ChannelsLast));
+  auto b1 = nchw->step(), b2 = nchw->step();
+  // The same arithmetic in another order: equal up to rounding, step after step.
+  EXPECT_NEAR(a1.d_loss, b1.d_loss, 1e-4);
+  EXPECT_NEAR(a1.g_loss, b1.g_loss, 1e-4);
+  EXPECT_NEAR(a2.d_loss, b2.d_loss, 1e-3);
+  EXPECT_NEAR(a2.g_loss, b2.g_loss, 1e-3);
+  EXPECT_NE(a1.d_loss, a2.d_loss);
+
+  nchw->save(dir.path() / "c.ali");  // written NCHW, resumed NHWC: converted after loading
+  setenv("ALI_CHANNELS_LAST", "1", 1);
+  auto resumed = Trainer::resume(dir.path() / "c.ali", torch::kCPU);
+  EXPECT_TRUE(all_4d_in(resumed->model(), torch::MemoryFormat::ChannelsLast));
+  resumed->set_data(test::synthetic_set(32, 1, 28));
+  EXPECT_TRUE(std::isfinite(resumed->step().d_loss));
+
+  setenv("ALI_CHANNELS_LAST", "yes", 1);
+  auto msg = error_of([] { fp32_trainer(); });
+  EXPECT_NE(msg.find("ALI_CHANNELS_LAST='yes'"), std::string::npos) << msg;
+  unsetenv("ALI_CHANNELS_LAST");
+}

@@ -33,17 +33,22 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
     const auto dtype = compute_dtype(x);
     // Autocast must not re-cast the ops below: they run in exactly the dtype chosen above.
     AutocastPause no_autocast;
-    auto xc = x.to(dtype).contiguous(x.suggest_memory_format());
+    // NHWC when the weight or the input is (the trainer's channels_last policy), as conv2d does.
+    const auto format = weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast
+                            ? at::MemoryFormat::ChannelsLast
+                            : x.suggest_memory_format();
+    auto xc = x.to(dtype).contiguous(format);
     auto wc = weight.to(dtype);
     const int64_t k_h = weight.size(2), k_w = weight.size(3);
     std::vector<int64_t> out_shape{x.size(0), weight.size(1), (x.size(2) - 1) * stride + k_h,
                                    (x.size(3) - 1) * stride + k_w};
     // Only the shape, dtype and memory format of `input` are read for the data gradient.
-    auto like = at::empty(out_shape, xc.options().memory_format(xc.suggest_memory_format()));
+    auto like = at::empty(out_shape, xc.options().memory_format(format));
     auto y = std::get<0>(at::convolution_backward(xc, like, wc, c10::nullopt, {stride, stride}, {0, 0},
                                                   {1, 1}, false, {0, 0}, 1, {true, false, false}));
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["stride"] = stride;
+    ctx->saved_data["format"] = int64_t(format);
     ctx->saved_data["x_dtype"] = int64_t(x.scalar_type());
     ctx->saved_data["w_dtype"] = int64_t(weight.scalar_type());
     return y;
@@ -55,7 +60,8 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
     const auto& wc = saved[1];
     const int64_t stride = ctx->saved_data["stride"].toInt();
     AutocastPause no_autocast;
-    auto dy = grads[0].to(xc.scalar_type()).contiguous(xc.suggest_memory_format());
+    const auto format = at::MemoryFormat(ctx->saved_data["format"].toInt());
+    auto dy = grads[0].to(xc.scalar_type()).contiguous(format);
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0))
       dx = at::conv2d(dy, wc, {}, {stride, stride})
