@@ -44,55 +44,51 @@ void expect_close(const torch::Tensor& got, const torch::Tensor& want, double re
 
 }  // namespace
 
+namespace {
+// The oneDNN layer (its weight stored in `weight_format`) against torch's own on the same values:
+// forward, input, weight and bias gradients. Returns the oneDNN output.
+torch::Tensor expect_matches_torch(const Shape& s, int64_t batch, bool bias,
+                                   torch::MemoryFormat weight_format) {
+  std::string what = s.preset + " " + std::to_string(s.cin) + "->" + std::to_string(s.cout) + " k" +
+                     std::to_string(s.kernel) + " s" + std::to_string(s.stride) + " in " +
+                     std::to_string(s.in_size) + " batch " + std::to_string(batch) +
+                     (bias ? " bias" : "") +
+                     (weight_format == torch::MemoryFormat::ChannelsLast ? " NHWC" : "");
+  auto x = torch::randn({batch, s.cin, s.in_size, s.in_size}).requires_grad_();
+  auto w = (torch::randn({s.cin, s.cout, s.kernel, s.kernel}) * 0.05).requires_grad_();
+  auto b = bias ? torch::randn({s.cout}).requires_grad_() : torch::Tensor();
+  auto x2 = x.detach().clone().requires_grad_();
+  auto w2 = w.detach().contiguous(weight_format).requires_grad_();
+  auto b2 = bias ? b.detach().clone().requires_grad_() : torch::Tensor();
+
+  auto want = torch::conv_transpose2d(x, w, b, {s.stride, s.stride});
+  auto got = conv_transpose2d_onednn(x2, w2, b2, s.stride);
+  expect_close(got, want, 1e-5, what + " forward");
+  auto g = torch::randn_like(want);
+  want.backward(g);
+  got.backward(g);
+  expect_close(x2.grad(), x.grad(), 1e-5, what + " input gradient");
+  expect_close(w2.grad(), w.grad(), 1e-4, what + " weight gradient");
+  if (bias) expect_close(b2.grad(), b.grad(), 1e-5, what + " bias gradient");
+  return got;
+}
+}  // namespace
+
 TEST(ConvTranspose, MatchesTorchForEveryPresetLayer) {
   auto shapes = preset_shapes();
   ASSERT_GE(shapes.size(), 16u);  // 5 or 4 per preset, 4+ presets
   torch::manual_seed(7);
-  for (const auto& s : shapes) {
-    for (int64_t batch : {1, 7}) {
-      for (bool bias : {false, true}) {
-        std::string what = s.preset + " " + std::to_string(s.cin) + "->" + std::to_string(s.cout) + " k" +
-                           std::to_string(s.kernel) + " s" + std::to_string(s.stride) + " in " +
-                           std::to_string(s.in_size) + " batch " + std::to_string(batch) +
-                           (bias ? " bias" : "");
-        auto x = torch::randn({batch, s.cin, s.in_size, s.in_size}).requires_grad_();
-        auto w = (torch::randn({s.cin, s.cout, s.kernel, s.kernel}) * 0.05).requires_grad_();
-        auto b = bias ? torch::randn({s.cout}).requires_grad_() : torch::Tensor();
-        auto x2 = x.detach().clone().requires_grad_(), w2 = w.detach().clone().requires_grad_();
-        auto b2 = bias ? b.detach().clone().requires_grad_() : torch::Tensor();
-
-        auto want = torch::conv_transpose2d(x, w, b, {s.stride, s.stride});
-        auto got = conv_transpose2d_onednn(x2, w2, b2, s.stride);
-        expect_close(got, want, 1e-5, what + " forward");
-        auto g = torch::randn_like(want);
-        want.backward(g);
-        got.backward(g);
-        expect_close(x2.grad(), x.grad(), 1e-5, what + " input gradient");
-        expect_close(w2.grad(), w.grad(), 1e-4, what + " weight gradient");
-        if (bias) expect_close(b2.grad(), b.grad(), 1e-5, what + " bias gradient");
-      }
-    }
-  }
+  for (const auto& s : shapes)
+    for (int64_t batch : {1, 7})
+      for (bool bias : {false, true})
+        expect_matches_torch(s, batch, bias, torch::MemoryFormat::Contiguous);
 }
 
 TEST(ConvTranspose, ChannelsLastWeightsGiveTheSameResultsInNhwc) {
   torch::manual_seed(8);
   for (const auto& s : preset_shapes()) {
-    std::string what = s.preset + " " + std::to_string(s.cin) + "->" + std::to_string(s.cout) + " k" +
-                       std::to_string(s.kernel) + " s" + std::to_string(s.stride);
-    auto x = torch::randn({7, s.cin, s.in_size, s.in_size}).requires_grad_();
-    auto w = (torch::randn({s.cin, s.cout, s.kernel, s.kernel}) * 0.05).requires_grad_();
-    auto x2 = x.detach().clone().requires_grad_();
-    auto w2 = w.detach().contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_();
-    auto want = torch::conv_transpose2d(x, w, {}, {s.stride, s.stride});
-    auto got = conv_transpose2d_onednn(x2, w2, {}, s.stride);
-    EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
-    expect_close(got, want, 1e-5, what + " forward");
-    auto g = torch::randn_like(want);
-    want.backward(g);
-    got.backward(g);
-    expect_close(x2.grad(), x.grad(), 1e-5, what + " input gradient");
-    expect_close(w2.grad(), w.grad(), 1e-4, what + " weight gradient");
+    auto got = expect_matches_torch(s, 7, false, torch::MemoryFormat::ChannelsLast);
+    EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast)) << s.preset;
   }
 }
 
