@@ -8,6 +8,7 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "ali/device.h"
 #include "ali/error.h"
@@ -57,15 +58,21 @@ struct StepTime {
 };
 
 // Median wall and process-CPU ms of `steps` training steps (after 2 warm-up steps) at this precision.
+// profile: when not empty, the timed steps are recorded by LibTorch's autograd profiler into this
+// Chrome trace (bench/profile_ops.py sums it per operator).
 static StepTime time_steps(const ali::ModelConfig& c, int batch, int steps, ali::Precision p,
-                           const torch::Device& device, std::shared_ptr<ali::AliModel>* model_out) {
+                           const torch::Device& device, std::shared_ptr<ali::AliModel>* model_out,
+                           const std::string& profile) {
   ali::TrainOptions o;
   o.batch = batch;
   o.precision = p;
   ali::Trainer t(c, o, device);
   t.set_data(synthetic(c, batch * 4));
   std::vector<double> step_ms, cpu_ms;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
   for (int i = 0; i < steps + 2; ++i) {
+    if (i == 2 && !profile.empty())
+      recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
     sync(device);
     auto t0 = clock_type::now();
     double c0 = process_cpu_ms();
@@ -77,6 +84,7 @@ static StepTime time_steps(const ali::ModelConfig& c, int batch, int steps, ali:
       cpu_ms.push_back(process_cpu_ms() - c0);
     }
   }
+  recording.reset();  // writes the trace
   if (model_out) *model_out = t.model().clone_to(device);
   return {median(step_ms), median(cpu_ms)};
 }
@@ -94,6 +102,10 @@ int main(int argc, char** argv) {
   app.add_option("--latency-reps", latency_reps)->capture_default_str();
   app.add_option("--device", device_name)->capture_default_str();
   app.add_option("--dump-arch", dump_arch, "print this preset as JSON and exit");
+  std::string profile;
+  app.add_option("--profile", profile,
+                 "record the timed steps with the autograd profiler: PREFIX_PRESET_PRECISION.json "
+                 "(Chrome traces; bench/profile_ops.py sums them per operator)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (!dump_arch.empty()) {
@@ -113,7 +125,8 @@ int main(int argc, char** argv) {
       c = c.resolved();
       for (const auto& pname : precisions) {
         std::shared_ptr<ali::AliModel> m;
-        StepTime st = time_steps(c, batch, steps, ali::parse_precision(pname), device, &m);
+        StepTime st = time_steps(c, batch, steps, ali::parse_precision(pname), device, &m,
+                                 profile.empty() ? "" : profile + "_" + name + "_" + pname + ".json");
         const double ms = st.wall_ms;
         auto x = torch::rand({1, c.image_channels, c.image_size, c.image_size});
         auto z = torch::randn({1, c.nlat});
