@@ -30,6 +30,19 @@ TEST(Dropout, SameSeedSameMaskOtherSeedOtherMask) {
   EXPECT_TRUE(torch::equal(bf.to(torch::kFloat) == 0, dropout_mask(like, 0.2, 7) == 0));
 }
 
+TEST(Dropout, ChannelsLastTensorsGetTheSameMaskStoredChannelsLast) {
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    auto nchw = torch::empty({3, 5, 7, 6}, dtype);
+    auto nhwc = nchw.contiguous(torch::MemoryFormat::ChannelsLast);
+    ASSERT_FALSE(nhwc.is_contiguous());
+    auto a = dropout_mask(nchw, 0.3, 11), b = dropout_mask(nhwc, 0.3, 11);
+    EXPECT_TRUE(a.is_contiguous());
+    EXPECT_TRUE(b.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::equal(a, b));  // element by element, whatever the storage order
+    EXPECT_GT((a == 0).sum().item<int64_t>(), 0);
+  }
+}
+
 TEST(Dropout, ModuleFollowsTheGeneratorAndTrainingMode) {
   Dropout d(0.2);
   auto x = torch::randn({64, 32}).requires_grad_();
