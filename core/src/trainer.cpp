@@ -61,22 +61,16 @@ void check_adam_state(torch::optim::Adam& opt, const std::string& what) {
     }
 }
 
-// NHWC weights make oneDNN run every convolution (the transposed ones too: conv_transpose.cpp) in
-// NHWC. Measured on this project's CPU (bench/README.md), one thread, CPU time of a bf16 step:
-// fmnist28 -10 %, svhn32 -5 %, celeba64 -10 %; so always, unless ALI_CHANNELS_LAST=0 (to compare).
-bool channels_last_pays(const ModelConfig&, torch::Device) {
+// Training stores the 4-d weights NHWC, so oneDNN runs every convolution (the transposed ones too:
+// conv_transpose.cpp) in NHWC: faster on every preset measured (bench/README.md). ALI_CHANNELS_LAST=0
+// keeps NCHW (to compare); 1 is the default.
+void apply_memory_format(AliModel& m) {  // idempotent: a resumed model is converted after loading
   if (const char* e = std::getenv("ALI_CHANNELS_LAST"); e && *e) {
     const std::string v = e;
     if (v != "0" && v != "1")
       throw Error("ALI_CHANNELS_LAST='" + v + "' must be 0 (NCHW) or 1 (channels_last)");
-    return v == "1";
+    if (v == "0") return;
   }
-  return true;
-}
-
-// Same values, another memory layout; idempotent (a resumed model is converted after loading).
-void apply_memory_format(AliModel& m, torch::Device device) {
-  if (!channels_last_pays(m.config, device)) return;
   torch::NoGradGuard ng;
   for (auto& p : all_tensors(m, false))
     if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
@@ -98,7 +92,7 @@ Trainer::Trainer(const ModelConfig& config, const TrainOptions& options, torch::
   objective_ = objective ? std::move(objective) : make_objective(model_->config, options_, device_);
   metric_names_ = std::make_shared<const std::vector<std::string>>(objective_->metric_names());
   model_->to(device_);
-  apply_memory_format(*model_, device_);
+  apply_memory_format(*model_);
   model_->train(true);
   build_optimisers();
 }
@@ -116,7 +110,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   read_weights_archive(f.payload, device, archive, path.string());
   load_networks(*t->model_, archive, path.string());
   t->model_->to(device);
-  apply_memory_format(*t->model_, device);  // loading adopts the file's strides
+  apply_memory_format(*t->model_);  // loading adopts the file's strides
   // Module::load may swap tensors; rebuild the optimisers on the loaded parameters, then restore them.
   t->build_optimisers();
   try {
