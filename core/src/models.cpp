@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ali/conv_transpose.h"
+#include "ali/batch_norm_act.h"
 #include "ali/dropout.h"
 #include "ali/error.h"
 #include "ali/precision.h"
@@ -78,6 +79,33 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
   return seq;
 }
 
+std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<torch::Tensor> parts) {
+  std::vector<int64_t> sizes;
+  for (const auto& p : parts) sizes.push_back(p.size(0));
+  for (auto it = stack->begin(); it != stack->end(); ++it) {
+    auto* bn = it->ptr()->as<nn::BatchNorm2dImpl>();
+    if (!bn) {
+      for (auto& p : parts) p = it->forward(p);
+      continue;
+    }
+    auto next = std::next(it);
+    auto* act = next != stack->end() ? next->ptr()->as<nn::LeakyReLUImpl>() : nullptr;
+    auto all = parts.size() == 1 ? parts[0] : torch::cat(parts);
+    if (act) {
+      all = batch_norm_leaky_relu(all, *bn, act->options.negative_slope());
+      it = next;
+    } else {
+      all = bn->forward(all);
+    }
+    parts = parts.size() == 1 ? std::vector<torch::Tensor>{all} : all.split_with_sizes(sizes);
+  }
+  return parts;
+}
+
+torch::Tensor run_conv_stack(nn::Sequential& stack, const torch::Tensor& x) {
+  return run_conv_stack(stack, std::vector<torch::Tensor>{x})[0];
+}
+
 namespace {
 void check_square(const ModelConfig& c, const std::vector<LayerSpec>& stack, const char* what) {
   int s = output_size(stack, c.image_size);
@@ -100,7 +128,7 @@ EncoderImpl::EncoderImpl(const ModelConfig& c) : nlat_(c.nlat) {
 }
 
 EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& y) {
-  auto h = stack_->forward(x);
+  auto h = run_conv_stack(stack_, x);
   if (embed_) {
     TORCH_CHECK(y.defined(), "a conditional encoder needs attributes");
     h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
@@ -138,7 +166,7 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
     TORCH_CHECK(y.defined(), "a conditional decoder needs attributes");
     h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
   }
-  return torch::sigmoid(head_->forward(stack_->forward(h)) + bias_);
+  return torch::sigmoid(head_->forward(run_conv_stack(stack_, h)) + bias_);
 }
 
 void DecoderImpl::init_output_bias(const torch::Tensor& images) {
@@ -196,34 +224,16 @@ torch::Tensor JointDiscriminatorImpl::forward_slots(const std::vector<torch::Ten
   std::vector<torch::Tensor> parts;
   // Shared branches: all slots pass each branch as one batch (same result without BatchNorm; with
   // one slot this is exactly the single-pair D).
-  auto hx = dx_->forward(slots_ == 1 ? xs[0] : torch::cat(xs));
+  auto hx = run_conv_stack(dx_, slots_ == 1 ? xs[0] : torch::cat(xs));
   auto zcat = slots_ == 1 ? zs[0] : torch::cat(zs);
-  auto hz = dz_->forward(zcat.reshape({zcat.size(0), -1, 1, 1}));
+  auto hz = run_conv_stack(dz_, zcat.reshape({zcat.size(0), -1, 1, 1}));
   for (int s = 0; s < slots_; ++s) {
     parts.push_back(hx.narrow(0, s * n, n));
     parts.push_back(hz.narrow(0, s * n, n));
   }
-  if (!df_.is_empty()) parts.push_back(df_->forward(f.reshape({n, -1, 1, 1})));
+  if (!df_.is_empty()) parts.push_back(run_conv_stack(df_, f.reshape({n, -1, 1, 1})));
   return joint_forward(std::move(parts), y, n);
 }
-
-namespace {
-// A conv stack run on parts of one batch: every layer per part except BatchNorm, which normalises
-// the parts together (the statistics of the whole batch, as the stack run on the concatenation).
-std::vector<torch::Tensor> stack_forward_parts(nn::Sequential& stack,
-                                               std::vector<torch::Tensor> parts) {
-  for (auto& layer : *stack) {
-    if (auto* bn = layer.ptr()->as<nn::BatchNorm2dImpl>()) {
-      std::vector<int64_t> sizes;
-      for (const auto& p : parts) sizes.push_back(p.size(0));
-      parts = bn->forward(torch::cat(parts)).split_with_sizes(sizes);
-    } else {
-      for (auto& p : parts) p = layer.forward(p);
-    }
-  }
-  return parts;
-}
-}  // namespace
 
 torch::Tensor JointDiscriminatorImpl::forward_parts(const std::vector<torch::Tensor>& xs,
                                                     const std::vector<torch::Tensor>& zs,
@@ -235,8 +245,8 @@ torch::Tensor JointDiscriminatorImpl::forward_parts(const std::vector<torch::Ten
   if (spectral_norm_) return forward(torch::cat(xs), torch::cat(zs), y);
   std::vector<torch::Tensor> z4;
   for (const auto& z : zs) z4.push_back(z.reshape({z.size(0), -1, 1, 1}));
-  auto hx = torch::cat(stack_forward_parts(dx_, xs));
-  auto hz = torch::cat(stack_forward_parts(dz_, std::move(z4)));
+  auto hx = torch::cat(run_conv_stack(dx_, xs));
+  auto hz = torch::cat(run_conv_stack(dz_, std::move(z4)));
   return joint_forward({hx, hz}, y, hx.size(0)).flatten();
 }
 
@@ -246,7 +256,7 @@ torch::Tensor JointDiscriminatorImpl::joint_forward(std::vector<torch::Tensor> p
     TORCH_CHECK(y.defined(), "a conditional discriminator needs attributes");
     parts.push_back(embed_.forward(y).view({n, -1, 1, 1}));
   }
-  auto h = joint_->forward(torch::cat(parts, 1));
+  auto h = run_conv_stack(joint_, torch::cat(parts, 1));
   if (out_dropout_) h = out_dropout_->forward(h);
   return out_.forward(h).flatten(1).to(torch::kFloat);  // losses on fp32 logits under autocast
 }

@@ -22,6 +22,14 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
                                       float dropout_rest, int* out_channels,
                                       bool spectral_norm = false);
 
+// Runs a conv stack: the same result as stack->forward(x), with each BatchNorm + LeakyReLU pair as
+// one fused step (batch_norm_act.h). Every model runs its stacks through this.
+torch::Tensor run_conv_stack(torch::nn::Sequential& stack, const torch::Tensor& x);
+// The stack on parts of one batch: every layer per part, except BatchNorm, which normalises the
+// parts together (the statistics of the whole batch, as the stack run on their concatenation).
+std::vector<torch::Tensor> run_conv_stack(torch::nn::Sequential& stack,
+                                          std::vector<torch::Tensor> parts);
+
 struct EncoderOutput {
   torch::Tensor mu;         // B x nlat
   torch::Tensor log_sigma;  // B x nlat

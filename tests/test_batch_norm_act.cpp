@@ -1,0 +1,167 @@
+// The fused BatchNorm + LeakyReLU: the same outputs, gradients and running statistics as LibTorch's
+// two modules, in fp32 and bf16, on the map shapes the presets train; the modules' own path wherever
+// it does not fuse; conv stacks give what their modules give.
+#include <gtest/gtest.h>
+
+#include "ali/batch_norm_act.h"
+#include "ali/config.h"
+#include "ali/models.h"
+
+using namespace ali;
+namespace nn = torch::nn;
+
+namespace {
+
+constexpr double kSlope = 0.02;
+
+nn::BatchNorm2d make_bn(int64_t channels, uint64_t seed) {
+  nn::BatchNorm2d bn(nn::BatchNorm2dOptions(channels).momentum(0.05));
+  torch::manual_seed(seed);
+  torch::NoGradGuard ng;
+  bn->weight.uniform_(0.5, 1.5);
+  bn->bias.uniform_(-0.5, 0.5);
+  bn->running_mean.uniform_(-1, 1);
+  bn->running_var.uniform_(0.5, 2);
+  return bn;
+}
+
+struct Result {
+  torch::Tensor y, dx, dw, db, running_mean, running_var, batches;
+};
+
+// One forward and backward pass (upstream gradient dy) through either path, on fresh copies.
+Result run(const torch::Tensor& x0, const torch::Tensor& dy, nn::BatchNorm2d bn, bool fused) {
+  auto x = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+  auto y = fused ? batch_norm_leaky_relu(x, *bn, kSlope) : torch::leaky_relu(bn->forward(x), kSlope);
+  y.backward(dy);
+  return {y.detach(), x.grad(), bn->weight.grad(), bn->bias.grad(), bn->running_mean.clone(),
+          bn->running_var.clone(), bn->num_batches_tracked.clone()};
+}
+
+double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
+  auto fa = a.to(torch::kDouble), fb = b.to(torch::kDouble);
+  return ((fa - fb).abs().max() / fb.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+torch::Tensor nhwc(const torch::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
+
+}  // namespace
+
+TEST(BatchNormAct, FusedEqualsTheTwoModulesOnThePresetsMaps) {
+  // (batch, channels, size): fmnist28's and svhn32's BatchNorm maps, a 1-pixel map with a big batch,
+  // and one whose channel count does not divide the fused walk's block.
+  const std::vector<std::array<int64_t, 3>> shapes{
+      {7, 16, 24}, {9, 64, 8}, {5, 32, 11}, {600, 24, 1}, {3, 48, 28}, {60, 200, 3}};
+  uint64_t seed = 1;
+  for (auto dtype : {torch::kFloat, torch::kBFloat16})
+    for (const auto& s : shapes) {
+      SCOPED_TRACE(std::string(dtype == torch::kFloat ? "fp32 " : "bf16 ") + std::to_string(s[0]) +
+                   "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
+      torch::manual_seed(++seed);
+      // An offset mean, so that both signs of the activation and the shifted sums are exercised.
+      auto x = nhwc((torch::randn({s[0], s[1], s[2], s[2]}) * 2.5 + 1.5).to(dtype));
+      auto dy = nhwc(torch::randn({s[0], s[1], s[2], s[2]}).to(dtype));
+      ASSERT_TRUE(batch_norm_leaky_relu_fuses(x, *make_bn(s[1], seed)));
+      Result f = run(x, dy, make_bn(s[1], seed), true);
+      EXPECT_EQ(f.y.scalar_type(), dtype);
+      EXPECT_TRUE(f.y.is_contiguous(at::MemoryFormat::ChannelsLast));
+      EXPECT_EQ(f.dx.scalar_type(), dtype);
+      EXPECT_EQ(f.dw.scalar_type(), torch::kFloat);
+      EXPECT_EQ(f.batches.item<int64_t>(), 1);
+      if (dtype == torch::kFloat) {
+        Result m = run(x, dy, make_bn(s[1], seed), false);
+        EXPECT_LT(max_rel(f.y, m.y), 1e-5);
+        EXPECT_LT(max_rel(f.dx, m.dx), 1e-5);
+        EXPECT_LT(max_rel(f.dw, m.dw), 1e-5);
+        EXPECT_LT(max_rel(f.db, m.db), 1e-5);
+        EXPECT_LT(max_rel(f.running_mean, m.running_mean), 1e-6);
+        EXPECT_LT(max_rel(f.running_var, m.running_var), 1e-6);
+      } else {
+        // bf16: against the modules in fp32 on the same (bf16-valued) inputs. The fused output is
+        // one rounding from exact; its input gradient one rounding of a sum of bf16 products.
+        Result m = run(x.to(torch::kFloat), dy.to(torch::kFloat), make_bn(s[1], seed), false);
+        EXPECT_LT(max_rel(f.y, m.y), 8e-3);
+        EXPECT_LT(max_rel(f.dx, m.dx), 8e-3);
+        EXPECT_LT(max_rel(f.dw, m.dw), 1e-4);
+        EXPECT_LT(max_rel(f.db, m.db), 1e-4);
+        EXPECT_LT(max_rel(f.running_mean, m.running_mean), 1e-5);
+        EXPECT_LT(max_rel(f.running_var, m.running_var), 1e-5);
+      }
+    }
+}
+
+TEST(BatchNormAct, OnlyTheGradientsAskedForAreComputed) {
+  auto x = nhwc(torch::randn({8, 16, 12, 12})).requires_grad_(true);
+  auto bn = make_bn(16, 3);
+  auto y = batch_norm_leaky_relu(x, *bn, kSlope);
+  // D's pass: its parameters only; the input's gradient is never formed.
+  auto g = torch::autograd::grad({y.sum()}, {bn->weight, bn->bias}, {}, true);
+  auto m_bn = make_bn(16, 3);
+  auto xm = x.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+  auto gm = torch::autograd::grad({torch::leaky_relu(m_bn->forward(xm), kSlope).sum()},
+                                  {m_bn->weight, m_bn->bias});
+  EXPECT_LT(max_rel(g[0], gm[0]), 1e-5);
+  EXPECT_LT(max_rel(g[1], gm[1]), 1e-5);
+  // The other pass: the input's only.
+  auto gx = torch::autograd::grad({y.sum()}, {x});
+  EXPECT_TRUE(torch::isfinite(gx[0]).all().item<bool>());
+}
+
+TEST(BatchNormAct, OtherCasesRunTheModulesThemselves) {
+  auto bn = make_bn(16, 5);
+  auto x = nhwc(torch::randn({8, 16, 12, 12}));
+  EXPECT_TRUE(batch_norm_leaky_relu_fuses(x, *bn));
+  EXPECT_FALSE(batch_norm_leaky_relu_fuses(x.contiguous(), *bn));                   // NCHW
+  EXPECT_FALSE(batch_norm_leaky_relu_fuses(nhwc(torch::randn({4, 16, 2, 2})), *bn));  // small map
+  EXPECT_FALSE(batch_norm_leaky_relu_fuses(x.to(torch::kDouble), *bn));
+  bn->eval();
+  EXPECT_FALSE(batch_norm_leaky_relu_fuses(x, *bn));
+  // Evaluation: the running statistics, unchanged, and exactly the modules' result.
+  auto before = bn->running_mean.clone();
+  EXPECT_TRUE(torch::equal(batch_norm_leaky_relu(x, *bn, kSlope),
+                           torch::leaky_relu(bn->forward(x), kSlope)));
+  EXPECT_TRUE(torch::equal(bn->running_mean, before));
+}
+
+TEST(BatchNormAct, ANaNInTheInputIsNotHidden) {
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    auto x = torch::randn({8, 16, 12, 12});
+    x[3][5][2][7] = std::numeric_limits<float>::quiet_NaN();
+    auto y = batch_norm_leaky_relu(nhwc(x.to(dtype)), *make_bn(16, 7), kSlope);
+    // Channel 5 is all NaN (its statistics are); the others are finite.
+    EXPECT_TRUE(torch::isnan(y.select(1, 5)).all().item<bool>());
+    EXPECT_TRUE(torch::isfinite(y.select(1, 4)).all().item<bool>());
+  }
+}
+
+TEST(BatchNormAct, ConvStacksGiveWhatTheirModulesGive) {
+  // fmnist28's encoder and D(x) stacks (dropout off: it draws its mask from the generator), NHWC,
+  // training mode: run_conv_stack (fused) against Sequential::forward (the modules), on the whole
+  // batch and on two parts.
+  const ArchSpec& a = arch_preset("fmnist28");
+  for (const auto* layers : {&a.encoder, &a.disc_x}) {
+    int out = 0;
+    auto stack = make_conv_stack(*layers, 1, a.slope, false, 0, 0, &out);
+    auto copy = make_conv_stack(*layers, 1, a.slope, false, 0, 0, &out);
+    {
+      torch::NoGradGuard ng;
+      auto p = stack->parameters(), q = copy->parameters();
+      for (size_t i = 0; i < p.size(); ++i) q[i].copy_(p[i]);
+    }
+    for (auto* m : {&stack, &copy})
+      for (auto& p : (*m)->parameters())
+        if (p.dim() == 4) p.set_data(nhwc(p.data()));
+    auto x = nhwc(torch::rand({12, 1, 28, 28}));
+    auto fused = run_conv_stack(stack, x);
+    auto modules = copy->forward(x);
+    EXPECT_LT(max_rel(fused, modules), 1e-5);
+    fused.sum().backward();
+    modules.sum().backward();
+    auto p = stack->parameters(), q = copy->parameters();
+    for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
+    // Parts: the same as the whole batch (BatchNorm over both parts together).
+    auto parts = run_conv_stack(stack, {x.narrow(0, 0, 5), x.narrow(0, 5, 7)});
+    ASSERT_EQ(parts.size(), 2u);
+    EXPECT_LT(max_rel(torch::cat(parts), run_conv_stack(stack, x)), 1e-5);
+  }
+}
