@@ -45,7 +45,10 @@ class ModelHost {
   // Training controls.
   double lr = 1e-4;
   int batch = 100;
-  int64_t max_steps = 6000;
+  // Train until this step in all (0: until stopped); a model already past it trains
+  // kDefaultRunSteps more.
+  static constexpr int64_t kDefaultRunSteps = 6000;
+  int64_t max_steps = kDefaultRunSteps;
   int64_t checkpoint_every = 500;
   std::string device_choice = "auto";
   Precision precision_choice = Precision::Auto;  // applied when a run starts
