@@ -1,6 +1,6 @@
 // The fused BatchNorm + LeakyReLU: the same outputs, gradients and running statistics as LibTorch's
-// two modules, in fp32 and bf16, on the map shapes the presets train; the modules' own path wherever
-// it does not fuse; conv stacks give what their modules give.
+// two modules, in fp32 and bf16, on the map shapes the presets train; the modules' own path
+// wherever it does not fuse; conv stacks give what their modules give.
 #include <gtest/gtest.h>
 
 #include "ali/batch_norm_act.h"
@@ -32,10 +32,16 @@ struct Result {
 // One forward and backward pass (upstream gradient dy) through either path, on fresh copies.
 Result run(const torch::Tensor& x0, const torch::Tensor& dy, nn::BatchNorm2d bn, bool fused) {
   auto x = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
-  auto y = fused ? batch_norm_leaky_relu(x, *bn, kSlope) : torch::leaky_relu(bn->forward(x), kSlope);
+  auto y =
+      fused ? batch_norm_leaky_relu(x, *bn, kSlope) : torch::leaky_relu(bn->forward(x), kSlope);
   y.backward(dy);
-  return {y.detach(), x.grad(), bn->weight.grad(), bn->bias.grad(), bn->running_mean.clone(),
-          bn->running_var.clone(), bn->num_batches_tracked.clone()};
+  return {y.detach(),
+          x.grad(),
+          bn->weight.grad(),
+          bn->bias.grad(),
+          bn->running_mean.clone(),
+          bn->running_var.clone(),
+          bn->num_batches_tracked.clone()};
 }
 
 double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
@@ -48,10 +54,10 @@ torch::Tensor nhwc(const torch::Tensor& t) { return t.contiguous(at::MemoryForma
 }  // namespace
 
 TEST(BatchNormAct, FusedEqualsTheTwoModulesOnThePresetsMaps) {
-  // (batch, channels, size): fmnist28's and svhn32's BatchNorm maps, a 1-pixel map with a big batch,
-  // and one whose channel count does not divide the fused walk's block.
-  const std::vector<std::array<int64_t, 3>> shapes{
-      {7, 16, 24}, {9, 64, 8}, {5, 32, 11}, {600, 24, 1}, {3, 48, 28}, {60, 200, 3}};
+  // (batch, channels, size): fmnist28's and svhn32's BatchNorm maps, a 1-pixel map with a big
+  // batch, and one whose channel count does not divide the fused walk's block.
+  const std::vector<std::array<int64_t, 3>> shapes{{7, 16, 24},  {9, 64, 8},  {5, 32, 11},
+                                                   {600, 24, 1}, {3, 48, 28}, {60, 200, 3}};
   uint64_t seed = 1;
   for (auto dtype : {torch::kFloat, torch::kBFloat16})
     for (const auto& s : shapes) {
@@ -68,25 +74,19 @@ TEST(BatchNormAct, FusedEqualsTheTwoModulesOnThePresetsMaps) {
       EXPECT_EQ(f.dx.scalar_type(), dtype);
       EXPECT_EQ(f.dw.scalar_type(), torch::kFloat);
       EXPECT_EQ(f.batches.item<int64_t>(), 1);
-      if (dtype == torch::kFloat) {
-        Result m = run(x, dy, make_bn(s[1], seed), false);
-        EXPECT_LT(max_rel(f.y, m.y), 1e-5);
-        EXPECT_LT(max_rel(f.dx, m.dx), 1e-5);
-        EXPECT_LT(max_rel(f.dw, m.dw), 1e-5);
-        EXPECT_LT(max_rel(f.db, m.db), 1e-5);
-        EXPECT_LT(max_rel(f.running_mean, m.running_mean), 1e-6);
-        EXPECT_LT(max_rel(f.running_var, m.running_var), 1e-6);
-      } else {
-        // bf16: against the modules in fp32 on the same (bf16-valued) inputs. The fused output is
-        // one rounding from exact; its input gradient one rounding of a sum of bf16 products.
-        Result m = run(x.to(torch::kFloat), dy.to(torch::kFloat), make_bn(s[1], seed), false);
-        EXPECT_LT(max_rel(f.y, m.y), 8e-3);
-        EXPECT_LT(max_rel(f.dx, m.dx), 8e-3);
-        EXPECT_LT(max_rel(f.dw, m.dw), 1e-4);
-        EXPECT_LT(max_rel(f.db, m.db), 1e-4);
-        EXPECT_LT(max_rel(f.running_mean, m.running_mean), 1e-5);
-        EXPECT_LT(max_rel(f.running_var, m.running_var), 1e-5);
-      }
+      // fp32: against the modules, to rounding. bf16: against the modules in fp32 on the same
+      // (bf16-valued) inputs; the fused output is one rounding from exact, its input gradient one
+      // rounding of a sum of bf16 products.
+      const bool fp32 = dtype == torch::kFloat;
+      Result m = run(x.to(torch::kFloat), dy.to(torch::kFloat), make_bn(s[1], seed), false);
+      const double out_tol = fp32 ? 1e-5 : 8e-3, param_tol = fp32 ? 1e-5 : 1e-4,
+                   stats_tol = fp32 ? 1e-6 : 1e-5;
+      EXPECT_LT(max_rel(f.y, m.y), out_tol);
+      EXPECT_LT(max_rel(f.dx, m.dx), out_tol);
+      EXPECT_LT(max_rel(f.dw, m.dw), param_tol);
+      EXPECT_LT(max_rel(f.db, m.db), param_tol);
+      EXPECT_LT(max_rel(f.running_mean, m.running_mean), stats_tol);
+      EXPECT_LT(max_rel(f.running_var, m.running_var), stats_tol);
     }
 }
 
@@ -111,7 +111,7 @@ TEST(BatchNormAct, OtherCasesRunTheModulesThemselves) {
   auto bn = make_bn(16, 5);
   auto x = nhwc(torch::randn({8, 16, 12, 12}));
   EXPECT_TRUE(batch_norm_leaky_relu_fuses(x, *bn));
-  EXPECT_FALSE(batch_norm_leaky_relu_fuses(x.contiguous(), *bn));                   // NCHW
+  EXPECT_FALSE(batch_norm_leaky_relu_fuses(x.contiguous(), *bn));                     // NCHW
   EXPECT_FALSE(batch_norm_leaky_relu_fuses(nhwc(torch::randn({4, 16, 2, 2})), *bn));  // small map
   EXPECT_FALSE(batch_norm_leaky_relu_fuses(x.to(torch::kDouble), *bn));
   bn->eval();

@@ -44,46 +44,57 @@ inline uint32_t select(bool c, uint32_t a, uint32_t b) {
   const uint32_t m = 0u - uint32_t(c);
   return (a & m) | (b & ~m);
 }
-inline void store(uint16_t* p, float v) {  // round to nearest even, as c10::BFloat16(float); NaN stays NaN
+inline void store(uint16_t* p,
+                  float v) {  // round to nearest even, as c10::BFloat16(float); NaN stays NaN
   const uint32_t u = as_bits(v);
   const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
   *p = uint16_t(select((u & 0x7FFFFFFFu) > 0x7F800000u, 0x7FC0u, rounded));
 }
 
 // The kernels see an NHWC tensor as a flat run of elements whose channel cycles with period C. They
-// walk it in blocks of L elements (L a multiple of C, at least 256), with each per-channel parameter
-// repeated to length L, so that the inner loops are long enough to vectorise even at C = 16. Sums are
-// kept per position in fp32 over kBlocks blocks at a time, then added into double.
+// walk it in blocks of L elements (L a multiple of C, at least 256), with each per-channel
+// parameter repeated to length L, so that the inner loops are long enough to vectorise even at C
+// = 16. Sums are kept per position in fp32 over kBlocks blocks at a time, then added into double.
 constexpr int64_t kBlocks = 16;
 
 #define ALI_INLINE __attribute__((always_inline)) inline
 #define ALI_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// Per-position sums over blocks of L elements: add_block(first, length, s, q) adds one block into s
+// and q (fp32), which are flushed into a and b (double) every kBlocks blocks. (s and q are passed,
+// not captured, so that they stay __restrict and the block loops vectorise.)
+template <typename F>
+ALI_INLINE void blocked_sums(int64_t n, int64_t L, float* __restrict s, float* __restrict q,
+                             double* __restrict a, double* __restrict b, F add_block) {
+  for (int64_t i = 0; i < n;) {
+    std::fill_n(s, L, 0.f);
+    std::fill_n(q, L, 0.f);
+    for (int64_t k = 0; k < kBlocks && i < n; ++k, i += L) add_block(i, std::min(L, n - i), s, q);
+    for (int64_t j = 0; j < L; ++j) a[j] += s[j], b[j] += q[j];
+  }
+}
 
 // Sums of (x - pivot) and its square per position.
 template <typename T>
 ALI_INLINE void stats_k(const T* __restrict x, int64_t n, int64_t L, const float* __restrict pivot,
                         float* __restrict s, float* __restrict q, double* __restrict sum,
                         double* __restrict sq) {
-  for (int64_t i = 0; i < n;) {
-    std::fill_n(s, L, 0.f);
-    std::fill_n(q, L, 0.f);
-    for (int64_t b = 0; b < kBlocks && i < n; ++b, i += L) {
-      const T* __restrict xb = x + i;
-      const int64_t len = std::min(L, n - i);
-      for (int64_t j = 0; j < len; ++j) {
-        const float v = load(xb + j) - pivot[j];
-        s[j] += v;
-        q[j] += v * v;
-      }
-    }
-    for (int64_t j = 0; j < L; ++j) sum[j] += s[j], sq[j] += q[j];
-  }
+  blocked_sums(n, L, s, q, sum, sq,
+               [&](int64_t i, int64_t len, float* __restrict s, float* __restrict q) {
+                 const T* __restrict xb = x + i;
+                 for (int64_t j = 0; j < len; ++j) {
+                   const float v = load(xb + j) - pivot[j];
+                   s[j] += v;
+                   q[j] += v * v;
+                 }
+               });
 }
 
 // out = leaky_relu(x * scale + shift).
 template <typename T>
 ALI_INLINE void forward_k(const T* __restrict x, T* __restrict out, int64_t n, int64_t L,
-                          const float* __restrict scale, const float* __restrict shift, float slope) {
+                          const float* __restrict scale, const float* __restrict shift,
+                          float slope) {
   for (int64_t i = 0; i < n; i += L) {
     const T* __restrict xb = x + i;
     T* __restrict ob = out + i;
@@ -102,31 +113,28 @@ ALI_INLINE void backward_sums_k(const T* __restrict dy, const T* __restrict x, i
                                 const float* __restrict mean, float slope, float* __restrict s,
                                 float* __restrict q, double* __restrict sum_g,
                                 double* __restrict sum_gx) {
-  for (int64_t i = 0; i < n;) {
-    std::fill_n(s, L, 0.f);
-    std::fill_n(q, L, 0.f);
-    for (int64_t b = 0; b < kBlocks && i < n; ++b, i += L) {
-      const T* __restrict xb = x + i;
-      const T* __restrict gb = dy + i;
-      const int64_t len = std::min(L, n - i);
-      for (int64_t j = 0; j < len; ++j) {
-        const float v = load(xb + j);
-        const float y = v * scale[j] + shift[j];
-        const float d = load(gb + j);
-        const float g = select(y > 0.f, d, d * slope);
-        s[j] += g;
-        q[j] += g * (v - mean[j]);
-      }
-    }
-    for (int64_t j = 0; j < L; ++j) sum_g[j] += s[j], sum_gx[j] += q[j];
-  }
+  blocked_sums(n, L, s, q, sum_g, sum_gx,
+               [&](int64_t i, int64_t len, float* __restrict s, float* __restrict q) {
+                 const T* __restrict xb = x + i;
+                 const T* __restrict gb = dy + i;
+                 for (int64_t j = 0; j < len; ++j) {
+                   const float v = load(xb + j);
+                   const float y = v * scale[j] + shift[j];
+                   const float d = load(gb + j);
+                   const float g = select(y > 0.f, d, d * slope);
+                   s[j] += g;
+                   q[j] += g * (v - mean[j]);
+                 }
+               });
 }
 
-// dx = g * k1 + x * k2 + k3: BatchNorm's input gradient with the per-channel sums folded into k2, k3.
+// dx = g * k1 + x * k2 + k3: BatchNorm's input gradient with the per-channel sums folded into k2,
+// k3.
 template <typename T>
-ALI_INLINE void backward_dx_k(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t n,
-                              int64_t L, const float* __restrict scale, const float* __restrict shift,
-                              float slope, const float* __restrict k1, const float* __restrict k2,
+ALI_INLINE void backward_dx_k(const T* __restrict dy, const T* __restrict x, T* __restrict dx,
+                              int64_t n, int64_t L, const float* __restrict scale,
+                              const float* __restrict shift, float slope,
+                              const float* __restrict k1, const float* __restrict k2,
                               const float* __restrict k3) {
   for (int64_t i = 0; i < n; i += L) {
     const T* __restrict xb = x + i;
@@ -143,26 +151,26 @@ ALI_INLINE void backward_dx_k(const T* __restrict dy, const T* __restrict x, T* 
   }
 }
 
-// Each kernel for each storage type (float; bfloat16 as uint16_t bits), compiled for AVX-512, AVX2 and
-// baseline x86-64 and picked at load time: the rest of the core is built for the baseline.
-#define ALI_INSTANTIATE(T)                                                                          \
-  ALI_KERNEL void stats(const T* x, int64_t n, int64_t L, const float* pivot, float* s, float* q,   \
-                        double* sum, double* sq) {                                                  \
-    stats_k(x, n, L, pivot, s, q, sum, sq);                                                         \
-  }                                                                                                  \
-  ALI_KERNEL void forward_apply(const T* x, T* out, int64_t n, int64_t L, const float* scale,       \
-                                const float* shift, float slope) {                                  \
-    forward_k(x, out, n, L, scale, shift, slope);                                                   \
-  }                                                                                                  \
-  ALI_KERNEL void backward_sums(const T* dy, const T* x, int64_t n, int64_t L, const float* scale,  \
-                                const float* shift, const float* mean, float slope, float* s,       \
-                                float* q, double* sum_g, double* sum_gx) {                          \
-    backward_sums_k(dy, x, n, L, scale, shift, mean, slope, s, q, sum_g, sum_gx);                   \
-  }                                                                                                  \
-  ALI_KERNEL void backward_dx(const T* dy, const T* x, T* dx, int64_t n, int64_t L,                 \
-                              const float* scale, const float* shift, float slope, const float* k1, \
-                              const float* k2, const float* k3) {                                   \
-    backward_dx_k(dy, x, dx, n, L, scale, shift, slope, k1, k2, k3);                                \
+// Each kernel for each storage type (float; bfloat16 as uint16_t bits), compiled for AVX-512, AVX2
+// and baseline x86-64 and picked at load time: the rest of the core is built for the baseline.
+#define ALI_INSTANTIATE(T)                                                                         \
+  ALI_KERNEL void stats(const T* x, int64_t n, int64_t L, const float* pivot, float* s, float* q,  \
+                        double* sum, double* sq) {                                                 \
+    stats_k(x, n, L, pivot, s, q, sum, sq);                                                        \
+  }                                                                                                \
+  ALI_KERNEL void forward_apply(const T* x, T* out, int64_t n, int64_t L, const float* scale,      \
+                                const float* shift, float slope) {                                 \
+    forward_k(x, out, n, L, scale, shift, slope);                                                  \
+  }                                                                                                \
+  ALI_KERNEL void backward_sums(const T* dy, const T* x, int64_t n, int64_t L, const float* scale, \
+                                const float* shift, const float* mean, float slope, float* s,      \
+                                float* q, double* sum_g, double* sum_gx) {                         \
+    backward_sums_k(dy, x, n, L, scale, shift, mean, slope, s, q, sum_g, sum_gx);                  \
+  }                                                                                                \
+  ALI_KERNEL void backward_dx(const T* dy, const T* x, T* dx, int64_t n, int64_t L,                \
+                              const float* scale, const float* shift, float slope,                 \
+                              const float* k1, const float* k2, const float* k3) {                 \
+    backward_dx_k(dy, x, dx, n, L, scale, shift, slope, k1, k2, k3);                               \
   }
 ALI_INSTANTIATE(float)
 ALI_INSTANTIATE(uint16_t)
@@ -197,8 +205,9 @@ struct Walk {
 };
 
 // Per-channel sums over all rows: `kernel(first element, elements, s, q, a, b)` adds one range's
-// per-position sums into a and b (length L); ranges are one per thread (at least 256 rows each, so a
-// given thread count always adds the same partial sums in the same order), folded to C at the end.
+// per-position sums into a and b (length L); ranges are one per thread (at least 256 rows each, so
+// a given thread count always adds the same partial sums in the same order), folded to C at the
+// end.
 template <typename F>
 std::pair<std::vector<double>, std::vector<double>> reduce(const Walk& w, F kernel) {
   const int64_t chunks =
@@ -220,7 +229,8 @@ std::pair<std::vector<double>, std::vector<double>> reduce(const Walk& w, F kern
 // kernel(first element, elements) over all rows, split between threads at row boundaries.
 template <typename F>
 void elementwise(const Walk& w, F kernel) {
-  at::parallel_for(0, w.rows, 256, [&](int64_t r0, int64_t r1) { kernel(r0 * w.C, (r1 - r0) * w.C); });
+  at::parallel_for(0, w.rows, 256,
+                   [&](int64_t r0, int64_t r1) { kernel(r0 * w.C, (r1 - r0) * w.C); });
 }
 
 // f(T{}) with T the C++ type of x's dtype (float or bfloat16, the only two the fused path takes).
@@ -276,10 +286,12 @@ struct Affine {
 
 class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFunction> {
  public:
-  // mean and invstd: the batch statistics (no gradient flows into them: backward accounts for them).
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& mean,
-                               const torch::Tensor& invstd, double slope) {
+  // mean and invstd: the batch statistics (no gradient flows into them: backward accounts for
+  // them).
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& mean, const torch::Tensor& invstd,
+                               double slope) {
     const Walk w(x);
     const Affine f(w, weight, bias, mean, invstd);
     auto out = torch::empty_like(x, at::MemoryFormat::ChannelsLast);
@@ -350,8 +362,9 @@ bool batch_norm_leaky_relu_fuses(const torch::Tensor& x, const torch::nn::BatchN
          // function's fixed overhead (measured: 30 against 42 us at 7 x 256 x 1 x 1, bf16).
          x.dim() == 4 && x.size(0) * x.size(2) * x.size(3) >= 512 &&
          (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
-         x.is_contiguous(at::MemoryFormat::ChannelsLast) && bn.weight.scalar_type() == torch::kFloat &&
-         bn.bias.scalar_type() == torch::kFloat && bn.running_mean.scalar_type() == torch::kFloat &&
+         x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+         bn.weight.scalar_type() == torch::kFloat && bn.bias.scalar_type() == torch::kFloat &&
+         bn.running_mean.scalar_type() == torch::kFloat &&
          bn.running_var.scalar_type() == torch::kFloat && bn.running_mean.is_contiguous() &&
          bn.running_var.is_contiguous();
 }
@@ -360,14 +373,15 @@ torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm
                                     double slope) {
   if (!batch_norm_leaky_relu_fuses(x, bn)) return torch::leaky_relu(bn.forward(x), slope);
   const auto& o = bn.options;
-  auto [mean, var] = x.scalar_type() == torch::kFloat ? channel_stats<float>(x)
-                                                      : channel_stats<Bf16>(x);
+  auto [mean, var] =
+      x.scalar_type() == torch::kFloat ? channel_stats<float>(x) : channel_stats<Bf16>(x);
   const double count = double(x.numel() / x.size(1));
   std::vector<double> invstd(var.size());
   {
     // BatchNorm2d's own update: running = (1 - momentum) * running + momentum * batch, with the
     // unbiased variance; without a momentum, the cumulative average. In place on the buffers'
-    // (contiguous fp32) data: a handful of LibTorch ops here cost as much as the kernels on small maps.
+    // (contiguous fp32) data: a handful of LibTorch ops here cost as much as the kernels on small
+    // maps.
     torch::NoGradGuard ng;
     bn.num_batches_tracked += 1;
     const double m = o.momentum() ? *o.momentum() : 1.0 / bn.num_batches_tracked.item<double>();

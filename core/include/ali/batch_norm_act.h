@@ -2,19 +2,19 @@
 //
 // A conv stack's layers end in BatchNorm and LeakyReLU. Run as LibTorch's two modules they cost six
 // passes over the activation in a training step (statistics, normalise, activate; the activation's
-// backward, then BatchNorm's two backward passes), and on the small maps of fmnist28 and svhn32 those
-// passes were a quarter of a bf16 step (bench_core --profile: native_batch_norm, its backward,
-// leaky_relu and its backward). Fused, forward is two passes (statistics; normalise and activate) and
-// backward two (the two per-channel sums; the input gradient), with the activation's output never
-// stored: backward recomputes its sign from the saved input.
+// backward, then BatchNorm's two backward passes), and on the small maps of fmnist28 and svhn32
+// those passes were a quarter of a bf16 step (bench_core --profile: native_batch_norm, its
+// backward, leaky_relu and its backward). Fused, forward is two passes (statistics; normalise and
+// activate) and backward two (the two per-channel sums; the input gradient), with the activation's
+// output never stored: backward recomputes its sign from the saved input.
 #pragma once
 #include <torch/torch.h>
 
 namespace ali {
 
 // leaky_relu(bn(x), slope), with the same results (to rounding), gradients and running-statistics
-// updates as the two modules. The fused path runs for a 4-d channels_last float or bfloat16 x with bn
-// training, affine and tracking running statistics; anything else runs the two modules.
+// updates as the two modules. The fused path runs for a 4-d channels_last float or bfloat16 x with
+// bn training, affine and tracking running statistics; anything else runs the two modules.
 torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn,
                                     double slope);
 
