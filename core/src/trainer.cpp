@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ali/error.h"
+#include "ali/fused_adam.h"
 
 namespace ali {
 
@@ -21,7 +22,7 @@ double StepStats::metric(const std::string& name) const {
 namespace {
 std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params,
                                               const TrainOptions& o, double lr) {
-  return std::make_unique<torch::optim::Adam>(
+  return std::make_unique<FusedAdam>(  // Adam's state and files; one pass a parameter (fused_adam.h)
       params, torch::optim::AdamOptions(lr).betas(std::make_tuple(o.beta1, o.beta2)));
 }
 
