@@ -90,11 +90,11 @@ TEST(BatchNormAct, FusedEqualsTheTwoModulesOnThePresetsMaps) {
     }
 }
 
-TEST(BatchNormAct, OnlyTheGradientsAskedForAreComputed) {
+TEST(BatchNormAct, ParameterGradientsAloneAndInputGradientAlone) {
   auto x = nhwc(torch::randn({8, 16, 12, 12})).requires_grad_(true);
   auto bn = make_bn(16, 3);
   auto y = batch_norm_leaky_relu(x, *bn, kSlope);
-  // D's pass: its parameters only; the input's gradient is never formed.
+  // D's pass asks for its parameters' gradients only.
   auto g = torch::autograd::grad({y.sum()}, {bn->weight, bn->bias}, {}, true);
   auto m_bn = make_bn(16, 3);
   auto xm = x.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);

@@ -15,10 +15,10 @@ using torch::optim::AdamParamState;
 // (sqrt(v) / sqrt(bc2) + eps): Adam::step's arithmetic, in its order, one element at a time.
 // Compiled for AVX-512, AVX2 and baseline x86-64 (picked at load time); the file is built with
 // -fno-math-errno (core/CMakeLists.txt), so that the square root vectorises.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-adam_update(float* __restrict p, const float* __restrict g, float* __restrict m,
-            float* __restrict v, int64_t n, float beta1, float beta2, float a1, float a2,
-            float inv_sqrt_bc2, float eps, float step_size) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void adam_update(
+    float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+    int64_t n, float beta1, float beta2, float a1, float a2, float inv_sqrt_bc2, float eps,
+    float step_size) {
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i];
     const float mi = m[i] * beta1 + a1 * gi;
@@ -29,15 +29,13 @@ adam_update(float* __restrict p, const float* __restrict g, float* __restrict m,
   }
 }
 
-// Same memory layout, dense, float32, CPU: the four tensors can be walked as flat arrays.
-bool fusable(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m,
-             const torch::Tensor& v) {
-  for (const auto* t : {&p, &g, &m, &v})
-    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat ||
-        !t->is_non_overlapping_and_dense() || t->strides() != p.strides() ||
-        t->sizes() != p.sizes())
-      return false;
-  return true;
+// t in p's memory layout (the same values; t itself when it already has it), so that the four
+// tensors of an update can be walked as flat arrays. Moments loaded NCHW for a parameter now stored
+// NHWC (a resumed channels_last run) are moved once; gradients normally match already.
+torch::Tensor in_layout_of(const torch::Tensor& t, const torch::Tensor& p) {
+  return t.is_non_overlapping_and_dense() && t.strides() == p.strides()
+             ? t
+             : torch::empty_like(p).copy_(t);
 }
 
 }  // namespace
@@ -48,7 +46,8 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
     const auto& o = static_cast<const AdamOptions&>(group.options());
     if (o.amsgrad() || o.weight_decay() != 0) return torch::optim::Adam::step(closure);
     for (const auto& p : group.params())
-      if (p.grad().defined() && (!p.device().is_cpu() || p.scalar_type() != torch::kFloat))
+      if (p.grad().defined() && (!p.device().is_cpu() || p.scalar_type() != torch::kFloat ||
+                                 !p.is_non_overlapping_and_dense()))
         return torch::optim::Adam::step(closure);
   }
   torch::NoGradGuard no_grad;
@@ -78,22 +77,9 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       const double bc1 = 1 - std::pow(beta1, double(st.step()));
       const double bc2 = 1 - std::pow(beta2, double(st.step()));
       const double step_size = o.lr() / bc1;
-      auto g = p.grad();
-      const auto &m = st.exp_avg(), &v = st.exp_avg_sq();
-      if (!fusable(p, g, m, v) && m.sizes() == p.sizes() && v.sizes() == p.sizes() &&
-          g.is_non_overlapping_and_dense() && g.strides() == p.strides()) {
-        // Moments loaded NCHW for a parameter now stored NHWC (a resumed channels_last run): the
-        // same values in the parameter's layout, once.
-        st.exp_avg(torch::empty_like(p).copy_(m));
-        st.exp_avg_sq(torch::empty_like(p).copy_(v));
-      }
-      if (!fusable(p, g, st.exp_avg(), st.exp_avg_sq())) {
-        auto &m2 = st.exp_avg(), &v2 = st.exp_avg_sq();
-        m2.mul_(beta1).add_(g, 1 - beta1);
-        v2.mul_(beta2).addcmul_(g, g, 1 - beta2);
-        p.addcdiv_(m2, (v2.sqrt() / std::sqrt(bc2)).add_(o.eps()), -step_size);
-        continue;
-      }
+      const auto g = in_layout_of(p.grad(), p);
+      st.exp_avg(in_layout_of(st.exp_avg(), p));
+      st.exp_avg_sq(in_layout_of(st.exp_avg_sq(), p));
       float *pp = p.data_ptr<float>(), *pm = st.exp_avg().data_ptr<float>(),
             *pv = st.exp_avg_sq().data_ptr<float>();
       const float* pg = g.data_ptr<float>();

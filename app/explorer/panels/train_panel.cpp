@@ -62,11 +62,11 @@ void TrainPanel::draw(AppState& s) {
   int64_t step = s.step();
   int64_t total = s.host.session ? s.host.session->max_steps() : s.host.max_steps;
   if (own_run) ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
-  if (own_run && total > 0 && !s.host.session && step >= total) {
-    // A loaded model already past the steps field (ModelHost::start_training trains on from it).
+  if (own_run && !s.host.session && s.host.next_run_target(step) != total) {
+    // A model already past the steps field: where Train will take it.
     ImGui::ProgressBar(1.0f, ImVec2(-1, 0),
-                       (std::to_string(step) + " (past " + std::to_string(total) + "): Train runs " +
-                        std::to_string(ModelHost::kDefaultRunSteps) + " more")
+                       (std::to_string(step) + " (past " + std::to_string(total) +
+                        "): Train runs to " + std::to_string(s.host.next_run_target(step)))
                            .c_str());
   } else if (own_run && total > 0) {
     double eta = rate > 0 ? double(total - step) / rate : -1;

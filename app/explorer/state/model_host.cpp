@@ -209,11 +209,10 @@ void ModelHost::start_training() {
     app_.error(describe_exception(e));
     return;
   }
-  // "Train until N steps in all" with a model already past N (the shipped ones are) would stop at
-  // once: run the usual length on from where the model is instead, and say so.
-  const int64_t at = app_.step();
-  if (max_steps > 0 && max_steps <= at) {
-    max_steps = at + kDefaultRunSteps;
+  // "Train until N steps in all" with a model already past N would stop at once: the run goes on
+  // from where the model is instead, and the steps field follows.
+  if (const int64_t at = app_.step(), target = next_run_target(at); target != max_steps) {
+    max_steps = target;
     app_.info("the model is at step " + std::to_string(at) + ": training on to step " +
               std::to_string(max_steps));
   }

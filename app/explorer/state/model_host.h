@@ -46,9 +46,14 @@ class ModelHost {
   double lr = 1e-4;
   int batch = 100;
   // Train until this step in all (0: until stopped); a model already past it trains
-  // kDefaultRunSteps more.
+  // kDefaultRunSteps more (next_run_target).
   static constexpr int64_t kDefaultRunSteps = 6000;
   int64_t max_steps = kDefaultRunSteps;
+  // The step the next run trains to from `step`: max_steps, or step + kDefaultRunSteps when the
+  // model is already at or past it (the shipped models are past the default).
+  int64_t next_run_target(int64_t step) const {
+    return max_steps > 0 && max_steps <= step ? step + kDefaultRunSteps : max_steps;
+  }
   int64_t checkpoint_every = 500;
   std::string device_choice = "auto";
   Precision precision_choice = Precision::Auto;  // applied when a run starts

@@ -2,11 +2,11 @@
 //
 // A conv stack's layers end in BatchNorm and LeakyReLU. Run as LibTorch's two modules they cost six
 // passes over the activation in a training step (statistics, normalise, activate; the activation's
-// backward, then BatchNorm's two backward passes), and on the small maps of fmnist28 and svhn32
-// those passes were a quarter of a bf16 step (bench_core --profile: native_batch_norm, its
-// backward, leaky_relu and its backward). Fused, forward is two passes (statistics; normalise and
-// activate) and backward two (the two per-channel sums; the input gradient), with the activation's
-// output never stored: backward recomputes its sign from the saved input.
+// backward, then BatchNorm's two backward passes): 27 % of fmnist28's profiled bf16 step
+// (bench_core --profile; the profiler inflates small ops, and the measured gain was 3 to 5 %,
+// bench/README.md). Fused, forward is two passes (statistics; normalise and activate) and backward
+// two (the two per-channel sums; the input gradient), with the activation's output never stored:
+// backward recomputes its sign from the saved input.
 #pragma once
 #include <torch/torch.h>
 
@@ -18,7 +18,7 @@ namespace ali {
 torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn,
                                     double slope);
 
-// Whether batch_norm_leaky_relu takes its fused path for x (for tests and the benchmark).
+// Whether batch_norm_leaky_relu takes its fused path for x (for the tests).
 bool batch_norm_leaky_relu_fuses(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn);
 
 }  // namespace ali

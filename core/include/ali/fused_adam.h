@@ -5,9 +5,9 @@
 // over each of E's, G's and D's weights per step (bench_core --profile: add_, mul, sqrt, div,
 // addcmul_, addcdiv_, about 4 % of a fmnist28 or svhn32 step). FusedAdam keeps Adam's options,
 // state (exp_avg, exp_avg_sq, step per parameter) and serialisation, so checkpoints are
-// interchangeable with torch::optim::Adam's, and replaces only step(): for a dense float32 CPU
-// parameter whose moments share its layout, one vectorised loop; for anything else (CUDA, other
-// dtypes, amsgrad), Adam's own step.
+// interchangeable with torch::optim::Adam's, and replaces only step(): for dense float32 CPU
+// parameters, one vectorised loop each (moments and gradients taken into the parameter's layout);
+// for anything else (CUDA, other dtypes, amsgrad, weight decay), Adam's own step.
 #pragma once
 #include <torch/torch.h>
 
