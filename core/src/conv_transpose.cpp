@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "ali/conv.h"
 #include "ali/precision.h"
 
 namespace ali {
@@ -12,14 +13,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// x (and the weight) in the dtype the convolutions should run in: bf16 when this thread's CPU autocast
-// asks for it, else as given. Done here because autocast keeps conv_transpose in fp32.
-at::ScalarType compute_dtype(const torch::Tensor& x) {
-  if (x.device().is_cpu() && autocast_active(torch::kCPU)) return autocast_dtype(torch::kCPU);
-  if (x.device().is_cuda() && autocast_active(torch::kCUDA)) return autocast_dtype(torch::kCUDA);
-  return x.scalar_type();
-}
 
 class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunction> {
  public:
@@ -30,22 +23,17 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
     TORCH_CHECK(x.dim() == 4 && weight.dim() == 4, "conv_transpose2d_onednn takes 4-d input and weight");
     TORCH_CHECK(x.size(1) == weight.size(0), "conv_transpose2d_onednn: input has ", x.size(1),
                 " channels, the weight expects ", weight.size(0));
-    const auto dtype = compute_dtype(x);
+    const auto dtype = conv_compute_dtype(x);
     // Autocast must not re-cast the ops below: they run in exactly the dtype chosen above.
     AutocastPause no_autocast;
     // NHWC when the weight or the input is (the trainer's channels_last policy), as conv2d does.
-    const auto format = weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast
-                            ? at::MemoryFormat::ChannelsLast
-                            : x.suggest_memory_format();
+    const auto format = conv_memory_format(x, weight);
     auto xc = x.to(dtype).contiguous(format);
-    auto wc = weight.to(dtype);
+    auto wc = weight.to(dtype).contiguous(format);
     const int64_t k_h = weight.size(2), k_w = weight.size(3);
     std::vector<int64_t> out_shape{x.size(0), weight.size(1), (x.size(2) - 1) * stride + k_h,
                                    (x.size(3) - 1) * stride + k_w};
-    // Only the shape, dtype and memory format of `input` are read for the data gradient.
-    auto like = at::empty(out_shape, xc.options().memory_format(format));
-    auto y = std::get<0>(at::convolution_backward(xc, like, wc, c10::nullopt, {stride, stride}, {0, 0},
-                                                  {1, 1}, false, {0, 0}, 1, {true, false, false}));
+    auto y = conv_input_grad_pass(xc, wc, stride, out_shape, format);
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["format"] = int64_t(format);
@@ -64,11 +52,9 @@ class ConvTransposeFunction : public torch::autograd::Function<ConvTransposeFunc
     auto dy = grads[0].to(xc.scalar_type()).contiguous(format);
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0))
-      dx = at::conv2d(dy, wc, {}, {stride, stride})
-               .to(c10::ScalarType(ctx->saved_data["x_dtype"].toInt()));
+      dx = conv_forward_pass(dy, wc, stride).to(c10::ScalarType(ctx->saved_data["x_dtype"].toInt()));
     if (ctx->needs_input_grad(1))
-      dw = std::get<1>(at::convolution_backward(xc, dy, wc, c10::nullopt, {stride, stride}, {0, 0},
-                                                {1, 1}, false, {0, 0}, 1, {false, true, false}))
+      dw = conv_weight_grad_pass(dy, xc, wc.size(2), stride)
                .to(c10::ScalarType(ctx->saved_data["w_dtype"].toInt()));
     return {dx, dw, torch::Tensor()};
   }

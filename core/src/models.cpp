@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ali/conv.h"
 #include "ali/conv_transpose.h"
 #include "ali/batch_norm_act.h"
 #include "ali/dropout.h"
@@ -19,12 +20,22 @@ bool conv_keeps_fp32(int64_t in_size, int64_t kernel, int64_t stride) {
 }
 
 namespace {
+// The presets' convolutions: square kernel and stride, no dilation, one group (and no padding: the
+// builders in this file never set it).
+bool plain_conv(const nn::detail::ConvNdOptions<2>& o) {
+  const auto k = *o.kernel_size(), s = *o.stride(), d = *o.dilation();
+  return k[0] == k[1] && s[0] == s[1] && d[0] == 1 && d[1] == 1 && o.groups() == 1 && !o.transposed();
+}
+
+// A conv layer under the precision policy (bf16 under autocast, except 1 x 1 outputs: fp32), on the
+// fastest path for each pass (conv.h).
 torch::Tensor conv_forward(nn::Conv2dImpl& conv, const torch::Tensor& x) {
-  if (x.dim() != 4 || !autocast_active(x.device().type()) ||
-      !conv_keeps_fp32(x.size(2), (*conv.options.kernel_size())[0], (*conv.options.stride())[0]))
-    return conv.forward(x);
-  AutocastPause pause;
-  return conv.forward(x.to(torch::kFloat));
+  if (x.dim() != 4 || !plain_conv(conv.options)) return conv.forward(x);
+  const int64_t kernel = (*conv.options.kernel_size())[0], stride = (*conv.options.stride())[0];
+  auto dtype = conv_compute_dtype(x);
+  if (autocast_active(x.device().type()) && conv_keeps_fp32(x.size(2), kernel, stride))
+    dtype = torch::kFloat;
+  return conv2d_passes(x, conv.weight, conv.bias, stride, dtype);
 }
 
 // nn::Conv2d (same parameters, names and initialisation) with that policy.
@@ -203,7 +214,7 @@ JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c)
       "joint", make_conv_stack(a.disc_joint, joint_in, a.slope, a.maxout, p_rest, p_rest, &cj, sn));
   if (p_rest > 0) out_dropout_ = register_module("out_dropout", Dropout(p_rest));
   auto o = nn::Conv2dOptions(cj, outputs_, 1);
-  out_ = sn ? nn::AnyModule(SNConv2d(o)) : nn::AnyModule(nn::Conv2d(o));
+  out_ = sn ? nn::AnyModule(SNConv2d(o)) : nn::AnyModule(PolicyConv2d(o));
   register_module("out", out_.ptr());
 }
 

@@ -1,0 +1,165 @@
+#include "ali/conv.h"
+
+#include <torch/autograd.h>
+
+#include "ali/precision.h"
+
+namespace ali {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+constexpr auto kNHWC = at::MemoryFormat::ChannelsLast;
+
+// Output pixels at most this many: the weight gradient is a matrix product over gathered patches.
+constexpr int64_t kMatmulMaxOutputPixels = 64;
+
+bool is_nhwc(const torch::Tensor& t) { return t.dim() == 4 && t.is_contiguous(kNHWC); }
+
+// A 4-d tensor (N x C x H x W sizes) as rows of its values in its memory order: N x (C H W) for NCHW,
+// N x (H W C) for NHWC. A view; `format` says which order.
+torch::Tensor rows(const torch::Tensor& t, at::MemoryFormat format) {
+  return format == kNHWC ? t.permute({0, 2, 3, 1}).reshape({t.size(0), -1})
+                         : t.contiguous().view({t.size(0), -1});
+}
+
+// The inverse: rows in `format` order back to N x C x H x W (a view, strides of that format).
+torch::Tensor unrows(const torch::Tensor& r, torch::IntArrayRef sizes, at::MemoryFormat format) {
+  return format == kNHWC ? r.view({sizes[0], sizes[2], sizes[3], sizes[1]}).permute({0, 3, 1, 2})
+                         : r.view(sizes);
+}
+
+at::MemoryFormat format_of(const torch::Tensor& t) {
+  return is_nhwc(t) && !t.is_contiguous() ? kNHWC : at::MemoryFormat::Contiguous;
+}
+
+// N OH OW x (k k C) patches of an NHWC map: row (n, oh, ow) holds the window's pixels, each C values.
+torch::Tensor im2col_nhwc(const torch::Tensor& x, int64_t k, int64_t stride) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = (H - k) / stride + 1, OW = (W - k) / stride + 1;
+  auto windows = x.as_strided({N, OH, OW, k, k, C},
+                              {H * W * C, stride * W * C, stride * C, W * C, C, 1}, x.storage_offset());
+  return windows.reshape({N * OH * OW, k * k * C});
+}
+
+}  // namespace
+
+bool conv_is_full_patch(torch::IntArrayRef x_sizes, int64_t kernel) {
+  return x_sizes.size() == 4 && x_sizes[2] == kernel && x_sizes[3] == kernel;
+}
+
+bool conv_weight_grad_uses_matmul(const torch::Tensor& x, const torch::Tensor& dy, int64_t kernel) {
+  if (!x.device().is_cpu()) return false;
+  if (conv_is_full_patch(x.sizes(), kernel)) return true;
+  return x.scalar_type() == at::kBFloat16 && is_nhwc(x) && is_nhwc(dy) &&
+         dy.size(2) * dy.size(3) <= kMatmulMaxOutputPixels;
+}
+
+at::ScalarType conv_compute_dtype(const torch::Tensor& x) {
+  if (x.device().is_cpu() && autocast_active(torch::kCPU)) return autocast_dtype(torch::kCPU);
+  if (x.device().is_cuda() && autocast_active(torch::kCUDA)) return autocast_dtype(torch::kCUDA);
+  return x.scalar_type();
+}
+
+at::MemoryFormat conv_memory_format(const torch::Tensor& x, const torch::Tensor& weight) {
+  return weight.suggest_memory_format() == kNHWC ? kNHWC : x.suggest_memory_format();
+}
+
+torch::Tensor conv_forward_pass(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride) {
+  const int64_t k = weight.size(2);
+  if (!x.device().is_cpu() || !conv_is_full_patch(x.sizes(), k))
+    return at::conv2d(x, weight, {}, {stride, stride});
+  const auto format = format_of(x);
+  const int64_t n = x.size(0), cout = weight.size(0);
+  auto y = at::mm(rows(x, format), rows(weight, format).t());  // N x Cout
+  // N x Cout x 1 x 1 with the strides of `format` (for a 1 x 1 map only the channel stride differs).
+  return format == kNHWC ? y.as_strided({n, cout, 1, 1}, {cout, 1, cout, cout}) : y.view({n, cout, 1, 1});
+}
+
+torch::Tensor conv_input_grad_pass(const torch::Tensor& dy, const torch::Tensor& weight,
+                                   int64_t stride, torch::IntArrayRef x_sizes,
+                                   at::MemoryFormat format) {
+  const int64_t k = weight.size(2);
+  if (!dy.device().is_cpu() || !conv_is_full_patch(x_sizes, k)) {
+    // Only the shape, dtype and memory format of `like` are read for the data gradient.
+    auto like = at::empty(x_sizes, dy.options().memory_format(format));
+    return std::get<0>(at::convolution_backward(dy, like, weight, c10::nullopt, {stride, stride},
+                                                {0, 0}, {1, 1}, false, {0, 0}, 1,
+                                                {true, false, false}));
+  }
+  auto dx = at::mm(dy.reshape({dy.size(0), -1}), rows(weight, format));  // N x (k k Cin)
+  return unrows(dx, x_sizes, format);
+}
+
+torch::Tensor conv_weight_grad_pass(const torch::Tensor& x, const torch::Tensor& dy, int64_t kernel,
+                                    int64_t stride) {
+  const int64_t cout = dy.size(1), cin = x.size(1);
+  if (!conv_weight_grad_uses_matmul(x, dy, kernel)) {
+    auto like = at::empty({cout, cin, kernel, kernel}, x.options().memory_format(format_of(x)));
+    return std::get<1>(at::convolution_backward(dy, x, like, c10::nullopt, {stride, stride}, {0, 0},
+                                                {1, 1}, false, {0, 0}, 1, {false, true, false}));
+  }
+  if (conv_is_full_patch(x.sizes(), kernel)) {
+    const auto format = format_of(x);
+    auto dw = at::mm(dy.reshape({dy.size(0), cout}).t(), rows(x, format));  // Cout x (k k Cin)
+    return unrows(dw, {cout, cin, kernel, kernel}, format);
+  }
+  auto dy_rows = dy.permute({0, 2, 3, 1}).reshape({-1, cout});  // N OH OW x Cout, a view (NHWC)
+  auto dw = at::mm(dy_rows.t(), im2col_nhwc(x, kernel, stride));  // Cout x (k k Cin)
+  return unrows(dw, {cout, cin, kernel, kernel}, kNHWC);
+}
+
+namespace {
+
+class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
+ public:
+  // The bias is added outside (ordinary autograd), as in conv_transpose.cpp.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               int64_t stride, int64_t dtype) {
+    TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == weight.size(3),
+                "conv2d_passes takes 4-d input and a square 4-d weight");
+    TORCH_CHECK(x.size(1) == weight.size(1), "conv2d_passes: input has ", x.size(1),
+                " channels, the weight expects ", weight.size(1));
+    TORCH_CHECK(x.size(2) >= weight.size(2) && x.size(3) >= weight.size(3),
+                "conv2d_passes: the input map is smaller than the kernel");
+    AutocastPause no_autocast;  // exactly the dtype chosen by the caller
+    const auto format = conv_memory_format(x, weight);
+    const auto type = c10::ScalarType(dtype);
+    auto xc = x.to(type).contiguous(format);
+    auto wc = weight.to(type).contiguous(format);
+    ctx->save_for_backward({xc, wc});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["format"] = int64_t(format);
+    ctx->saved_data["x_dtype"] = int64_t(x.scalar_type());
+    ctx->saved_data["w_dtype"] = int64_t(weight.scalar_type());
+    return conv_forward_pass(xc, wc, stride);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto& xc = saved[0];
+    const auto& wc = saved[1];
+    const int64_t stride = ctx->saved_data["stride"].toInt();
+    AutocastPause no_autocast;
+    const auto format = at::MemoryFormat(ctx->saved_data["format"].toInt());
+    auto dy = grads[0].to(xc.scalar_type()).contiguous(format);
+    torch::Tensor dx, dw;
+    if (ctx->needs_input_grad(0))
+      dx = conv_input_grad_pass(dy, wc, stride, xc.sizes(), format)
+               .to(c10::ScalarType(ctx->saved_data["x_dtype"].toInt()));
+    if (ctx->needs_input_grad(1))
+      dw = conv_weight_grad_pass(xc, dy, wc.size(2), stride)
+               .to(c10::ScalarType(ctx->saved_data["w_dtype"].toInt()));
+    return {dx, dw, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor conv2d_passes(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias, int64_t stride, at::ScalarType dtype) {
+  auto y = Conv2dFunction::apply(x, weight, stride, int64_t(dtype));
+  return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1}) : y;
+}
+
+}  // namespace ali
