@@ -5,6 +5,7 @@
 
 #include "ali/batch_norm_act.h"
 #include "ali/config.h"
+#include "ali/dropout.h"
 #include "ali/models.h"
 
 using namespace ali;
@@ -164,4 +165,86 @@ TEST(BatchNormAct, ConvStacksGiveWhatTheirModulesGive) {
     ASSERT_EQ(parts.size(), 2u);
     EXPECT_LT(max_rel(torch::cat(parts), run_conv_stack(stack, x)), 1e-5);
   }
+}
+
+TEST(BatchNormAct, DropoutMaskFusedEqualsTheModulesTimesTheMask) {
+  // The Dropout after the activation (D's stacks) multiplied in by the fused passes: the same
+  // output and gradients as leaky_relu(bn(x)) * mask, in fp32 and bf16.
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    auto x0 = nhwc(torch::randn({8, 24, 12, 12}).to(dtype));
+    auto dy = nhwc(torch::randn({8, 24, 12, 12}).to(dtype));
+    auto mask = dropout_mask(x0, 0.2, 77);
+    ASSERT_GT((mask == 0).sum().item<int64_t>(), 0);  // some elements are dropped
+    auto fused_bn = make_bn(24, 9), module_bn = make_bn(24, 9);
+    ASSERT_TRUE(batch_norm_leaky_relu_fuses(x0, *fused_bn));
+    auto xf = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+    auto xm = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+    auto yf = batch_norm_leaky_relu(xf, *fused_bn, kSlope, mask);
+    auto ym = torch::leaky_relu(module_bn->forward(xm), kSlope) * mask;
+    const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    EXPECT_LT(max_rel(yf, ym), tol);
+    EXPECT_TRUE(torch::equal(yf == 0, ym == 0) || dtype == torch::kBFloat16);
+    yf.backward(dy);
+    ym.backward(dy);
+    EXPECT_LT(max_rel(xf.grad(), xm.grad()), dtype == torch::kFloat ? 1e-4 : 3e-2);
+    EXPECT_LT(max_rel(fused_bn->weight.grad(), module_bn->weight.grad()), dtype == torch::kFloat ? 1e-4 : 3e-2);
+    EXPECT_LT(max_rel(fused_bn->bias.grad(), module_bn->bias.grad()), dtype == torch::kFloat ? 1e-4 : 3e-2);
+  }
+}
+
+TEST(BatchNormAct, LeakyReluMaskEqualsTheOpsInEveryLayout) {
+  for (auto dtype : {torch::kFloat, torch::kBFloat16})
+    for (bool channels_last : {false, true}) {
+      auto x0 = torch::randn({6, 16, 9, 9}).to(dtype);
+      if (channels_last) x0 = nhwc(x0);
+      auto mask = dropout_mask(x0, 0.3, 5);
+      auto dy = torch::randn({6, 16, 9, 9}).to(dtype);
+      auto a = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+      auto b = x0.detach().clone(at::MemoryFormat::Preserve).requires_grad_(true);
+      auto ya = leaky_relu_mask(a, kSlope, mask);
+      auto yb = torch::leaky_relu(b, kSlope) * mask;
+      // bf16: the ops round twice (after the activation and after the product), the fused pass once.
+      const double tol = dtype == torch::kFloat ? 1e-6 : 1e-2;
+      EXPECT_LT(max_rel(ya, yb), tol);
+      EXPECT_TRUE(torch::equal(ya == 0, yb == 0));
+      ya.backward(dy);
+      yb.backward(dy);
+      EXPECT_LT(max_rel(a.grad(), b.grad()), tol)
+          << "dtype " << dtype << (channels_last ? " NHWC" : " NCHW");
+    }
+  // No mask: leaky_relu alone; a mask that does not fit (another layout): still the right values.
+  auto x = torch::randn({2, 3, 4, 4});
+  EXPECT_TRUE(torch::equal(leaky_relu_mask(x, kSlope, {}), torch::leaky_relu(x, kSlope)));
+  auto m = nhwc(dropout_mask(x, 0.5, 1));
+  EXPECT_TRUE(torch::allclose(leaky_relu_mask(x, kSlope, m), torch::leaky_relu(x, kSlope) * m));
+}
+
+TEST(BatchNormAct, ConvStacksWithDropoutGiveWhatTheirModulesGive) {
+  // D(x)'s stack with dropout before every layer: run_conv_stack multiplies each Dropout's mask into
+  // the activation before it, drawing the same seeds in the same order as Sequential::forward.
+  const ArchSpec& a = arch_preset("fmnist28");
+  int out = 0;
+  auto stack = make_conv_stack(a.disc_x, 1, a.slope, false, 0.2f, 0.5f, &out);
+  auto copy = make_conv_stack(a.disc_x, 1, a.slope, false, 0.2f, 0.5f, &out);
+  {
+    torch::NoGradGuard ng;
+    auto p = stack->parameters(), q = copy->parameters();
+    for (size_t i = 0; i < p.size(); ++i) q[i].copy_(p[i]);
+  }
+  for (auto* m : {&stack, &copy})
+    for (auto& p : (*m)->parameters())
+      if (p.dim() == 4) p.set_data(nhwc(p.data()));
+  auto x = nhwc(torch::rand({12, 1, 28, 28}));
+  torch::manual_seed(123);
+  auto fused = run_conv_stack(stack, x);
+  torch::manual_seed(123);
+  auto modules = copy->forward(x);
+  EXPECT_LT(max_rel(fused, modules), 1e-5);
+  fused.sum().backward();
+  modules.sum().backward();
+  auto p = stack->parameters(), q = copy->parameters();
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
+  // A different seed gives different masks (the dropout is really there).
+  torch::manual_seed(124);
+  EXPECT_GT(max_rel(run_conv_stack(stack, x), modules), 1e-2);
 }

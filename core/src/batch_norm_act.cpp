@@ -90,25 +90,38 @@ ALI_INLINE void stats_k(const T* __restrict x, int64_t n, int64_t L, const float
                });
 }
 
-// out = leaky_relu(x * scale + shift).
-template <typename T>
-ALI_INLINE void forward_k(const T* __restrict x, T* __restrict out, int64_t n, int64_t L,
-                          const float* __restrict scale, const float* __restrict shift,
-                          float slope) {
+// The dropout mask's factor for element j of a block (0 or 1/(1-p)); 1 without a mask (M false).
+template <bool M, typename T>
+ALI_INLINE float mask_at(const T* __restrict mb, int64_t j) {
+  if constexpr (M)
+    return load(mb + j);
+  else
+    return 1.f;
+}
+
+// out = leaky_relu(x * scale + shift) (times the dropout mask when M).
+template <typename T, bool M>
+ALI_INLINE void forward_k(const T* __restrict x, const T* __restrict mask, T* __restrict out,
+                          int64_t n, int64_t L, const float* __restrict scale,
+                          const float* __restrict shift, float slope) {
   for (int64_t i = 0; i < n; i += L) {
     const T* __restrict xb = x + i;
+    const T* __restrict mb = M ? mask + i : nullptr;
     T* __restrict ob = out + i;
     const int64_t len = std::min(L, n - i);
     for (int64_t j = 0; j < len; ++j) {
       const float y = load(xb + j) * scale[j] + shift[j];
-      store(ob + j, select(y > 0.f, y, y * slope));
+      const float a = select(y > 0.f, y, y * slope);
+      store(ob + j, M ? a * mask_at<M>(mb, j) : a);
     }
   }
 }
 
-// Sums of g and of g * (x - mean) per position, g = dy * leaky_relu'(y), y recomputed from x.
-template <typename T>
-ALI_INLINE void backward_sums_k(const T* __restrict dy, const T* __restrict x, int64_t n, int64_t L,
+// Sums of g and of g * (x - mean) per position, g = dy * mask * leaky_relu'(y), y recomputed from
+// x (no mask unless M).
+template <typename T, bool M>
+ALI_INLINE void backward_sums_k(const T* __restrict dy, const T* __restrict x,
+                                const T* __restrict mask, int64_t n, int64_t L,
                                 const float* __restrict scale, const float* __restrict shift,
                                 const float* __restrict mean, float slope, float* __restrict s,
                                 float* __restrict q, double* __restrict sum_g,
@@ -117,10 +130,11 @@ ALI_INLINE void backward_sums_k(const T* __restrict dy, const T* __restrict x, i
                [&](int64_t i, int64_t len, float* __restrict s, float* __restrict q) {
                  const T* __restrict xb = x + i;
                  const T* __restrict gb = dy + i;
+                 const T* __restrict mb = M ? mask + i : nullptr;
                  for (int64_t j = 0; j < len; ++j) {
                    const float v = load(xb + j);
                    const float y = v * scale[j] + shift[j];
-                   const float d = load(gb + j);
+                   const float d = M ? load(gb + j) * mask_at<M>(mb, j) : load(gb + j);
                    const float g = select(y > 0.f, d, d * slope);
                    s[j] += g;
                    q[j] += g * (v - mean[j]);
@@ -130,51 +144,83 @@ ALI_INLINE void backward_sums_k(const T* __restrict dy, const T* __restrict x, i
 
 // dx = g * k1 + x * k2 + k3: BatchNorm's input gradient with the per-channel sums folded into k2,
 // k3.
-template <typename T>
-ALI_INLINE void backward_dx_k(const T* __restrict dy, const T* __restrict x, T* __restrict dx,
-                              int64_t n, int64_t L, const float* __restrict scale,
+template <typename T, bool M>
+ALI_INLINE void backward_dx_k(const T* __restrict dy, const T* __restrict x,
+                              const T* __restrict mask, T* __restrict dx, int64_t n, int64_t L, const float* __restrict scale,
                               const float* __restrict shift, float slope,
                               const float* __restrict k1, const float* __restrict k2,
                               const float* __restrict k3) {
   for (int64_t i = 0; i < n; i += L) {
     const T* __restrict xb = x + i;
     const T* __restrict gb = dy + i;
+    const T* __restrict mb = M ? mask + i : nullptr;
     T* __restrict db = dx + i;
     const int64_t len = std::min(L, n - i);
     for (int64_t j = 0; j < len; ++j) {
       const float v = load(xb + j);
       const float y = v * scale[j] + shift[j];
-      const float d = load(gb + j);
+      const float d = M ? load(gb + j) * mask_at<M>(mb, j) : load(gb + j);
       const float g = select(y > 0.f, d, d * slope);
       store(db + j, g * k1[j] + v * k2[j] + k3[j]);
     }
   }
 }
 
+// out = leaky_relu(x) * mask, and its input gradient dx = dy * mask * leaky_relu'(x), read from the
+// output (where the mask is 0 so is dx; elsewhere out has x's sign).
+template <typename T>
+ALI_INLINE void act_mask_k(const T* __restrict x, const T* __restrict mask, T* __restrict out,
+                           int64_t n, float slope) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float v = load(x + j);
+    store(out + j, select(v > 0.f, v, v * slope) * load(mask + j));
+  }
+}
+template <typename T>
+ALI_INLINE void act_mask_backward_k(const T* __restrict dy, const T* __restrict out,
+                                    const T* __restrict mask, T* __restrict dx, int64_t n,
+                                    float slope) {
+  for (int64_t j = 0; j < n; ++j)
+    store(dx + j, load(dy + j) * load(mask + j) * select(load(out + j) > 0.f, 1.f, slope));
+}
+
 // Each kernel for each storage type (float; bfloat16 as uint16_t bits), compiled for AVX-512, AVX2
 // and baseline x86-64 and picked at load time: the rest of the core is built for the baseline.
+#define ALI_INSTANTIATE_MASK(T, M, SUFFIX)                                                        \
+  ALI_KERNEL void forward_apply##SUFFIX(const T* x, const T* mask, T* out, int64_t n, int64_t L,    \
+                                        const float* scale, const float* shift, float slope) {      \
+    forward_k<T, M>(x, mask, out, n, L, scale, shift, slope);                                       \
+  }                                                                                                 \
+  ALI_KERNEL void backward_sums##SUFFIX(const T* dy, const T* x, const T* mask, int64_t n,          \
+                                        int64_t L, const float* scale, const float* shift,          \
+                                        const float* mean, float slope, float* s, float* q,         \
+                                        double* sum_g, double* sum_gx) {                            \
+    backward_sums_k<T, M>(dy, x, mask, n, L, scale, shift, mean, slope, s, q, sum_g, sum_gx);       \
+  }                                                                                                 \
+  ALI_KERNEL void backward_dx##SUFFIX(const T* dy, const T* x, const T* mask, T* dx, int64_t n,     \
+                                      int64_t L, const float* scale, const float* shift,            \
+                                      float slope, const float* k1, const float* k2,                \
+                                      const float* k3) {                                            \
+    backward_dx_k<T, M>(dy, x, mask, dx, n, L, scale, shift, slope, k1, k2, k3);                    \
+  }
 #define ALI_INSTANTIATE(T)                                                                         \
   ALI_KERNEL void stats(const T* x, int64_t n, int64_t L, const float* pivot, float* s, float* q,  \
                         double* sum, double* sq) {                                                 \
     stats_k(x, n, L, pivot, s, q, sum, sq);                                                        \
   }                                                                                                \
-  ALI_KERNEL void forward_apply(const T* x, T* out, int64_t n, int64_t L, const float* scale,      \
-                                const float* shift, float slope) {                                 \
-    forward_k(x, out, n, L, scale, shift, slope);                                                  \
+  ALI_INSTANTIATE_MASK(T, false, )                                                                 \
+  ALI_INSTANTIATE_MASK(T, true, _masked)                                                           \
+  ALI_KERNEL void act_mask(const T* x, const T* mask, T* out, int64_t n, float slope) {            \
+    act_mask_k(x, mask, out, n, slope);                                                            \
   }                                                                                                \
-  ALI_KERNEL void backward_sums(const T* dy, const T* x, int64_t n, int64_t L, const float* scale, \
-                                const float* shift, const float* mean, float slope, float* s,      \
-                                float* q, double* sum_g, double* sum_gx) {                         \
-    backward_sums_k(dy, x, n, L, scale, shift, mean, slope, s, q, sum_g, sum_gx);                  \
-  }                                                                                                \
-  ALI_KERNEL void backward_dx(const T* dy, const T* x, T* dx, int64_t n, int64_t L,                \
-                              const float* scale, const float* shift, float slope,                 \
-                              const float* k1, const float* k2, const float* k3) {                 \
-    backward_dx_k(dy, x, dx, n, L, scale, shift, slope, k1, k2, k3);                               \
+  ALI_KERNEL void act_mask_backward(const T* dy, const T* out, const T* mask, T* dx, int64_t n,    \
+                                    float slope) {                                                 \
+    act_mask_backward_k(dy, out, mask, dx, n, slope);                                              \
   }
 ALI_INSTANTIATE(float)
 ALI_INSTANTIATE(uint16_t)
 #undef ALI_INSTANTIATE
+#undef ALI_INSTANTIATE_MASK
 
 // The kernels' storage type for a tensor's elements.
 template <typename T>
@@ -233,6 +279,12 @@ void elementwise(const Walk& w, F kernel) {
                    [&](int64_t r0, int64_t r1) { kernel(r0 * w.C, (r1 - r0) * w.C); });
 }
 
+// kernel(first element, elements) over n elements, split between threads.
+template <typename F>
+void flat(int64_t n, F kernel) {
+  at::parallel_for(0, n, 32768, [&](int64_t i0, int64_t i1) { kernel(i0, i1 - i0); });
+}
+
 // f(T{}) with T the C++ type of x's dtype (float or bfloat16, the only two the fused path takes).
 template <typename F>
 void dispatch(const torch::Tensor& x, F f) {
@@ -287,22 +339,28 @@ struct Affine {
 class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFunction> {
  public:
   // mean and invstd: the batch statistics (no gradient flows into them: backward accounts for
-  // them).
+  // them). mask: a dropout mask like x, or an empty tensor for none (1.13's custom functions take
+  // no undefined tensors).
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, const torch::Tensor& bias,
                                const torch::Tensor& mean, const torch::Tensor& invstd,
-                               double slope) {
+                               const torch::Tensor& mask, double slope) {
     const Walk w(x);
     const Affine f(w, weight, bias, mean, invstd);
+    const bool masked = mask.numel() > 0;
     auto out = torch::empty_like(x, at::MemoryFormat::ChannelsLast);
     dispatch(x, [&](auto tag) {
       using T = decltype(tag);
       elementwise(w, [&](int64_t i, int64_t n) {
-        forward_apply(data<T>(x) + i, data<T>(out) + i, n, w.L, f.scale.data(), f.shift.data(),
-                      float(slope));
+        if (masked)
+          forward_apply_masked(data<T>(x) + i, data<T>(mask) + i, data<T>(out) + i, n, w.L,
+                               f.scale.data(), f.shift.data(), float(slope));
+        else
+          forward_apply(data<T>(x) + i, nullptr, data<T>(out) + i, n, w.L, f.scale.data(),
+                        f.shift.data(), float(slope));
       });
     });
-    ctx->save_for_backward({x, weight, bias, mean, invstd});
+    ctx->save_for_backward({x, weight, bias, mean, invstd, mask});
     ctx->saved_data["slope"] = slope;
     return out;
   }
@@ -310,7 +368,8 @@ class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFu
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3],
-               &invstd = saved[4];
+               &invstd = saved[4], &mask = saved[5];
+    const bool masked = mask.numel() > 0;
     const float slope = float(ctx->saved_data["slope"].toDouble());
     auto dy = grads[0].to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
     const Walk w(x);
@@ -322,8 +381,12 @@ class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFu
       using T = decltype(tag);
       std::tie(sum_g, sum_gx) =
           reduce(w, [&](int64_t i, int64_t n, float* s, float* q, double* a, double* b) {
-            backward_sums(data<T>(dy) + i, data<T>(x) + i, n, w.L, f.scale.data(), f.shift.data(),
-                          mu.data(), slope, s, q, a, b);
+            if (masked)
+              backward_sums_masked(data<T>(dy) + i, data<T>(x) + i, data<T>(mask) + i, n, w.L,
+                                   f.scale.data(), f.shift.data(), mu.data(), slope, s, q, a, b);
+            else
+              backward_sums(data<T>(dy) + i, data<T>(x) + i, nullptr, n, w.L, f.scale.data(),
+                            f.shift.data(), mu.data(), slope, s, q, a, b);
           });
       if (!ctx->needs_input_grad(0)) return;
       // dx = scale * (g - sum_g / M - (x - mean) * invstd^2 * sum_gx / M), M = rows
@@ -338,8 +401,13 @@ class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFu
       const auto r1 = w.repeat(k1.data()), r2 = w.repeat(k2.data()), r3 = w.repeat(k3.data());
       dx = torch::empty_like(x, at::MemoryFormat::ChannelsLast);
       elementwise(w, [&](int64_t i, int64_t n) {
-        backward_dx(data<T>(dy) + i, data<T>(x) + i, data<T>(dx) + i, n, w.L, f.scale.data(),
-                    f.shift.data(), slope, r1.data(), r2.data(), r3.data());
+        if (masked)
+          backward_dx_masked(data<T>(dy) + i, data<T>(x) + i, data<T>(mask) + i, data<T>(dx) + i,
+                             n, w.L, f.scale.data(), f.shift.data(), slope, r1.data(), r2.data(),
+                             r3.data());
+        else
+          backward_dx(data<T>(dy) + i, data<T>(x) + i, nullptr, data<T>(dx) + i, n, w.L,
+                      f.scale.data(), f.shift.data(), slope, r1.data(), r2.data(), r3.data());
       });
     });
     torch::Tensor dw, db;
@@ -349,10 +417,63 @@ class BatchNormLeakyFunction : public torch::autograd::Function<BatchNormLeakyFu
       dw = floats(d);
     }
     if (ctx->needs_input_grad(2)) db = floats(sum_g);
-    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
+// leaky_relu(x) * mask in one pass each way; x and mask alike (dtype, shape, dense layout).
+class LeakyMaskFunction : public torch::autograd::Function<LeakyMaskFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& mask, double slope) {
+    auto out = torch::empty_like(x, x.is_contiguous() ? at::MemoryFormat::Contiguous
+                                                      : at::MemoryFormat::ChannelsLast);
+    dispatch(x, [&](auto tag) {
+      using T = decltype(tag);
+      flat(x.numel(), [&](int64_t i, int64_t n) {
+        act_mask(data<T>(x) + i, data<T>(mask) + i, data<T>(out) + i, n, float(slope));
+      });
+    });
+    ctx->save_for_backward({out, mask});
+    ctx->saved_data["slope"] = slope;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &out = saved[0], &mask = saved[1];
+    const auto format =
+        out.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
+    auto dy = grads[0].to(out.scalar_type()).contiguous(format);
+    torch::Tensor dx;
+    if (ctx->needs_input_grad(0)) {
+      dx = torch::empty_like(out, format);
+      dispatch(out, [&](auto tag) {
+        using T = decltype(tag);
+        flat(out.numel(), [&](int64_t i, int64_t n) {
+          act_mask_backward(data<T>(dy) + i, data<T>(out) + i, data<T>(mask) + i, data<T>(dx) + i,
+                            n, float(ctx->saved_data["slope"].toDouble()));
+        });
+      });
+    }
+    return {dx, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+namespace {
+// Both dense in the same element order (NCHW or NHWC), so that flat walks pair their elements.
+bool same_order(const torch::Tensor& a, const torch::Tensor& b) {
+  constexpr auto nhwc = at::MemoryFormat::ChannelsLast;
+  return (a.is_contiguous() && b.is_contiguous()) ||
+         (a.dim() == 4 && a.is_contiguous(nhwc) && b.is_contiguous(nhwc));
+}
+// The kernels walk x and the mask as flat arrays: they must be alike element for element.
+bool mask_fits(const torch::Tensor& mask, const torch::Tensor& x) {
+  return mask.device() == x.device() && mask.scalar_type() == x.scalar_type() &&
+         mask.sizes() == x.sizes() && same_order(mask, x) && !mask.requires_grad();
+}
 }  // namespace
 
 bool batch_norm_leaky_relu_fuses(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn) {
@@ -370,8 +491,11 @@ bool batch_norm_leaky_relu_fuses(const torch::Tensor& x, const torch::nn::BatchN
 }
 
 torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn,
-                                    double slope) {
-  if (!batch_norm_leaky_relu_fuses(x, bn)) return torch::leaky_relu(bn.forward(x), slope);
+                                    double slope, const torch::Tensor& mask) {
+  if (!batch_norm_leaky_relu_fuses(x, bn) || (mask.defined() && !mask_fits(mask, x))) {
+    auto y = torch::leaky_relu(bn.forward(x), slope);
+    return mask.defined() ? y * mask : y;
+  }
   const auto& o = bn.options;
   auto [mean, var] =
       x.scalar_type() == torch::kFloat ? channel_stats<float>(x) : channel_stats<Bf16>(x);
@@ -393,7 +517,17 @@ torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm
       invstd[c] = 1.0 / std::sqrt(var[c] + o.eps());
     }
   }
-  return BatchNormLeakyFunction::apply(x, bn.weight, bn.bias, floats(mean), floats(invstd), slope);
+  return BatchNormLeakyFunction::apply(x, bn.weight, bn.bias, floats(mean), floats(invstd),
+                                       mask.defined() ? mask : torch::empty({0}, x.options()),
+                                       slope);
+}
+
+torch::Tensor leaky_relu_mask(const torch::Tensor& x, double slope, const torch::Tensor& mask) {
+  if (!mask.defined()) return torch::leaky_relu(x, slope);
+  if (!x.device().is_cpu() || !mask_fits(mask, x) ||
+      (x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kBFloat16))
+    return torch::leaky_relu(x, slope) * mask;
+  return LeakyMaskFunction::apply(x, mask, slope);
 }
 
 }  // namespace ali

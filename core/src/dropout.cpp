@@ -90,15 +90,20 @@ DropoutImpl::DropoutImpl(double p_) : p(p_) {
   if (!(p >= 0 && p < 1)) throw Error("dropout probability must be in [0, 1)");
 }
 
-torch::Tensor DropoutImpl::forward(const torch::Tensor& x) {
-  if (!is_training() || p == 0) return x;
+torch::Tensor DropoutImpl::mask_for(const torch::Tensor& x) {
+  if (!is_training() || p == 0) return {};
   uint64_t seed;
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     seed = at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
   }
-  return x * dropout_mask(x, p, seed);
+  return dropout_mask(x, p, seed);
+}
+
+torch::Tensor DropoutImpl::forward(const torch::Tensor& x) {
+  auto mask = mask_for(x);
+  return mask.defined() ? x * mask : x;
 }
 
 void DropoutImpl::pretty_print(std::ostream& stream) const { stream << "ali::Dropout(p=" << p << ")"; }

@@ -93,22 +93,42 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
 std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<torch::Tensor> parts) {
   std::vector<int64_t> sizes;
   for (const auto& p : parts) sizes.push_back(p.size(0));
+  auto module_as = [&](auto it, auto* type) -> decltype(type) {
+    return it != stack->end() ? it->ptr()->template as<std::remove_pointer_t<decltype(type)>>()
+                              : nullptr;
+  };
   for (auto it = stack->begin(); it != stack->end(); ++it) {
-    auto* bn = it->ptr()->as<nn::BatchNorm2dImpl>();
-    if (!bn) {
-      for (auto& p : parts) p = it->forward(p);
+    auto* bn = module_as(it, (nn::BatchNorm2dImpl*)nullptr);
+    auto act_it = bn ? std::next(it) : it;
+    auto* act = module_as(act_it, (nn::LeakyReLUImpl*)nullptr);
+    if (!act) {
+      if (bn) {
+        auto all = bn->forward(parts.size() == 1 ? parts[0] : torch::cat(parts));
+        parts = parts.size() == 1 ? std::vector<torch::Tensor>{all} : all.split_with_sizes(sizes);
+      } else {
+        for (auto& p : parts) p = it->forward(p);
+      }
       continue;
     }
-    auto next = std::next(it);
-    auto* act = next != stack->end() ? next->ptr()->as<nn::LeakyReLUImpl>() : nullptr;
-    auto all = parts.size() == 1 ? parts[0] : torch::cat(parts);
-    if (act) {
-      all = batch_norm_leaky_relu(all, *bn, act->options.negative_slope());
-      it = next;
+    // [BatchNorm,] LeakyReLU[, Dropout] as one op: the next layer's dropout (D's stacks) is
+    // multiplied in by the same pass. Each part draws its own mask, as Dropout::forward would.
+    auto drop_it = std::next(act_it);
+    auto* drop = module_as(drop_it, (DropoutImpl*)nullptr);
+    const double slope = act->options.negative_slope();
+    if (bn) {
+      auto all = parts.size() == 1 ? parts[0] : torch::cat(parts);
+      torch::Tensor mask;
+      if (drop) {
+        std::vector<torch::Tensor> masks;
+        for (const auto& p : parts) masks.push_back(drop->mask_for(p));
+        if (masks[0].defined()) mask = masks.size() == 1 ? masks[0] : torch::cat(masks);
+      }
+      all = batch_norm_leaky_relu(all, *bn, slope, mask);
+      parts = parts.size() == 1 ? std::vector<torch::Tensor>{all} : all.split_with_sizes(sizes);
     } else {
-      all = bn->forward(all);
+      for (auto& p : parts) p = leaky_relu_mask(p, slope, drop ? drop->mask_for(p) : torch::Tensor());
     }
-    parts = parts.size() == 1 ? std::vector<torch::Tensor>{all} : all.split_with_sizes(sizes);
+    it = drop ? drop_it : act_it;
   }
   return parts;
 }

@@ -12,11 +12,17 @@
 
 namespace ali {
 
-// leaky_relu(bn(x), slope), with the same results (to rounding), gradients and running-statistics
-// updates as the two modules. The fused path runs for a 4-d channels_last float or bfloat16 x with
-// bn training, affine and tracking running statistics; anything else runs the two modules.
+// leaky_relu(bn(x), slope) * mask, with the same results (to rounding), gradients and
+// running-statistics updates as the modules. mask: a dropout mask (dropout.h) like x (dtype, shape,
+// strides), or undefined for none; it is what the Dropout after the activation would multiply by.
+// The fused path runs for a 4-d channels_last float or bfloat16 x with bn training, affine and
+// tracking running statistics; anything else runs the modules.
 torch::Tensor batch_norm_leaky_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn,
-                                    double slope);
+                                    double slope, const torch::Tensor& mask = {});
+
+// leaky_relu(x, slope) * mask (a layer without BatchNorm followed by dropout), one pass forward and
+// one backward for a dense CPU float or bfloat16 x; mask as above (undefined: leaky_relu alone).
+torch::Tensor leaky_relu_mask(const torch::Tensor& x, double slope, const torch::Tensor& mask);
 
 // Whether batch_norm_leaky_relu takes its fused path for x (for the tests).
 bool batch_norm_leaky_relu_fuses(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn);

@@ -18,6 +18,9 @@ class DropoutImpl : public torch::nn::Cloneable<DropoutImpl> {
   explicit DropoutImpl(double p);
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x);
+  // What forward multiplies x by (drawing the seed as forward does), or undefined where forward
+  // returns x (evaluation, p = 0): for fusing the multiplication into the layer before.
+  torch::Tensor mask_for(const torch::Tensor& x);
   void pretty_print(std::ostream& stream) const override;
   double p;
 };
