@@ -1,5 +1,7 @@
 #include "ali/batch_norm_act.h"
 
+#include "cpu_kernels.h"
+
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <torch/autograd.h>
@@ -14,42 +16,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using Bf16 = c10::BFloat16;
-
-// Element access in fp32, written so that GCC vectorises the per-channel loops below.
-inline float load(const float* p) { return *p; }
-// bfloat16 as its bits (uint16_t): GCC vectorises plain integer loads, not c10::BFloat16's.
-inline float load(const uint16_t* p) {
-  const uint32_t u = uint32_t(*p) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline void store(float* p, float v) { *p = v; }
-inline uint32_t as_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  return u;
-}
-inline float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-// c ? a : b as a bit mask, which GCC vectorises for every target (a ?: on floats stays a branch).
-inline float select(bool c, float a, float b) {
-  const uint32_t m = 0u - uint32_t(c);
-  return from_bits((as_bits(a) & m) | (as_bits(b) & ~m));
-}
-inline uint32_t select(bool c, uint32_t a, uint32_t b) {
-  const uint32_t m = 0u - uint32_t(c);
-  return (a & m) | (b & ~m);
-}
-inline void store(uint16_t* p,
-                  float v) {  // round to nearest even, as c10::BFloat16(float); NaN stays NaN
-  const uint32_t u = as_bits(v);
-  const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-  *p = uint16_t(select((u & 0x7FFFFFFFu) > 0x7F800000u, 0x7FC0u, rounded));
-}
+using namespace cpu_kernels;
 
 // The kernels see an NHWC tensor as a flat run of elements whose channel cycles with period C. They
 // walk it in blocks of L elements (L a multiple of C, at least 256), with each per-channel
@@ -57,8 +24,6 @@ inline void store(uint16_t* p,
 // = 16. Sums are kept per position in fp32 over kBlocks blocks at a time, then added into double.
 constexpr int64_t kBlocks = 16;
 
-#define ALI_INLINE __attribute__((always_inline)) inline
-#define ALI_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Per-position sums over blocks of L elements: add_block(first, length, s, q) adds one block into s
 // and q (fp32), which are flushed into a and b (double) every kBlocks blocks. (s and q are passed,

@@ -3,6 +3,9 @@
 #include <torch/autograd.h>
 
 #include "ali/precision.h"
+#include "cpu_kernels.h"
+
+#include <ATen/Parallel.h>
 
 namespace ali {
 namespace {
@@ -13,6 +16,8 @@ constexpr auto kNHWC = at::MemoryFormat::ChannelsLast;
 
 // Output pixels at most this many: the weight gradient is a matrix product over gathered patches.
 constexpr int64_t kMatmulMaxOutputPixels = 64;
+// ... and at most this many: so is the input gradient, its patches scattered back (col2im).
+constexpr int64_t kCol2imMaxOutputPixels = 9;
 
 bool is_nhwc(const torch::Tensor& t) { return t.dim() == 4 && t.is_contiguous(kNHWC); }
 
@@ -40,6 +45,62 @@ torch::Tensor im2col_nhwc(const torch::Tensor& x, int64_t k, int64_t stride) {
   auto windows = x.as_strided({N, OH, OW, k, k, C},
                               {H * W * C, stride * W * C, stride * C, W * C, C, 1}, x.storage_offset());
   return windows.reshape({N * OH * OW, k * k * C});
+}
+
+// One image's input gradient (H x W x C) from its patch gradients (OH OW rows of k k C): each row
+// added back where im2col took it from, summed in fp32 (acc: H W C floats).
+template <typename T>
+ALI_INLINE void col2im_image_k(const T* __restrict cols, T* __restrict out, float* __restrict acc,
+                               int64_t H, int64_t W, int64_t C, int64_t k, int64_t stride,
+                               int64_t OH, int64_t OW) {
+  using namespace cpu_kernels;
+  std::fill_n(acc, H * W * C, 0.f);
+  const int64_t span = k * C;  // one window row: k pixels of C values, contiguous in NHWC
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T* __restrict row = cols + (oh * OW + ow) * k * span;
+      for (int64_t kh = 0; kh < k; ++kh) {
+        float* __restrict dst = acc + ((oh * stride + kh) * W + ow * stride) * C;
+        const T* __restrict src = row + kh * span;
+        for (int64_t j = 0; j < span; ++j) dst[j] += load(src + j);
+      }
+    }
+  for (int64_t i = 0; i < H * W * C; ++i) store(out + i, acc[i]);
+}
+#define ALI_INSTANTIATE(T)                                                                     \
+  ALI_KERNEL void col2im_image(const T* cols, T* out, float* acc, int64_t H, int64_t W,       \
+                               int64_t C, int64_t k, int64_t stride, int64_t OH, int64_t OW) { \
+    col2im_image_k(cols, out, acc, H, W, C, k, stride, OH, OW);                                \
+  }
+ALI_INSTANTIATE(float)
+ALI_INSTANTIATE(uint16_t)
+#undef ALI_INSTANTIATE
+
+// N x C x H x W (NHWC) from N OH OW x (k k C) patch gradients, in `cols`' dtype (float or bf16).
+torch::Tensor col2im_nhwc(const torch::Tensor& cols, torch::IntArrayRef x_sizes, int64_t k,
+                          int64_t stride) {
+  const int64_t N = x_sizes[0], C = x_sizes[1], H = x_sizes[2], W = x_sizes[3];
+  const int64_t OH = (H - k) / stride + 1, OW = (W - k) / stride + 1;
+  auto out = at::empty(x_sizes, cols.options().memory_format(kNHWC));
+  const bool bf16 = cols.scalar_type() == at::kBFloat16;
+  auto* src = static_cast<const char*>(cols.data_ptr());
+  auto* dst = static_cast<char*>(out.data_ptr());
+  const int64_t in_bytes = OH * OW * k * k * C * cols.element_size(),
+                out_bytes = H * W * C * out.element_size();
+  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
+    std::vector<float> acc(static_cast<size_t>(H * W * C));
+    for (int64_t n = n0; n < n1; ++n) {
+      if (bf16)
+        col2im_image(reinterpret_cast<const uint16_t*>(src + n * in_bytes),
+                     reinterpret_cast<uint16_t*>(dst + n * out_bytes), acc.data(), H, W, C, k,
+                     stride, OH, OW);
+      else
+        col2im_image(reinterpret_cast<const float*>(src + n * in_bytes),
+                     reinterpret_cast<float*>(dst + n * out_bytes), acc.data(), H, W, C, k, stride,
+                     OH, OW);
+    }
+  });
+  return out;
 }
 
 }  // namespace
@@ -80,6 +141,12 @@ torch::Tensor conv_input_grad_pass(const torch::Tensor& dy, const torch::Tensor&
                                    int64_t stride, torch::IntArrayRef x_sizes,
                                    at::MemoryFormat format) {
   const int64_t k = weight.size(2);
+  if (dy.device().is_cpu() && !conv_is_full_patch(x_sizes, k) && format == kNHWC &&
+      dy.scalar_type() == at::kBFloat16 && is_nhwc(dy) &&
+      dy.size(2) * dy.size(3) <= kCol2imMaxOutputPixels) {
+    auto dy_rows = dy.permute({0, 2, 3, 1}).reshape({-1, dy.size(1)});  // N OH OW x Cout (a view)
+    return col2im_nhwc(at::mm(dy_rows, rows(weight, kNHWC)), x_sizes, k, stride);
+  }
   if (!dy.device().is_cpu() || !conv_is_full_patch(x_sizes, k)) {
     // Only the shape, dtype and memory format of `like` are read for the data gradient.
     auto like = at::empty(x_sizes, dy.options().memory_format(format));

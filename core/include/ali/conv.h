@@ -9,6 +9,8 @@
 // gather, and the product runs on oneDNN's matmul (AMX in bf16): 0.50 and 0.15 ms for those two.
 // On large maps the gather costs more than it saves (28 -> 24, k5: 1.7 ms against 16), so:
 //   weight gradient  im2col + matmul for bf16 NHWC maps whose output has at most 64 pixels; oneDNN else
+//   input gradient   matmul + col2im (the patches' gradients scattered back, summed in fp32) for bf16
+//                    NHWC outputs of at most 9 pixels (3 x 3): 3 % of a fmnist28 step
 //   full patch       (the map is exactly one kernel window, so the output is 1 x 1, e.g. D's joint
 //                    layers and every net's last layer): all three passes are matrix products, in any
 //                    float dtype (fp32 too: 1.5 -> 0.27 ms for 100 x 128 x 3 x 3 -> 256, weight grad)
