@@ -52,6 +52,39 @@ double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
 
 torch::Tensor nhwc(const torch::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
 
+// Two conv stacks (1 input channel) with the same weights, stored NHWC as the trainer stores them.
+std::pair<nn::Sequential, nn::Sequential> twin_stacks(const std::vector<LayerSpec>& layers, float slope,
+                                                      float dropout_first, float dropout_rest) {
+  int out = 0;
+  auto stack = make_conv_stack(layers, 1, slope, false, dropout_first, dropout_rest, &out);
+  auto copy = make_conv_stack(layers, 1, slope, false, dropout_first, dropout_rest, &out);
+  {
+    torch::NoGradGuard ng;
+    auto p = stack->parameters(), q = copy->parameters();
+    for (size_t i = 0; i < p.size(); ++i) q[i].copy_(p[i]);
+  }
+  for (auto* m : {&stack, &copy})
+    for (auto& p : (*m)->parameters())
+      if (p.dim() == 4) p.set_data(nhwc(p.data()));
+  return {stack, copy};
+}
+
+// run_conv_stack(stack, x) against copy->forward(x) (the modules), each after manual_seed(seed):
+// outputs and parameter gradients. Returns the modules' output.
+torch::Tensor expect_stack_equals_modules(nn::Sequential& stack, nn::Sequential& copy,
+                                          const torch::Tensor& x, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto fused = run_conv_stack(stack, x);
+  torch::manual_seed(seed);
+  auto modules = copy->forward(x);
+  EXPECT_LT(max_rel(fused, modules), 1e-5);
+  fused.sum().backward();
+  modules.sum().backward();
+  auto p = stack->parameters(), q = copy->parameters();
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
+  return modules.detach();
+}
+
 }  // namespace
 
 TEST(BatchNormAct, FusedEqualsTheTwoModulesOnThePresetsMaps) {
@@ -141,25 +174,9 @@ TEST(BatchNormAct, ConvStacksGiveWhatTheirModulesGive) {
   // batch and on two parts.
   const ArchSpec& a = arch_preset("fmnist28");
   for (const auto* layers : {&a.encoder, &a.disc_x}) {
-    int out = 0;
-    auto stack = make_conv_stack(*layers, 1, a.slope, false, 0, 0, &out);
-    auto copy = make_conv_stack(*layers, 1, a.slope, false, 0, 0, &out);
-    {
-      torch::NoGradGuard ng;
-      auto p = stack->parameters(), q = copy->parameters();
-      for (size_t i = 0; i < p.size(); ++i) q[i].copy_(p[i]);
-    }
-    for (auto* m : {&stack, &copy})
-      for (auto& p : (*m)->parameters())
-        if (p.dim() == 4) p.set_data(nhwc(p.data()));
+    auto [stack, copy] = twin_stacks(*layers, a.slope, 0, 0);
     auto x = nhwc(torch::rand({12, 1, 28, 28}));
-    auto fused = run_conv_stack(stack, x);
-    auto modules = copy->forward(x);
-    EXPECT_LT(max_rel(fused, modules), 1e-5);
-    fused.sum().backward();
-    modules.sum().backward();
-    auto p = stack->parameters(), q = copy->parameters();
-    for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
+    expect_stack_equals_modules(stack, copy, x, 1);
     // Parts: the same as the whole batch (BatchNorm over both parts together).
     auto parts = run_conv_stack(stack, {x.narrow(0, 0, 5), x.narrow(0, 5, 7)});
     ASSERT_EQ(parts.size(), 2u);
@@ -223,27 +240,9 @@ TEST(BatchNormAct, ConvStacksWithDropoutGiveWhatTheirModulesGive) {
   // D(x)'s stack with dropout before every layer: run_conv_stack multiplies each Dropout's mask into
   // the activation before it, drawing the same seeds in the same order as Sequential::forward.
   const ArchSpec& a = arch_preset("fmnist28");
-  int out = 0;
-  auto stack = make_conv_stack(a.disc_x, 1, a.slope, false, 0.2f, 0.5f, &out);
-  auto copy = make_conv_stack(a.disc_x, 1, a.slope, false, 0.2f, 0.5f, &out);
-  {
-    torch::NoGradGuard ng;
-    auto p = stack->parameters(), q = copy->parameters();
-    for (size_t i = 0; i < p.size(); ++i) q[i].copy_(p[i]);
-  }
-  for (auto* m : {&stack, &copy})
-    for (auto& p : (*m)->parameters())
-      if (p.dim() == 4) p.set_data(nhwc(p.data()));
+  auto [stack, copy] = twin_stacks(a.disc_x, a.slope, 0.2f, 0.5f);
   auto x = nhwc(torch::rand({12, 1, 28, 28}));
-  torch::manual_seed(123);
-  auto fused = run_conv_stack(stack, x);
-  torch::manual_seed(123);
-  auto modules = copy->forward(x);
-  EXPECT_LT(max_rel(fused, modules), 1e-5);
-  fused.sum().backward();
-  modules.sum().backward();
-  auto p = stack->parameters(), q = copy->parameters();
-  for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
+  auto modules = expect_stack_equals_modules(stack, copy, x, 123);
   // A different seed gives different masks (the dropout is really there).
   torch::manual_seed(124);
   EXPECT_GT(max_rel(run_conv_stack(stack, x), modules), 1e-2);

@@ -178,18 +178,25 @@ torch::Tensor conv_weight_grad_pass(const torch::Tensor& x, const torch::Tensor&
 
 namespace {
 
-class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
+// A convolution (transposed = 0) or transposed convolution (1) over the passes above: a transposed
+// convolution's forward is the convolution's input gradient, its input gradient the convolution's
+// forward, and its weight gradient the convolution's with input and output swapped
+// (pytorch/pytorch#68775). The bias is added outside (ordinary autograd): LibTorch 1.13's custom
+// functions take no undefined tensor inputs.
+class ConvFunction : public torch::autograd::Function<ConvFunction> {
  public:
-  // The bias is added outside (ordinary autograd), as in conv_transpose.cpp.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               int64_t stride, int64_t dtype) {
-    TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == weight.size(3),
-                "conv2d_passes takes 4-d input and a square 4-d weight");
-    TORCH_CHECK(x.size(1) == weight.size(1), "conv2d_passes: input has ", x.size(1),
-                " channels, the weight expects ", weight.size(1));
-    TORCH_CHECK(x.size(2) >= weight.size(2) && x.size(3) >= weight.size(3),
-                "conv2d_passes: the input map is smaller than the kernel");
+                               int64_t stride, int64_t dtype, int64_t transposed) {
+    const char* name = transposed ? "conv_transpose2d" : "conv2d";
+    TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == weight.size(3), name,
+                " takes 4-d input and a square 4-d weight");
+    const int64_t expects = transposed ? weight.size(0) : weight.size(1);
+    TORCH_CHECK(x.size(1) == expects, name, ": input has ", x.size(1), " channels, the weight expects ",
+                expects);
+    TORCH_CHECK(transposed || (x.size(2) >= weight.size(2) && x.size(3) >= weight.size(3)), name,
+                ": the input map is smaller than the kernel");
     AutocastPause no_autocast;  // exactly the dtype chosen by the caller
+    // NHWC when the weight or the input is (the trainer's channels_last policy), as conv2d does.
     const auto format = conv_memory_format(x, weight);
     const auto type = c10::ScalarType(dtype);
     auto xc = x.to(type).contiguous(format);
@@ -197,9 +204,15 @@ class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["format"] = int64_t(format);
+    ctx->saved_data["transposed"] = transposed;
     ctx->saved_data["x_dtype"] = int64_t(x.scalar_type());
     ctx->saved_data["w_dtype"] = int64_t(weight.scalar_type());
-    return conv_forward_pass(xc, wc, stride);
+    if (!transposed) return conv_forward_pass(xc, wc, stride);
+    const int64_t k = weight.size(2);
+    return conv_input_grad_pass(
+        xc, wc, stride,
+        {x.size(0), weight.size(1), (x.size(2) - 1) * stride + k, (x.size(3) - 1) * stride + k},
+        format);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -207,26 +220,38 @@ class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
     const auto& xc = saved[0];
     const auto& wc = saved[1];
     const int64_t stride = ctx->saved_data["stride"].toInt();
+    const bool transposed = ctx->saved_data["transposed"].toInt() != 0;
     AutocastPause no_autocast;
     const auto format = at::MemoryFormat(ctx->saved_data["format"].toInt());
     auto dy = grads[0].to(xc.scalar_type()).contiguous(format);
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0))
-      dx = conv_input_grad_pass(dy, wc, stride, xc.sizes(), format)
+      dx = (transposed ? conv_forward_pass(dy, wc, stride)
+                       : conv_input_grad_pass(dy, wc, stride, xc.sizes(), format))
                .to(c10::ScalarType(ctx->saved_data["x_dtype"].toInt()));
     if (ctx->needs_input_grad(1))
-      dw = conv_weight_grad_pass(xc, dy, wc.size(2), stride)
+      dw = (transposed ? conv_weight_grad_pass(dy, xc, wc.size(2), stride)
+                       : conv_weight_grad_pass(xc, dy, wc.size(2), stride))
                .to(c10::ScalarType(ctx->saved_data["w_dtype"].toInt()));
-    return {dx, dw, torch::Tensor(), torch::Tensor()};
+    return {dx, dw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
+
+torch::Tensor with_bias(const torch::Tensor& y, const torch::Tensor& bias) {
+  return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1}) : y;
+}
 
 }  // namespace
 
 torch::Tensor conv2d_passes(const torch::Tensor& x, const torch::Tensor& weight,
                             const torch::Tensor& bias, int64_t stride, at::ScalarType dtype) {
-  auto y = Conv2dFunction::apply(x, weight, stride, int64_t(dtype));
-  return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1}) : y;
+  return with_bias(ConvFunction::apply(x, weight, stride, int64_t(dtype), int64_t(0)), bias);
+}
+
+torch::Tensor conv_transpose2d_passes(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, int64_t stride,
+                                      at::ScalarType dtype) {
+  return with_bias(ConvFunction::apply(x, weight, stride, int64_t(dtype), int64_t(1)), bias);
 }
 
 }  // namespace ali

@@ -45,6 +45,13 @@ bool conv_weight_grad_uses_matmul(const torch::Tensor& x, const torch::Tensor& d
 torch::Tensor conv2d_passes(const torch::Tensor& x, const torch::Tensor& weight,
                             const torch::Tensor& bias, int64_t stride, at::ScalarType dtype);
 
+// The transposed convolution over the same passes (its forward is the convolution's input gradient):
+// x N x Cin x H x W, weight Cin x Cout x k x k (ConvTranspose2d's layout), output N x Cout x
+// ((H-1)*stride + k) x ((W-1)*stride + k); dtypes and formats as conv2d_passes.
+torch::Tensor conv_transpose2d_passes(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, int64_t stride,
+                                      at::ScalarType dtype);
+
 // The dtype a convolution of x computes in: autocast's (bf16) where it is on for x's device, else x's.
 at::ScalarType conv_compute_dtype(const torch::Tensor& x);
 // The memory format conv2d would compute in for x and this weight: NHWC if either is channels_last.

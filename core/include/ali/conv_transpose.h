@@ -1,10 +1,11 @@
 // A transposed convolution computed as the backward-data pass of the ordinary convolution that has the
 // same weight layout (pytorch/pytorch#68775). LibTorch 1.13 routes ConvTranspose2d to
 // slow_conv_transpose2d on the CPU (per-sample GEMM + col2im) and mis-routes it on bf16 tensors; written
-// this way every pass runs on oneDNN, in fp32 or (under CPU autocast) bf16:
-//   forward          y  = conv_backward_data(x; W)              (convolution_backward, input grad only)
-//   input gradient   dx = conv2d(dy, W)
-//   weight gradient  dW = conv_backward_weight(input dy, grad x)  (convolution_backward, weight only)
+// this way every pass runs on oneDNN (or a matrix product where that is faster: conv.h), in fp32 or
+// (under CPU autocast) bf16:
+//   forward          y  = conv_backward_data(x; W)              (conv_input_grad_pass)
+//   input gradient   dx = conv2d(dy, W)                         (conv_forward_pass)
+//   weight gradient  dW = conv_backward_weight(input dy, grad x)  (conv_weight_grad_pass)
 //   bias             added with ordinary autograd ops
 // Padding 0, dilation 1, groups 1: what every preset uses.
 #pragma once
