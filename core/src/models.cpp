@@ -90,17 +90,21 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
   return seq;
 }
 
+namespace {
+// The stack's module at `it` as an M, or null (another type, or past the end).
+template <typename M, typename It>
+M* module_at(nn::Sequential& stack, It it) {
+  return it != stack->end() ? it->ptr()->template as<M>() : nullptr;
+}
+}  // namespace
+
 std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<torch::Tensor> parts) {
   std::vector<int64_t> sizes;
   for (const auto& p : parts) sizes.push_back(p.size(0));
-  auto module_as = [&](auto it, auto* type) -> decltype(type) {
-    return it != stack->end() ? it->ptr()->template as<std::remove_pointer_t<decltype(type)>>()
-                              : nullptr;
-  };
   for (auto it = stack->begin(); it != stack->end(); ++it) {
-    auto* bn = module_as(it, (nn::BatchNorm2dImpl*)nullptr);
+    auto* bn = module_at<nn::BatchNorm2dImpl>(stack, it);
     auto act_it = bn ? std::next(it) : it;
-    auto* act = module_as(act_it, (nn::LeakyReLUImpl*)nullptr);
+    auto* act = module_at<nn::LeakyReLUImpl>(stack, act_it);
     if (!act) {
       if (bn) {
         auto all = bn->forward(parts.size() == 1 ? parts[0] : torch::cat(parts));
@@ -113,7 +117,7 @@ std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<tor
     // [BatchNorm,] LeakyReLU[, Dropout] as one op: the next layer's dropout (D's stacks) is
     // multiplied in by the same pass. Each part draws its own mask, as Dropout::forward would.
     auto drop_it = std::next(act_it);
-    auto* drop = module_as(drop_it, (DropoutImpl*)nullptr);
+    auto* drop = module_at<DropoutImpl>(stack, drop_it);
     const double slope = act->options.negative_slope();
     if (bn) {
       auto all = parts.size() == 1 ? parts[0] : torch::cat(parts);
