@@ -1,11 +1,10 @@
 #include "ali/conv.h"
 
+#include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include "ali/precision.h"
 #include "cpu_kernels.h"
-
-#include <ATen/Parallel.h>
 
 namespace ali {
 namespace {
@@ -22,7 +21,7 @@ constexpr int64_t kCol2imMaxOutputPixels = 9;
 bool is_nhwc(const torch::Tensor& t) { return t.dim() == 4 && t.is_contiguous(kNHWC); }
 
 // A 4-d tensor (N x C x H x W sizes) as rows of its values in its memory order: N x (C H W) for NCHW,
-// N x (H W C) for NHWC. A view; `format` says which order.
+// N x (H W C) for NHWC; a view where t is dense in that order, else a copy.
 torch::Tensor rows(const torch::Tensor& t, at::MemoryFormat format) {
   return format == kNHWC ? t.permute({0, 2, 3, 1}).reshape({t.size(0), -1})
                          : t.contiguous().view({t.size(0), -1});
