@@ -125,6 +125,16 @@ TEST(Conv2dPasses, SmallAndFullPatchMapsTakeTheMatrixProductPath) {
   EXPECT_TRUE(conv_is_full_patch({2, 512, 1, 1}, 1));
   EXPECT_FALSE(conv_is_full_patch({2, 128, 4, 4}, 3));
   EXPECT_TRUE(conv_weight_grad_uses_matmul(torch::zeros({2, 128, 3, 3}), torch::zeros({2, 256, 1, 1}), 3));
+  // Input gradient: matrix product and col2im for bf16 NHWC outputs of at most 3 x 3, and every
+  // full patch; oneDNN for 8 x 8 outputs, fp32 and NCHW.
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  EXPECT_TRUE(conv_input_grad_uses_matmul(nhwc(128, 3, bf), {2, 64, 8, 8}, 4, cl));
+  EXPECT_FALSE(conv_input_grad_uses_matmul(nhwc(64, 8, bf), {2, 32, 11, 11}, 4, cl));
+  EXPECT_FALSE(conv_input_grad_uses_matmul(nhwc(128, 3, f), {2, 64, 8, 8}, 4, cl));
+  EXPECT_FALSE(conv_input_grad_uses_matmul(torch::zeros({2, 128, 3, 3}, torch::dtype(bf)), {2, 64, 8, 8}, 4,
+                                           at::MemoryFormat::Contiguous));
+  EXPECT_TRUE(conv_input_grad_uses_matmul(torch::zeros({2, 256, 1, 1}), {2, 128, 3, 3}, 3,
+                                          at::MemoryFormat::Contiguous));
 }
 
 TEST(Conv2dPasses, UnderAutocastTheCallerChoosesTheDtype) {

@@ -27,6 +27,11 @@ torch::Tensor rows(const torch::Tensor& t, at::MemoryFormat format) {
                          : t.contiguous().view({t.size(0), -1});
 }
 
+// An NHWC map's pixels as rows: N H W x C (a view of an NHWC-dense t).
+torch::Tensor pixels(const torch::Tensor& t) {
+  return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
+}
+
 // The inverse: rows in `format` order back to N x C x H x W (a view, strides of that format).
 torch::Tensor unrows(const torch::Tensor& r, torch::IntArrayRef sizes, at::MemoryFormat format) {
   return format == kNHWC ? r.view({sizes[0], sizes[2], sizes[3], sizes[1]}).permute({0, 3, 1, 2})
@@ -115,6 +120,14 @@ bool conv_weight_grad_uses_matmul(const torch::Tensor& x, const torch::Tensor& d
          dy.size(2) * dy.size(3) <= kMatmulMaxOutputPixels;
 }
 
+bool conv_input_grad_uses_matmul(const torch::Tensor& dy, torch::IntArrayRef x_sizes, int64_t kernel,
+                                 at::MemoryFormat format) {
+  if (!dy.device().is_cpu()) return false;
+  if (conv_is_full_patch(x_sizes, kernel)) return true;
+  return dy.scalar_type() == at::kBFloat16 && format == kNHWC && is_nhwc(dy) &&
+         dy.size(2) * dy.size(3) <= kCol2imMaxOutputPixels;
+}
+
 at::ScalarType conv_compute_dtype(const torch::Tensor& x) {
   if (x.device().is_cpu() && autocast_active(torch::kCPU)) return autocast_dtype(torch::kCPU);
   if (x.device().is_cuda() && autocast_active(torch::kCUDA)) return autocast_dtype(torch::kCUDA);
@@ -140,21 +153,18 @@ torch::Tensor conv_input_grad_pass(const torch::Tensor& dy, const torch::Tensor&
                                    int64_t stride, torch::IntArrayRef x_sizes,
                                    at::MemoryFormat format) {
   const int64_t k = weight.size(2);
-  if (dy.device().is_cpu() && !conv_is_full_patch(x_sizes, k) && format == kNHWC &&
-      dy.scalar_type() == at::kBFloat16 && is_nhwc(dy) &&
-      dy.size(2) * dy.size(3) <= kCol2imMaxOutputPixels) {
-    auto dy_rows = dy.permute({0, 2, 3, 1}).reshape({-1, dy.size(1)});  // N OH OW x Cout (a view)
-    return col2im_nhwc(at::mm(dy_rows, rows(weight, kNHWC)), x_sizes, k, stride);
-  }
-  if (!dy.device().is_cpu() || !conv_is_full_patch(x_sizes, k)) {
+  if (!conv_input_grad_uses_matmul(dy, x_sizes, k, format)) {
     // Only the shape, dtype and memory format of `like` are read for the data gradient.
     auto like = at::empty(x_sizes, dy.options().memory_format(format));
     return std::get<0>(at::convolution_backward(dy, like, weight, c10::nullopt, {stride, stride},
                                                 {0, 0}, {1, 1}, false, {0, 0}, 1,
                                                 {true, false, false}));
   }
-  auto dx = at::mm(dy.reshape({dy.size(0), -1}), rows(weight, format));  // N x (k k Cin)
-  return unrows(dx, x_sizes, format);
+  if (conv_is_full_patch(x_sizes, k)) {
+    auto dx = at::mm(dy.reshape({dy.size(0), -1}), rows(weight, format));  // N x (k k Cin)
+    return unrows(dx, x_sizes, format);
+  }
+  return col2im_nhwc(at::mm(pixels(dy), rows(weight, kNHWC)), x_sizes, k, stride);
 }
 
 torch::Tensor conv_weight_grad_pass(const torch::Tensor& x, const torch::Tensor& dy, int64_t kernel,
@@ -170,8 +180,7 @@ torch::Tensor conv_weight_grad_pass(const torch::Tensor& x, const torch::Tensor&
     auto dw = at::mm(dy.reshape({dy.size(0), cout}).t(), rows(x, format));  // Cout x (k k Cin)
     return unrows(dw, {cout, cin, kernel, kernel}, format);
   }
-  auto dy_rows = dy.permute({0, 2, 3, 1}).reshape({-1, cout});  // N OH OW x Cout, a view (NHWC)
-  auto dw = at::mm(dy_rows.t(), im2col_nhwc(x, kernel, stride));  // Cout x (k k Cin)
+  auto dw = at::mm(pixels(dy).t(), im2col_nhwc(x, kernel, stride));  // Cout x (k k Cin)
   return unrows(dw, {cout, cin, kernel, kernel}, kNHWC);
 }
 

@@ -62,11 +62,12 @@ void TrainPanel::draw(AppState& s) {
   int64_t step = s.step();
   int64_t total = s.host.session ? s.host.session->max_steps() : s.host.max_steps;
   if (own_run) ImGui::Text("| step %lld | %.2f it/s", (long long)step, rate);
-  if (own_run && !s.host.session && s.host.next_run_target(step) != total) {
+  const int64_t target = s.host.next_run_target(step);
+  if (own_run && !s.host.session && target != total) {
     // A model already past the steps field: where Train will take it.
     ImGui::ProgressBar(1.0f, ImVec2(-1, 0),
                        (std::to_string(step) + " (past " + std::to_string(total) +
-                        "): Train runs to " + std::to_string(s.host.next_run_target(step)))
+                        "): Train runs to " + std::to_string(target))
                            .c_str());
   } else if (own_run && total > 0) {
     double eta = rate > 0 ? double(total - step) / rate : -1;

@@ -37,6 +37,8 @@ torch::Tensor conv_weight_grad_pass(const torch::Tensor& x, const torch::Tensor&
 // Which path each pass takes for these shapes and this dtype/device (for tests and benchmarks).
 bool conv_is_full_patch(torch::IntArrayRef x_sizes, int64_t kernel);
 bool conv_weight_grad_uses_matmul(const torch::Tensor& x, const torch::Tensor& dy, int64_t kernel);
+bool conv_input_grad_uses_matmul(const torch::Tensor& dy, torch::IntArrayRef x_sizes, int64_t kernel,
+                                 at::MemoryFormat format);
 
 // conv2d(x, weight, bias, stride) with padding 0, differentiable in all three, over the passes above.
 // Computes in `dtype` (the caller's autocast choice: bf16, or x's own dtype); the output is in that
