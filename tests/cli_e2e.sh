@@ -86,6 +86,26 @@ must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --devi
 must_fail "unknown attribute in a sweep" "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Hat" --out "$work/x.png"
 must_fail "sweep on an unconditional model" "$ALI" sweep --model "$ck" --rows "Sneaker" --out "$work/x.png"
 must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Smiling --out "$work/x.png"
+# Fine-tuning: a new run starts from the conditional model's weights, adding D's auxiliary
+# attribute classifier (new, so it starts fresh); the run is shaped as the model it starts from.
+"$ALI" train --init-from "$work/cond/checkpoint.ali" --aux-weight 1 --steps 3 --checkpoint-every 0 \
+  --batch 20 --out "$work/cond_aux" --device cpu | tee "$work/aux.log"
+grep -q "starting from the weights of .*new: discriminator aux.weight, discriminator aux.bias" \
+  "$work/aux.log" || fail "--init-from should say what it took and what is new"
+head -1 "$work/cond_aux/log.csv" | grep -q ",aux_real,aux_fake" || fail "aux losses in log.csv"
+"$ALI" info "$work/cond_aux/checkpoint.ali" | tee "$work/info_aux"
+grep -q "attributes: *T-shirt/top, Trouser" "$work/info_aux" || fail "--init-from keeps the attributes"
+grep -q "aux-weight 1" "$work/info_aux" || fail "info shows the auxiliary weight"
+"$ALI" train --resume --steps 4 --checkpoint-every 0 --out "$work/cond_aux" --device cpu >/dev/null
+must_fail "--aux-weight on an unconditional run" "$ALI" train --aux-weight 1 --steps 2 --out "$work/r_aux"
+must_fail "--aux-weight with another objective" "$ALI" train --conditional --objective gali4 \
+  --aux-weight 1 --steps 2 --out "$work/r_aux"
+must_fail "--init-from with another arch" "$ALI" train --init-from "$work/cond/checkpoint.ali" \
+  --arch svhn32 --steps 2 --out "$work/r_aux"
+must_fail "--init-from on --resume" "$ALI" train --resume --init-from "$work/cond/checkpoint.ali" \
+  --steps 9 --out "$work/cond_aux"
+must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$work/sweep.png" \
+  --steps 2 --out "$work/r_aux"
 
 # A face dataset in the CelebA layout, readable as a dataset.
 "$ALI" make-faces --out "$work/faces" --count 12 --seed 2 >/dev/null

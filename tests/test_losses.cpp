@@ -158,3 +158,158 @@ TEST(Losses, ReconstructionWeightIsKeptInTheCheckpoint) {
   t.save(dir / "r.ali");
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "r.ali", torch::kCPU)->options().rec_weight, 2.5);
 }
+
+TEST(Losses, AuxiliaryLossIsTheSummedBinaryCrossEntropyPerRow) {
+  auto logits = torch::tensor({{0.0, 2.0}, {-1.0, 3.0}}, torch::kDouble);
+  auto y = torch::tensor({{1.0, 0.0}, {0.0, 1.0}}, torch::kDouble);
+  double want = (softplus(-0.0) + softplus(2.0) + softplus(-1.0) + softplus(-3.0)) / 2;
+  EXPECT_NEAR(aux_loss(logits, y).item<double>(), want, 1e-12);
+  EXPECT_THROW(aux_loss(logits, y.narrow(1, 0, 1)), c10::Error);
+}
+
+namespace {
+// A class-conditional fmnist28 model whose D has the auxiliary classifier, 6 images and their
+// one-hot classes.
+struct AuxCase {
+  ModelConfig config = [] {
+    ModelConfig c;
+    c.arch = "fmnist28";
+    c.attributes = with_condition_attributes(*test::synthetic_set(6, 1, 28)).attribute_names;
+    c.aux_classifier = true;
+    return c;
+  }();
+  AliModel m{config};
+  std::shared_ptr<const ImageSet> data = std::make_shared<const ImageSet>(
+      with_condition_attributes(*test::synthetic_set(6, 1, 28)));
+  torch::Tensor x = data->float_images(torch::arange(6)), y = data->attributes;
+  AuxCase() { m.train(true); }
+};
+}  // namespace
+
+TEST(Losses, AuxiliaryClassifierTeachesDTheAttributesAndAsksTheDecoderToShowThem) {
+  AuxCase k;
+  auto& m = k.m;
+  auto aux_params = m.discriminator->named_parameters(true);
+  ASSERT_NE(aux_params.find("aux.weight"), nullptr);
+  const torch::Tensor aux_w = aux_params["aux.weight"];
+  auto enc = m.encoder->parameters(), dec = m.decoder->parameters();
+  EXPECT_EQ(m.discriminator->classify(k.x).sizes(), (torch::IntArrayRef{6, 10}));
+
+  torch::manual_seed(3);
+  auto plain = compute_ali_gradients(m, k.x, k.y, 0.0);
+  EXPECT_FALSE(plain.aux_real.defined());
+  auto plain_enc = grads_of(enc), plain_dec = grads_of(dec);
+  EXPECT_EQ(aux_w.grad().defined() ? aux_w.grad().abs().sum().item<double>() : 0.0, 0.0);
+
+  torch::manual_seed(3);  // the same noise: only the auxiliary terms differ
+  auto with = compute_ali_gradients(m, k.x, k.y, 0.0, Update::Both, 0.0, 2.0);
+  ASSERT_TRUE(with.aux_real.defined() && with.aux_fake.defined());
+  // Before training every logit is near 0: about log 2 per attribute.
+  EXPECT_NEAR(with.aux_real.item<double>(), 10 * std::log(2.0), 0.5);
+  EXPECT_NEAR(with.losses.d_loss.item<double>(), plain.losses.d_loss.item<double>(), 1e-6);
+  EXPECT_GT(aux_w.grad().abs().sum().item<double>(), 0.0);  // D's classifier learns
+  EXPECT_TRUE(all_close(grads_of(enc), plain_enc));  // G(z, y) does not depend on the encoder
+  EXPECT_FALSE(all_close(grads_of(dec), plain_dec));  // the decoder is asked to show y
+
+  // Without the classifier the weight is refused rather than ignored.
+  ModelConfig c = k.config;
+  c.aux_classifier = false;
+  AliModel bare(c);
+  EXPECT_THROW(compute_ali_gradients(bare, k.x, k.y, 0.0, Update::Both, 0.0, 1.0), c10::Error);
+}
+
+TEST(Losses, AuxiliaryClassifierLearnsAttributesItCanSee) {
+  // Two classes told apart by brightness: D's classifier must learn to read them.
+  ImageSet set;
+  set.name = "bright";
+  set.labels = torch::arange(64) % 2;
+  set.images = (set.labels.view({64, 1, 1, 1}) * 150 + 40 +
+                torch::randint(0, 40, {64, 1, 28, 28}, torch::kLong))
+                   .to(torch::kUInt8);
+  set.class_names = {"dark", "bright"};
+  auto data = std::make_shared<const ImageSet>(with_condition_attributes(set));
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.attributes = data->attribute_names;
+  c.aux_classifier = true;
+  TrainOptions o;
+  o.batch = 16;
+  o.lr = 5e-4;
+  o.aux_weight = 1.0;
+  Trainer t(c, o, torch::kCPU);
+  t.set_data(data);
+  const auto names = *t.metric_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "aux_real"), names.end());
+  auto first = t.step();
+  for (int i = 0; i < 40; ++i) t.step();
+  auto last = t.step();
+  EXPECT_LT(last.metric("aux_real"), 0.5 * first.metric("aux_real"));
+  // In training mode, as the objective reads it (D's BatchNorm running statistics are taken over
+  // real and generated images together, so evaluation mode is not what training taught).
+  torch::NoGradGuard ng;
+  auto pred = t.model().discriminator->classify(data->float_images(torch::arange(64))).argmax(1);
+  EXPECT_GT(pred.eq(set.labels).to(torch::kFloat).mean().item<double>(), 0.9);
+}
+
+TEST(Losses, AuxiliaryWeightAndClassifierAreKeptInTheCheckpoint) {
+  test::TempDir dir;
+  AuxCase k;
+  TrainOptions o;
+  o.batch = 3;
+  o.aux_weight = 0.5;
+  Trainer t(k.config, o, torch::kCPU);
+  t.set_data(k.data);
+  t.step();
+  t.save(dir / "a.ali");
+  auto r = Trainer::resume(dir / "a.ali", torch::kCPU);
+  EXPECT_DOUBLE_EQ(r->options().aux_weight, 0.5);
+  EXPECT_TRUE(r->model().config.aux_classifier);
+  EXPECT_TRUE(r->model().discriminator->has_aux_classifier());
+  // An unconditional model cannot have one; an auxiliary weight needs one.
+  ModelConfig u;
+  u.arch = "fmnist28";
+  u.aux_classifier = true;
+  EXPECT_THROW(u.resolved(), Error);
+  ModelConfig no_aux = k.config;
+  no_aux.aux_classifier = false;
+  EXPECT_THROW(Trainer(no_aux, o, torch::kCPU), Error);
+}
+
+TEST(Losses, FineTuningTakesEveryMatchingWeightAndLeavesNewPartsFresh) {
+  AuxCase k;
+  ModelConfig plain = k.config;
+  plain.aux_classifier = false;
+  TrainOptions o;
+  o.batch = 3;
+  Trainer a(plain, o, torch::kCPU);
+  a.set_data(k.data);
+  a.step();  // trained weights and BatchNorm statistics, unlike a fresh model's
+
+  o.aux_weight = 1.0;
+  o.seed = 9;
+  Trainer b(k.config, o, torch::kCPU);
+  auto fresh = b.init_weights_from(a.model());
+  EXPECT_EQ(fresh, (std::vector<std::string>{"discriminator aux.weight", "discriminator aux.bias"}));
+  auto same = [](torch::nn::Module& x, torch::nn::Module& y) {
+    auto yp = y.named_parameters(true), yb = y.named_buffers(true);
+    for (auto& p : x.named_parameters(true))
+      if (!torch::equal(p.value(), yp[p.key()])) return false;
+    for (auto& p : x.named_buffers(true))
+      if (!torch::equal(p.value(), yb[p.key()])) return false;
+    return true;
+  };
+  EXPECT_TRUE(same(*a.model().encoder, *b.model().encoder));
+  EXPECT_TRUE(same(*a.model().decoder, *b.model().decoder));
+  for (auto& p : a.model().discriminator->named_parameters(true))
+    EXPECT_TRUE(torch::equal(p.value(), b.model().discriminator->named_parameters(true)[p.key()]))
+        << p.key();
+  b.set_data(k.data);  // the decoder's output bias came with the weights: not re-initialised
+  EXPECT_TRUE(same(*a.model().decoder, *b.model().decoder));
+  b.step();
+  EXPECT_THROW(b.init_weights_from(a.model()), Error);  // only before the first step
+
+  ModelConfig other = plain;
+  other.nlat = 32;
+  Trainer c(other, TrainOptions{}, torch::kCPU);
+  EXPECT_THROW(c.init_weights_from(a.model()), Error);
+}

@@ -101,6 +101,8 @@ struct TrainArgs {
   double lr = 1e-4;
   double d_lr_scale = 1.0;
   double rec_weight = 0.0;
+  double aux_weight = 0.0;
+  std::string init_from;  // a model file a new run starts from (fine-tuning)
   std::string device = "auto";
   uint64_t seed = 0;
   std::string out;
@@ -118,6 +120,33 @@ struct TrainArgs {
 std::vector<std::string>& program_arguments() {
   static std::vector<std::string> args;
   return args;
+}
+
+// `--init-from`: a new run shaped as the model it starts from (arch, code size, encoder kind,
+// attributes, framing); the objective's fields come from this run's options. Options that would
+// shape it otherwise are refused.
+ModelConfig init_from_config(const CLI::App& cmd, const TrainArgs& a, const ModelConfig& from) {
+  std::vector<std::string> conflicts;
+  auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
+  if (given("--arch") && a.arch != from.arch) conflicts.push_back("--arch (it is " + from.arch + ")");
+  if (given("--nlat") && a.nlat != from.nlat) conflicts.push_back("--nlat");
+  if (given("--bigan") && a.bigan != from.bigan) conflicts.push_back("--bigan");
+  if (given("--conditional") && a.conditional != from.conditional())
+    conflicts.push_back("--conditional");
+  if (!conflicts.empty()) {
+    std::string list;
+    for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
+    throw Error("--init-from " + a.init_from + ": these options disagree with the model: " + list);
+  }
+  ModelConfig c;
+  c.arch = from.arch;
+  c.nlat = from.nlat;
+  c.image_channels = from.image_channels;
+  c.image_size = from.image_size;
+  c.bigan = from.bigan;
+  c.attributes = from.attributes;
+  c.framing = from.framing;
+  return c.resolved();
 }
 
 // `--resume` continues a run as it was configured: an option given now that disagrees with the
@@ -141,6 +170,8 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   if (given("--seed") && a.seed != o.seed) conflicts.push_back("--seed");
   if (given("--d-lr-scale") && a.d_lr_scale != o.d_lr_scale) conflicts.push_back("--d-lr-scale");
   if (given("--rec-weight") && a.rec_weight != o.rec_weight) conflicts.push_back("--rec-weight");
+  if (given("--aux-weight") && a.aux_weight != o.aux_weight) conflicts.push_back("--aux-weight");
+  if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
   std::string list;
   for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
@@ -299,18 +330,30 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     if (writer && fs::exists(ckpt))
       throw Error(ckpt.string() + " already exists: use --resume to continue it, or another --out");
     ModelConfig c;
-    c.arch = a.arch;
-    c.bigan = a.bigan;
-    c.nlat = a.nlat;
-    c = c.resolved();
+    std::shared_ptr<AliModel> start;  // --init-from's model
+    if (!a.init_from.empty()) {
+      start = load_model(a.init_from, device);
+      c = init_from_config(cmd, a, start->config);
+    } else {
+      c.arch = a.arch;
+      c.bigan = a.bigan;
+      c.nlat = a.nlat;
+      c = c.resolved();
+    }
     auto probe = load_dataset(a.data, "train", c.image_size, c.image_channels);
-    if (a.conditional)  // class-conditional: the dataset's class names become the attributes
-      c.attributes = with_condition_attributes(probe).attribute_names;
+    if (a.conditional || c.conditional()) {  // class-conditional: the data's names are the attributes
+      auto names = with_condition_attributes(probe).attribute_names;
+      if (start && names != c.attributes)
+        throw Error("--init-from: " + a.init_from + " is conditioned on other attributes than " +
+                    a.data + " carries");
+      c.attributes = names;
+    }
     TrainOptions o;
     o.batch = a.batch;
     o.lr = a.lr;
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
+    o.aux_weight = a.aux_weight;
     o.seed = a.seed;
     ObjectiveChoice choice = a.objective;
     if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
@@ -339,6 +382,15 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
                                });
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
+    if (start) {
+      auto fresh = trainer->init_weights_from(*start);
+      if (writer) {
+        std::cout << "starting from the weights of " << a.init_from;
+        for (size_t i = 0; i < fresh.size(); ++i)
+          std::cout << (i == 0 ? "; new: " : ", ") << fresh[i];
+        std::cout << std::endl;
+      }
+    }
   }
   if (resume && !a.precision.empty()) trainer->set_precision(parse_precision(a.precision));
   const ModelConfig& c = trainer->model().config;
@@ -571,6 +623,15 @@ void add_train_command(CLI::App& app) {
                   "add this x mean|x - G(E(x))| to the encoder/decoder loss (ALICE; 0: pure ALI)")
       ->capture_default_str()
       ->check(finite_number(0, true));
+  cmd->add_option("--aux-weight", a->aux_weight,
+                  "conditional ALI: give D a classifier of the attributes from x alone and train "
+                  "the decoder to be read as asked, with this weight (AC-GAN; 0: none)")
+      ->capture_default_str()
+      ->check(finite_number(0, true));
+  cmd->add_option("--init-from", a->init_from,
+                  "start a new run from this model's weights (fine-tuning; its arch, code size and "
+                  "attributes; new parts such as --aux-weight's classifier start fresh)")
+      ->check(CLI::ExistingFile);
   add_objective_options(cmd, a->objective);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", a->precision,

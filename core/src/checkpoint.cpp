@@ -144,8 +144,9 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
   check_int(c, "nlat", 1, kMaxLatentSize, name, "config.");
   check_int(c, "image_channels", 1, 3, name, "config.");
   check_int(c, "image_size", 1, 4096, name, "config.");
-  if (c.contains("bigan") && !c.at("bigan").is_boolean())
-    bad_field(name, "config.bigan", "is not true or false");
+  for (const char* k : {"bigan", "spectral_norm", "aux_classifier"})
+    if (c.contains(k) && !c.at(k).is_boolean())
+      bad_field(name, std::string("config.") + k, "is not true or false");
   check_names(c, "attributes", name, "config.");
   check_string(c, "dataset", name, "config.", false);
   if (!j.contains("training") || !j.at("training").is_object())
@@ -157,7 +158,7 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
         (t.at("seed").is_number_integer() && t.at("seed").get<int64_t>() >= 0)))
     bad_field(name, "training.seed", "is not a non-negative integer");
   for (const char* k : {"lr", "beta1", "beta2"}) check_number(t, k, name, "training.");
-  for (const char* k : {"d_lr_scale", "rec_weight"}) check_number(t, k, name, "training.", false);
+  for (const char* k : {"d_lr_scale", "rec_weight", "aux_weight"}) check_number(t, k, name, "training.", false);
 }
 
 // Expected shape and type of every parameter and buffer of a module, by name.
@@ -218,6 +219,7 @@ void to_json(nlohmann::json& j, const TrainOptions& o) {
        {"seed", o.seed},
        {"d_lr_scale", o.d_lr_scale},
        {"rec_weight", o.rec_weight},
+       {"aux_weight", o.aux_weight},
        {"weighting", o.weighting},
        {"schedule", o.schedule},
        {"instance_noise", o.instance_noise},
@@ -235,6 +237,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.seed = j.at("seed").get<uint64_t>();
   o.d_lr_scale = j.value("d_lr_scale", 1.0);
   o.rec_weight = j.value("rec_weight", 0.0);
+  o.aux_weight = j.value("aux_weight", 0.0);
   o.weighting = j.value("weighting", std::string("uniform"));
   o.schedule = j.value("schedule", std::string("simultaneous"));
   o.instance_noise = j.value("instance_noise", 0.0);
@@ -261,6 +264,8 @@ void validate_train_options(const TrainOptions& o) {
     bad("the discriminator's learning-rate scale must be a finite number > 0", o.d_lr_scale);
   if (!std::isfinite(o.rec_weight) || o.rec_weight < 0)
     bad("the reconstruction weight must be a finite number >= 0", o.rec_weight);
+  if (!std::isfinite(o.aux_weight) || o.aux_weight < 0)
+    bad("the auxiliary classifier's weight must be a finite number >= 0", o.aux_weight);
 }
 
 void write_checkpoint_file(const fs::path& path, const CheckpointHeader& header,

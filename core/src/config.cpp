@@ -152,6 +152,8 @@ ModelConfig ModelConfig::resolved() const {
                 std::to_string(a.image_size) + " images, not " + std::to_string(c.image_size));
   if (c.disc_outputs < 1 || c.disc_slots < 1 || c.disc_slots > 2 || c.disc_features < 0)
     throw Error("the discriminator needs at least one output and one or two (x, z) slots");
+  if (c.aux_classifier && !c.conditional())
+    throw Error("an auxiliary attribute classifier needs a conditional model");
   if (c.image_channels != 1 && c.image_channels != 3)
     throw Error("images must have 1 or 3 channels, not " + std::to_string(c.image_channels));
   return c;
@@ -170,6 +172,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"disc_slots", c.disc_slots},
                      {"disc_features", c.disc_features},
                      {"spectral_norm", c.spectral_norm},
+                     {"aux_classifier", c.aux_classifier},
                      {"framing", c.framing_in_use()}};
 }
 
@@ -186,6 +189,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.disc_slots = j.value("disc_slots", 1);
   c.disc_features = j.value("disc_features", 0);
   c.spectral_norm = j.value("spectral_norm", false);
+  c.aux_classifier = j.value("aux_classifier", false);
   c.framing = j.contains("framing") ? j.at("framing").get<Framing>() : Framing{};  // before: the dataset's
 }
 

@@ -240,6 +240,23 @@ JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c)
   auto o = nn::Conv2dOptions(cj, outputs_, 1);
   out_ = sn ? nn::AnyModule(SNConv2d(o)) : nn::AnyModule(PolicyConv2d(o));
   register_module("out", out_.ptr());
+  if (c.aux_classifier) {
+    TORCH_CHECK(c.conditional(), "an auxiliary attribute classifier needs a conditional model");
+    auto ao = nn::Conv2dOptions(cx, int64_t(c.attributes.size()), 1);
+    aux_ = sn ? nn::AnyModule(SNConv2d(ao)) : nn::AnyModule(PolicyConv2d(ao));
+    register_module("aux", aux_.ptr());
+  }
+}
+
+namespace {
+torch::Tensor aux_logits(nn::AnyModule& aux, const torch::Tensor& hx) {
+  return aux.forward(hx).flatten(2).mean(2).to(torch::kFloat);  // B x A (1x1 maps: as they are)
+}
+}  // namespace
+
+torch::Tensor JointDiscriminatorImpl::classify(const torch::Tensor& x) {
+  TORCH_CHECK(!aux_.is_empty(), "this discriminator has no auxiliary classifier");
+  return aux_logits(aux_, run_conv_stack(dx_, x));
 }
 
 torch::Tensor JointDiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& z,
@@ -272,15 +289,24 @@ torch::Tensor JointDiscriminatorImpl::forward_slots(const std::vector<torch::Ten
 
 torch::Tensor JointDiscriminatorImpl::forward_parts(const std::vector<torch::Tensor>& xs,
                                                     const std::vector<torch::Tensor>& zs,
-                                                    const torch::Tensor& y) {
+                                                    const torch::Tensor& y,
+                                                    torch::Tensor* aux) {
   TORCH_CHECK(slots_ == 1 && df_.is_empty() && outputs_ == 1,
               "forward_parts is for a single-pair discriminator with one output");
   TORCH_CHECK(!xs.empty() && xs.size() == zs.size(), "forward_parts takes as many x as z parts");
   // Spectral normalisation updates its power iteration at every forward: once a step, on the whole.
-  if (spectral_norm_) return forward(torch::cat(xs), torch::cat(zs), y);
+  const bool want_aux = aux && !aux_.is_empty();
+  if (spectral_norm_) {  // no BatchNorm: the branches on the whole batch at once are the same
+    auto x = torch::cat(xs), z = torch::cat(zs);
+    auto hx = run_conv_stack(dx_, x);
+    if (want_aux) *aux = aux_logits(aux_, hx);
+    auto hz = run_conv_stack(dz_, z.reshape({z.size(0), -1, 1, 1}));
+    return joint_forward({hx, hz}, y, hx.size(0)).flatten();
+  }
   std::vector<torch::Tensor> z4;
   for (const auto& z : zs) z4.push_back(z.reshape({z.size(0), -1, 1, 1}));
   auto hx = torch::cat(run_conv_stack(dx_, xs));
+  if (want_aux) *aux = aux_logits(aux_, hx);
   auto hz = torch::cat(run_conv_stack(dz_, std::move(z4)));
   return joint_forward({hx, hz}, y, hx.size(0)).flatten();
 }

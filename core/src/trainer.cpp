@@ -143,6 +143,32 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   return t;
 }
 
+std::vector<std::string> Trainer::init_weights_from(const AliModel& source) {
+  if (step_ != 0) throw Error("weights can only be taken from another model before the first step");
+  check_compatible(source.config, model_->config, "the model to start from");
+  torch::NoGradGuard ng;
+  std::vector<std::string> fresh;
+  const std::pair<const char*, std::pair<torch::nn::Module*, const torch::nn::Module*>> nets[] = {
+      {"encoder", {model_->encoder.get(), source.encoder.get()}},
+      {"decoder", {model_->decoder.get(), source.decoder.get()}},
+      {"discriminator", {model_->discriminator.get(), source.discriminator.get()}}};
+  for (const auto& [net, pair] : nets) {
+    auto [dst, src] = pair;
+    for (bool buffers : {false, true}) {
+      auto from = buffers ? src->named_buffers(true) : src->named_parameters(true);
+      for (auto& t : buffers ? dst->named_buffers(true) : dst->named_parameters(true)) {
+        const torch::Tensor* s = from.find(t.key());
+        if (s && s->sizes() == t.value().sizes() && s->scalar_type() == t.value().scalar_type())
+          t.value().copy_(*s);  // keeps this model's device and memory format
+        else
+          fresh.push_back(std::string(net) + " " + t.key());
+      }
+    }
+  }
+  output_bias_set_ = true;  // the decoder's output bias came with the weights
+  return fresh;
+}
+
 void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
   const ModelConfig& c = model_->config;
   if (!data || data->size() == 0) throw Error("the training set is empty");
@@ -237,6 +263,12 @@ StepStats Trainer::step() {
     throw NonFiniteLoss("training diverged at step " + std::to_string(step_ + 1) +
                         ": the loss is not finite (L_D " + std::to_string(s[0]) + ", L_G " +
                         std::to_string(s[1]) + ")");
+  for (int64_t i = 2; i < stats.size(0); ++i)  // the added terms (rec, aux_*) are in the gradients
+    if (!std::isfinite(s[i]))
+      throw NonFiniteLoss("training diverged at step " + std::to_string(step_ + 1) + ": " +
+                          (size_t(i - 2) < metric_names_->size() ? (*metric_names_)[i - 2]
+                                                                 : std::string("a metric")) +
+                          " is not finite");
 
   if (world_size() > 1) {  // the mean gradient of the global batch, for the nets that step
     std::vector<torch::Tensor> params;

@@ -25,6 +25,10 @@ struct TrainOptions {
   // Weight of an explicit reconstruction term mean|x - G(z_hat)| added to the encoder/decoder loss
   // (ALICE's cycle consistency, Li et al. 2017). 0: the paper's pure ALI game.
   double rec_weight = 0.0;
+  // Weight of the auxiliary classifier's loss (config.aux_classifier; conditional ALI only): D gets
+  // aux_weight * BCE(aux(x), y) on real images, the decoder aux_weight * BCE(aux(G(z, y)), y), each
+  // summed over the attributes and averaged over the batch. 0: no auxiliary loss.
+  double aux_weight = 0.0;
   // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
   std::string weighting = "uniform";
   std::string schedule = "simultaneous";  // or "alternate": 5 D-only steps, then 1 E/G-only step

@@ -63,6 +63,10 @@ struct ModelConfig {
   int disc_slots = 1;
   int disc_features = 0;
   bool spectral_norm = false;
+  // An auxiliary classifier on D's image branch (AC-GAN, Odena et al. 2017): a conditional model's
+  // D also predicts the attributes from x alone (one logit each), trained on real images, and the
+  // decoder is trained to have its images read as the attributes it was asked for (--aux-weight).
+  bool aux_classifier = false;
   // How its training images were framed, for conforming pictures to it (ali/conform.h). Empty: the
   // dataset's (framing_for_dataset), which is what new runs and files from before it existed get;
   // read it through framing_in_use().

@@ -89,8 +89,15 @@ class JointDiscriminatorImpl : public torch::nn::Module {
   // are forward()'s on the concatenation (dropout draws its masks per part). A part whose inputs
   // need no gradient (real images, prior samples) is then left out of the encoder/decoder loss's
   // backward pass instead of being differentiated with the rest of the batch.
+  // With `aux` given and an auxiliary classifier (config.aux_classifier), *aux is set to its
+  // attribute logits of every part's images, concatenated (rows as the logits', fp32).
   torch::Tensor forward_parts(const std::vector<torch::Tensor>& xs,
-                              const std::vector<torch::Tensor>& zs, const torch::Tensor& y = {});
+                              const std::vector<torch::Tensor>& zs, const torch::Tensor& y = {},
+                              torch::Tensor* aux = nullptr);
+  bool has_aux_classifier() const { return !aux_.is_empty(); }
+  // The auxiliary classifier on its own: attribute logits B x A of images B x C x H x W (D(x)'s
+  // branch, then a 1x1 conv; averaged over positions when the branch leaves a map larger than 1x1).
+  torch::Tensor classify(const torch::Tensor& x);
 
  private:
   // The joint stack and the output layer over the branches' features (one per slot), and y.
@@ -99,7 +106,7 @@ class JointDiscriminatorImpl : public torch::nn::Module {
   torch::nn::Sequential dx_{nullptr}, dz_{nullptr}, df_{nullptr}, joint_{nullptr};
   torch::nn::AnyModule embed_;
   Dropout out_dropout_{nullptr};
-  torch::nn::AnyModule out_;
+  torch::nn::AnyModule out_, aux_;
   int outputs_ = 1, slots_ = 1;
   bool spectral_norm_ = false;
 };

@@ -126,13 +126,21 @@ struct GradientResult {
   AliLosses losses;
   torch::Tensor l_q, l_p;  // logits of the encoder pairs and of the decoder pairs
   torch::Tensor rec;  // mean|x - G(z_hat)| when a reconstruction weight was given, else undefined
+  // With an auxiliary weight: the classifier's loss on the real images and on G(z, y) (aux_loss).
+  torch::Tensor aux_real, aux_fake;
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
 // gradients (set_gradients). With rec_weight > 0 the encoder/decoder loss also gets
-// rec_weight * mean|x - G(z_hat)|.
+// rec_weight * mean|x - G(z_hat)|. With aux_weight > 0 (a conditional model whose D has the
+// auxiliary classifier) L_D also gets aux_weight * aux_loss(aux(x), y) and L_GE
+// aux_weight * aux_loss(aux(G(z, y)), y).
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x,
                                      const torch::Tensor& y = {}, double rec_weight = 0.0,
-                                     Update update = Update::Both, double instance_noise = 0.0);
+                                     Update update = Update::Both, double instance_noise = 0.0,
+                                     double aux_weight = 0.0);
+// The auxiliary classifier's loss: binary cross-entropy of each attribute logit against y (0/1),
+// summed over the attributes and averaged over the rows.
+torch::Tensor aux_loss(const torch::Tensor& logits, const torch::Tensor& y);
 
 // ---- K-way (GALI) ----
 // One joint tuple: (x1, z1) and, for two-slot discriminators, (x2, z2); f: M's features (pretrain).

@@ -41,6 +41,13 @@ class Trainer {
   // Restores model, optimisers, step and RNG state from a checkpoint.
   static std::unique_ptr<Trainer> resume(const std::filesystem::path& path, torch::Device device);
 
+  // Fine-tuning: before the first step, takes every parameter and buffer of `source` whose network,
+  // name and shape match this model's (its decoder output bias included), so a new run starts from
+  // a trained model while what is new (an auxiliary classifier) starts as initialised; the
+  // optimisers start afresh. Returns the names ("discriminator aux.weight") left as initialised.
+  // Throws ali::Error when the models are not compatible (check_compatible) or after step 0.
+  std::vector<std::string> init_weights_from(const AliModel& source);
+
   // Training data (shaped as the model takes). On a fresh model also sets the decoder's output bias
   // from ~500 training images.
   void set_data(std::shared_ptr<const ImageSet> data);

@@ -46,6 +46,11 @@ ModelConfig apply_objective_choice(ModelConfig c, TrainOptions& o, const Objecti
   o.noise_steps = planned_steps;
   if (o.rec_weight > 0 && objective != "ali")
     throw Error("--rec-weight applies to --objective ali (GALI gets its cycle feedback from D)");
+  if (o.aux_weight > 0 && objective != "ali")
+    throw Error("--aux-weight applies to --objective ali");
+  if (o.aux_weight > 0 && !c.conditional())
+    throw Error("--aux-weight trains D to read the conditioning attributes: it needs --conditional");
+  c.aux_classifier = o.aux_weight > 0;
   return configure_objective(c, objective, shape);
 }
 

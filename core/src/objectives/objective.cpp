@@ -93,6 +93,9 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
   if (o.instance_noise < 0) throw Error("instance noise must not be negative");
   if (o.rec_weight > 0 && c.objective != "ali")
     throw Error("the reconstruction weight applies to objective ali, not " + c.objective);
+  if (o.aux_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
+    throw Error("the auxiliary classifier's weight needs objective ali and a conditional model "
+                "whose discriminator has the classifier");
   const int want_slots = c.objective == "gali8" ? 2 : 1;
   const bool fits = c.disc_slots == want_slots &&
                     (c.objective == "semi" ? c.disc_outputs >= 2
