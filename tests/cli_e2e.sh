@@ -96,6 +96,8 @@ head -1 "$work/cond_aux/log.csv" | grep -q ",aux_real,aux_fake" || fail "aux los
 "$ALI" info "$work/cond_aux/checkpoint.ali" | tee "$work/info_aux"
 grep -q "attributes: *T-shirt/top, Trouser" "$work/info_aux" || fail "--init-from keeps the attributes"
 grep -q "aux-weight 1" "$work/info_aux" || fail "info shows the auxiliary weight"
+grep -q '"started_from":{"file":"[^"]*/cond/checkpoint.ali","step":3}' "$work/info_aux" \
+  || fail "a fine-tuned model says what it started from"
 "$ALI" train --resume --steps 4 --checkpoint-every 0 --out "$work/cond_aux" --device cpu >/dev/null
 must_fail "--aux-weight on an unconditional run" "$ALI" train --aux-weight 1 --steps 2 --out "$work/r_aux"
 must_fail "--aux-weight with another objective" "$ALI" train --conditional --objective gali4 \

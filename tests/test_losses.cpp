@@ -288,7 +288,7 @@ TEST(Losses, FineTuningTakesEveryMatchingWeightAndLeavesNewPartsFresh) {
   o.aux_weight = 1.0;
   o.seed = 9;
   Trainer b(k.config, o, torch::kCPU);
-  auto fresh = b.init_weights_from(a.model());
+  auto fresh = b.init_weights_from(a.model(), {{"file", "a.ali"}, {"step", 1}});
   EXPECT_EQ(fresh, (std::vector<std::string>{"discriminator aux.weight", "discriminator aux.bias"}));
   auto same = [](torch::nn::Module& x, torch::nn::Module& y) {
     auto yp = y.named_parameters(true), yb = y.named_buffers(true);
@@ -307,6 +307,15 @@ TEST(Losses, FineTuningTakesEveryMatchingWeightAndLeavesNewPartsFresh) {
   EXPECT_TRUE(same(*a.model().decoder, *b.model().decoder));
   b.step();
   EXPECT_THROW(b.init_weights_from(a.model()), Error);  // only before the first step
+  // Its checkpoints (and runs resumed from them) say what it started from.
+  test::TempDir dir;
+  b.save(dir / "b.ali");
+  EXPECT_EQ(read_checkpoint_header(dir / "b.ali").extra.at("started_from").at("file"), "a.ali");
+  auto r = Trainer::resume(dir / "b.ali", torch::kCPU);
+  r->save(dir / "r.ali");
+  EXPECT_EQ(read_checkpoint_header(dir / "r.ali").extra.at("started_from").at("step"), 1);
+  a.save(dir / "a.ali");
+  EXPECT_FALSE(read_checkpoint_header(dir / "a.ali").extra.contains("started_from"));
 
   ModelConfig other = plain;
   other.nlat = 32;

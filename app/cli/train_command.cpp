@@ -331,8 +331,9 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
       throw Error(ckpt.string() + " already exists: use --resume to continue it, or another --out");
     ModelConfig c;
     std::shared_ptr<AliModel> start;  // --init-from's model
+    CheckpointHeader start_header;
     if (!a.init_from.empty()) {
-      start = load_model(a.init_from, device);
+      start = load_model(a.init_from, device, &start_header);
       c = init_from_config(cmd, a, start->config);
     } else {
       c.arch = a.arch;
@@ -383,7 +384,9 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.precision = parse_precision(a.precision.empty() ? "auto" : a.precision);
     trainer = std::make_unique<Trainer>(c, o, device);
     if (start) {
-      auto fresh = trainer->init_weights_from(*start);
+      auto fresh = trainer->init_weights_from(
+          *start, {{"file", fs::absolute(a.init_from).lexically_normal().string()},
+                   {"step", start_header.step}});
       if (writer) {
         std::cout << "starting from the weights of " << a.init_from;
         for (size_t i = 0; i < fresh.size(); ++i)

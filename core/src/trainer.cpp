@@ -139,11 +139,15 @@ std::unique_ptr<Trainer> Trainer::resume(const std::filesystem::path& path, torc
   }
   t->step_ = f.header.step;
   t->output_bias_set_ = true;
+  if (auto it = f.header.extra.find("started_from");
+      it != f.header.extra.end() && it->is_object())
+    t->started_from_ = *it;
   t->model_->train(true);
   return t;
 }
 
-std::vector<std::string> Trainer::init_weights_from(const AliModel& source) {
+std::vector<std::string> Trainer::init_weights_from(const AliModel& source,
+                                                    const nlohmann::json& origin) {
   if (step_ != 0) throw Error("weights can only be taken from another model before the first step");
   check_compatible(source.config, model_->config, "the model to start from");
   torch::NoGradGuard ng;
@@ -166,6 +170,7 @@ std::vector<std::string> Trainer::init_weights_from(const AliModel& source) {
     }
   }
   output_bias_set_ = true;  // the decoder's output bias came with the weights
+  started_from_ = origin.is_null() ? nlohmann::json::object() : origin;
   return fresh;
 }
 
@@ -322,6 +327,7 @@ void Trainer::save(const std::filesystem::path& path, const nlohmann::json& extr
   h.step = step_;
   if (data_) h.class_names = data_->class_names;
   if (!extra.is_null()) h.extra = extra;
+  if (!started_from_.is_null()) h.extra["started_from"] = started_from_;
   write_checkpoint_file(path, h, os.str());
 }
 

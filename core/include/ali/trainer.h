@@ -46,7 +46,11 @@ class Trainer {
   // a trained model while what is new (an auxiliary classifier) starts as initialised; the
   // optimisers start afresh. Returns the names ("discriminator aux.weight") left as initialised.
   // Throws ali::Error when the models are not compatible (check_compatible) or after step 0.
-  std::vector<std::string> init_weights_from(const AliModel& source);
+  // `origin` (e.g. the file and its step) is kept in every checkpoint's header as
+  // extra.started_from, so a fine-tuned model says what it was trained from.
+  std::vector<std::string> init_weights_from(const AliModel& source,
+                                             const nlohmann::json& origin = {});
+  const nlohmann::json& started_from() const { return started_from_; }
 
   // Training data (shaped as the model takes). On a fresh model also sets the decoder's output bias
   // from ~500 training images.
@@ -101,6 +105,7 @@ class Trainer {
   std::shared_ptr<GradientSync> sync_ = std::make_shared<GradientSync>();
   int64_t step_ = 0;
   bool output_bias_set_ = false;
+  nlohmann::json started_from_;  // null: trained from initialisation
 };
 
 }  // namespace ali
