@@ -188,7 +188,10 @@ TEST(Shapes, AttributeSweepHoldsCodesAcrossAndAttributesDown) {
   EXPECT_EQ(g.sizes(), (std::vector<int64_t>{8, 1, 28, 28}));
   // Row 1 repeats row 0's codes with other attributes: the same column differs between rows.
   EXPECT_FALSE(torch::allclose(g[0], g[4]));
-  EXPECT_TRUE(torch::allclose(attribute_sweep(m, {{"A"}}, 4, 9), g.narrow(0, 0, 4)));
+  // The same codes at another batch size: equal up to the kernels' batch-dependent rounding (other
+  // codes would differ by tenths).
+  auto alone = attribute_sweep(m, {{"A"}}, 4, 9);
+  EXPECT_LT((alone - g.narrow(0, 0, 4)).abs().max().item<double>(), 1e-4);
   EXPECT_THROW(attribute_sweep(m, {{"Hat"}}, 2, 0), Error);
   ModelConfig plain;
   plain.arch = "fmnist28";

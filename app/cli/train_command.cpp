@@ -428,6 +428,10 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     std::cout << ", " << precision_name(trainer->precision())
               << (trainer->options().precision == Precision::Auto ? " (auto)" : "") << "\n"
               << std::flush;
+    if (trainer->precision() == Precision::BF16 && !bf16_native(device))
+      std::cout << "note: this processor has no native bf16 arithmetic (AVX512_BF16/AMX): bf16 is "
+                   "emulated, much slower than fp32 and less exact; --precision auto picks fp32 here\n"
+                << std::flush;
   }
 
   SessionOptions so;
