@@ -122,22 +122,30 @@ std::vector<std::string>& program_arguments() {
   return args;
 }
 
+// The options given on this command line that would shape a model otherwise than `c` (a run being
+// resumed, or the model --init-from starts from): "--arch svhn32 (the run is fmnist28)".
+std::vector<std::string> shape_conflicts(const CLI::App& cmd, const TrainArgs& a,
+                                         const ModelConfig& c, const std::string& whose) {
+  std::vector<std::string> conflicts;
+  auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
+  if (given("--arch") && a.arch != c.arch)
+    conflicts.push_back("--arch " + a.arch + " (" + whose + " is " + c.arch + ")");
+  if (given("--bigan") && a.bigan != c.bigan) conflicts.push_back("--bigan");
+  if (given("--conditional") && a.conditional != c.conditional())
+    conflicts.push_back("--conditional");
+  if (given("--nlat") && a.nlat != c.nlat)
+    conflicts.push_back("--nlat " + std::to_string(a.nlat) + " (" + whose + " has " +
+                        std::to_string(c.nlat) + ")");
+  return conflicts;
+}
+
 // `--init-from`: a new run shaped as the model it starts from (arch, code size, encoder kind,
 // attributes, framing); the objective's fields come from this run's options. Options that would
 // shape it otherwise are refused.
 ModelConfig init_from_config(const CLI::App& cmd, const TrainArgs& a, const ModelConfig& from) {
-  std::vector<std::string> conflicts;
-  auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
-  if (given("--arch") && a.arch != from.arch) conflicts.push_back("--arch (it is " + from.arch + ")");
-  if (given("--nlat") && a.nlat != from.nlat) conflicts.push_back("--nlat");
-  if (given("--bigan") && a.bigan != from.bigan) conflicts.push_back("--bigan");
-  if (given("--conditional") && a.conditional != from.conditional())
-    conflicts.push_back("--conditional");
-  if (!conflicts.empty()) {
-    std::string list;
-    for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
-    throw Error("--init-from " + a.init_from + ": these options disagree with the model: " + list);
-  }
+  if (auto conflicts = shape_conflicts(cmd, a, from, "the model"); !conflicts.empty())
+    throw Error("--init-from " + a.init_from + ": these options disagree with the model: " +
+                joined(conflicts));
   ModelConfig c;
   c.arch = from.arch;
   c.nlat = from.nlat;
@@ -152,18 +160,9 @@ ModelConfig init_from_config(const CLI::App& cmd, const TrainArgs& a, const Mode
 // `--resume` continues a run as it was configured: an option given now that disagrees with the
 // checkpoint is refused, never silently ignored.
 void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer& t) {
-  const ModelConfig& c = t.model().config;
   const TrainOptions& o = t.options();
-  std::vector<std::string> conflicts;
+  std::vector<std::string> conflicts = shape_conflicts(cmd, a, t.model().config, "the run");
   auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
-  if (given("--arch") && a.arch != c.arch)
-    conflicts.push_back("--arch " + a.arch + " (the run is " + c.arch + ")");
-  if (given("--bigan") && a.bigan != c.bigan) conflicts.push_back("--bigan");
-  if (given("--conditional") && a.conditional != c.conditional())
-    conflicts.push_back("--conditional");
-  if (given("--nlat") && a.nlat != c.nlat)
-    conflicts.push_back("--nlat " + std::to_string(a.nlat) + " (the run has " +
-                        std::to_string(c.nlat) + ")");
   if (given("--batch") && a.batch != o.batch)
     conflicts.push_back("--batch " + std::to_string(a.batch) + " (the run has " +
                         std::to_string(o.batch) + ")");
@@ -173,10 +172,8 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   if (given("--aux-weight") && a.aux_weight != o.aux_weight) conflicts.push_back("--aux-weight");
   if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
-  std::string list;
-  for (const auto& x : conflicts) list += (list.empty() ? "" : ", ") + x;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
-              list + ". Drop them, or start a new run in another --out");
+              joined(conflicts) + ". Drop them, or start a new run in another --out");
 }
 
 // Fixed codes (and, for conditional models, one class per row) so grids are comparable over time.
@@ -387,12 +384,9 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
       auto fresh = trainer->init_weights_from(
           *start, {{"file", fs::absolute(a.init_from).lexically_normal().string()},
                    {"step", start_header.step}});
-      if (writer) {
-        std::cout << "starting from the weights of " << a.init_from;
-        for (size_t i = 0; i < fresh.size(); ++i)
-          std::cout << (i == 0 ? "; new: " : ", ") << fresh[i];
-        std::cout << std::endl;
-      }
+      if (writer)
+        std::cout << "starting from the weights of " << a.init_from
+                  << (fresh.empty() ? "" : "; new: " + joined(fresh)) << std::endl;
     }
   }
   if (resume && !a.precision.empty()) trainer->set_precision(parse_precision(a.precision));

@@ -240,8 +240,7 @@ JointDiscriminatorImpl::JointDiscriminatorImpl(const ModelConfig& c)
   auto o = nn::Conv2dOptions(cj, outputs_, 1);
   out_ = sn ? nn::AnyModule(SNConv2d(o)) : nn::AnyModule(PolicyConv2d(o));
   register_module("out", out_.ptr());
-  if (c.aux_classifier) {
-    TORCH_CHECK(c.conditional(), "an auxiliary attribute classifier needs a conditional model");
+  if (c.aux_classifier) {  // resolved() refuses it on an unconditional model
     auto ao = nn::Conv2dOptions(cx, int64_t(c.attributes.size()), 1);
     aux_ = sn ? nn::AnyModule(SNConv2d(ao)) : nn::AnyModule(PolicyConv2d(ao));
     register_module("aux", aux_.ptr());
@@ -294,19 +293,16 @@ torch::Tensor JointDiscriminatorImpl::forward_parts(const std::vector<torch::Ten
   TORCH_CHECK(slots_ == 1 && df_.is_empty() && outputs_ == 1,
               "forward_parts is for a single-pair discriminator with one output");
   TORCH_CHECK(!xs.empty() && xs.size() == zs.size(), "forward_parts takes as many x as z parts");
-  // Spectral normalisation updates its power iteration at every forward: once a step, on the whole.
-  const bool want_aux = aux && !aux_.is_empty();
-  if (spectral_norm_) {  // no BatchNorm: the branches on the whole batch at once are the same
-    auto x = torch::cat(xs), z = torch::cat(zs);
-    auto hx = run_conv_stack(dx_, x);
-    if (want_aux) *aux = aux_logits(aux_, hx);
-    auto hz = run_conv_stack(dz_, z.reshape({z.size(0), -1, 1, 1}));
-    return joint_forward({hx, hz}, y, hx.size(0)).flatten();
+  // Spectral normalisation updates its power iteration at every forward: once a step, so the parts
+  // go through as one (it has no BatchNorm, so that is the same result).
+  std::vector<torch::Tensor> x_parts = xs, z_parts = zs, z4;
+  if (spectral_norm_) {
+    x_parts = {torch::cat(xs)};
+    z_parts = {torch::cat(zs)};
   }
-  std::vector<torch::Tensor> z4;
-  for (const auto& z : zs) z4.push_back(z.reshape({z.size(0), -1, 1, 1}));
-  auto hx = torch::cat(run_conv_stack(dx_, xs));
-  if (want_aux) *aux = aux_logits(aux_, hx);
+  for (const auto& z : z_parts) z4.push_back(z.reshape({z.size(0), -1, 1, 1}));
+  auto hx = torch::cat(run_conv_stack(dx_, std::move(x_parts)));
+  if (aux && !aux_.is_empty()) *aux = aux_logits(aux_, hx);
   auto hz = torch::cat(run_conv_stack(dz_, std::move(z4)));
   return joint_forward({hx, hz}, y, hx.size(0)).flatten();
 }
@@ -362,11 +358,20 @@ void AliModel::train(bool on) {
 torch::Device AliModel::device() const { return encoder->parameters().front().device(); }
 
 namespace {
-void copy_state(const torch::nn::Module& from, torch::nn::Module& to) {
-  auto src_p = from.named_parameters(), dst_p = to.named_parameters();
-  for (auto& p : src_p) dst_p[p.key()].copy_(p.value());
-  auto src_b = from.named_buffers(), dst_b = to.named_buffers();
-  for (auto& b : src_b) dst_b[b.key()].copy_(b.value());
+// Copies `from`'s parameters and buffers into `to`'s of the same name, shape and dtype (keeping to's
+// device and memory format); appends the names of `to`'s tensors that had none, prefixed by `net`.
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to, const std::string& net,
+                std::vector<std::string>& left) {
+  for (bool buffers : {false, true}) {
+    auto src = buffers ? from.named_buffers() : from.named_parameters();
+    for (auto& t : buffers ? to.named_buffers() : to.named_parameters()) {
+      const torch::Tensor* s = src.find(t.key());
+      if (s && s->sizes() == t.value().sizes() && s->scalar_type() == t.value().scalar_type())
+        t.value().copy_(*s);
+      else
+        left.push_back(net + " " + t.key());
+    }
+  }
 }
 }  // namespace
 
@@ -385,9 +390,7 @@ std::shared_ptr<AliModel> AliModel::clone_to(const torch::Device& d) const {
     gen.set_state(state);
   }
   m->to(d);
-  copy_state(*encoder, *m->encoder);
-  copy_state(*decoder, *m->decoder);
-  copy_state(*discriminator, *m->discriminator);
+  m->copy_matching_state_from(*this);  // the same configuration: every tensor matches
   m->train(encoder->is_training());
   return m;
 }
@@ -397,11 +400,17 @@ bool AliModel::copy_state_from(const AliModel& other) {
   a.erase("dataset");
   b.erase("dataset");
   if (a != b) return false;
-  torch::NoGradGuard ng;
-  copy_state(*other.encoder, *encoder);
-  copy_state(*other.decoder, *decoder);
-  copy_state(*other.discriminator, *discriminator);
+  copy_matching_state_from(other);  // the same configuration: every tensor matches
   return true;
+}
+
+std::vector<std::string> AliModel::copy_matching_state_from(const AliModel& other) {
+  torch::NoGradGuard ng;
+  std::vector<std::string> left;
+  copy_state(*other.encoder, *encoder, "encoder", left);
+  copy_state(*other.decoder, *decoder, "decoder", left);
+  copy_state(*other.discriminator, *discriminator, "discriminator", left);
+  return left;
 }
 
 int64_t AliModel::parameter_count() const {

@@ -16,4 +16,10 @@ std::string format_duration(double s) {
   return o.str();
 }
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& x : items) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
 }  // namespace ali

@@ -150,25 +150,7 @@ std::vector<std::string> Trainer::init_weights_from(const AliModel& source,
                                                     const nlohmann::json& origin) {
   if (step_ != 0) throw Error("weights can only be taken from another model before the first step");
   check_compatible(source.config, model_->config, "the model to start from");
-  torch::NoGradGuard ng;
-  std::vector<std::string> fresh;
-  const std::pair<const char*, std::pair<torch::nn::Module*, const torch::nn::Module*>> nets[] = {
-      {"encoder", {model_->encoder.get(), source.encoder.get()}},
-      {"decoder", {model_->decoder.get(), source.decoder.get()}},
-      {"discriminator", {model_->discriminator.get(), source.discriminator.get()}}};
-  for (const auto& [net, pair] : nets) {
-    auto [dst, src] = pair;
-    for (bool buffers : {false, true}) {
-      auto from = buffers ? src->named_buffers(true) : src->named_parameters(true);
-      for (auto& t : buffers ? dst->named_buffers(true) : dst->named_parameters(true)) {
-        const torch::Tensor* s = from.find(t.key());
-        if (s && s->sizes() == t.value().sizes() && s->scalar_type() == t.value().scalar_type())
-          t.value().copy_(*s);  // keeps this model's device and memory format
-        else
-          fresh.push_back(std::string(net) + " " + t.key());
-      }
-    }
-  }
+  auto fresh = model_->copy_matching_state_from(source);
   output_bias_set_ = true;  // the decoder's output bias came with the weights
   started_from_ = origin.is_null() ? nlohmann::json::object() : origin;
   return fresh;

@@ -133,6 +133,10 @@ struct AliModel {
   // Copies parameters and BN buffers from a model of the same configuration; false (nothing copied)
   // when the configurations differ.
   bool copy_state_from(const AliModel& other);
+  // Copies every parameter and buffer of `other` whose network, name, shape and dtype match this
+  // model's, whatever the configurations; returns the names of this model's tensors it left as they
+  // were ("discriminator aux.weight").
+  std::vector<std::string> copy_matching_state_from(const AliModel& other);
   int64_t parameter_count() const;
 };
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ali/error.h"
+#include "ali/text.h"
 #include "objectives_internal.h"
 
 namespace ali {
@@ -26,14 +27,6 @@ std::vector<std::string> objective_names() {
   for (const auto& o : objective_catalog()) v.push_back(o.name);
   return v;
 }
-
-namespace {
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& n : v) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-}  // namespace
 
 void check_objective_name(const std::string& name) {
   auto names = objective_names();
