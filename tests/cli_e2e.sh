@@ -99,6 +99,17 @@ grep -q "aux-weight 1" "$work/info_aux" || fail "info shows the auxiliary weight
 grep -q '"started_from":{"file":"[^"]*/cond/checkpoint.ali","step":3}' "$work/info_aux" \
   || fail "a fine-tuned model says what it started from"
 "$ALI" train --resume --steps 4 --checkpoint-every 0 --out "$work/cond_aux" --device cpu >/dev/null
+# The prior-matching term: logged, shown, kept through --resume, refused where a batch cannot be fitted.
+"$ALI" train --prior-weight 0.5 --steps 2 --checkpoint-every 0 --batch 80 --out "$work/prior" \
+  --device cpu >/dev/null
+head -1 "$work/prior/log.csv" | grep -q ",prior_kl$" || fail "prior_kl in log.csv"
+"$ALI" info "$work/prior/checkpoint.ali" | grep -q "prior-weight 0.5" || fail "info shows the prior weight"
+must_fail "--resume with another prior weight" "$ALI" train --resume --prior-weight 1 --steps 3 \
+  --out "$work/prior"
+must_fail "--prior-weight with a batch no larger than the code" "$ALI" train --prior-weight 1 \
+  --batch 64 --steps 2 --out "$work/r_prior"
+must_fail "--prior-weight with another objective" "$ALI" train --objective gali4 --prior-weight 1 \
+  --steps 2 --out "$work/r_prior"
 must_fail "--aux-weight on an unconditional run" "$ALI" train --aux-weight 1 --steps 2 --out "$work/r_aux"
 must_fail "--aux-weight with another objective" "$ALI" train --conditional --objective gali4 \
   --aux-weight 1 --steps 2 --out "$work/r_aux"

@@ -268,6 +268,7 @@ void run_info(const std::string& path) {
             << h.options.beta1 << ", " << h.options.beta2 << "), seed " << h.options.seed;
   if (h.options.rec_weight > 0) std::cout << ", rec-weight " << h.options.rec_weight;
   if (h.options.aux_weight > 0) std::cout << ", aux-weight " << h.options.aux_weight;
+  if (h.options.prior_weight > 0) std::cout << ", prior-weight " << h.options.prior_weight;
   if (h.options.instance_noise > 0) std::cout << ", instance noise " << h.options.instance_noise;
   if (h.options.labels > 0) std::cout << ", " << h.options.labels << " labels";
   if (h.options.schedule != "simultaneous") std::cout << ", " << h.options.schedule << " updates";

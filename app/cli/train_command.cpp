@@ -102,6 +102,7 @@ struct TrainArgs {
   double d_lr_scale = 1.0;
   double rec_weight = 0.0;
   double aux_weight = 0.0;
+  double prior_weight = 0.0;
   std::string init_from;  // a model file a new run starts from (fine-tuning)
   std::string device = "auto";
   uint64_t seed = 0;
@@ -170,6 +171,7 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   if (given("--d-lr-scale") && a.d_lr_scale != o.d_lr_scale) conflicts.push_back("--d-lr-scale");
   if (given("--rec-weight") && a.rec_weight != o.rec_weight) conflicts.push_back("--rec-weight");
   if (given("--aux-weight") && a.aux_weight != o.aux_weight) conflicts.push_back("--aux-weight");
+  if (given("--prior-weight") && a.prior_weight != o.prior_weight) conflicts.push_back("--prior-weight");
   if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
@@ -352,6 +354,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.d_lr_scale = a.d_lr_scale;
     o.rec_weight = a.rec_weight;
     o.aux_weight = a.aux_weight;
+    o.prior_weight = a.prior_weight;
     o.seed = a.seed;
     ObjectiveChoice choice = a.objective;
     if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
@@ -627,6 +630,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--aux-weight", a->aux_weight,
                   "conditional ALI: give D a classifier of the attributes from x alone and train "
                   "the decoder to be read as asked, with this weight (AC-GAN; 0: none)")
+      ->capture_default_str()
+      ->check(finite_number(0, true));
+  cmd->add_option("--prior-weight", a->prior_weight,
+                  "add this x the KL from a Gaussian fitted to each batch's codes E(x) to N(0, I) "
+                  "to the encoder's loss, so that codes spread like the prior (needs batch > latent "
+                  "size; 0: none)")
       ->capture_default_str()
       ->check(finite_number(0, true));
   cmd->add_option("--init-from", a->init_from,

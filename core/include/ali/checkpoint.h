@@ -29,6 +29,10 @@ struct TrainOptions {
   // aux_weight * BCE(aux(x), y) on real images, the decoder aux_weight * BCE(aux(G(z, y)), y), each
   // summed over the attributes and averaged over the batch. 0: no auxiliary loss.
   double aux_weight = 0.0;
+  // Weight of a prior-matching term (objective ali): the encoder gets prior_weight * the KL from a
+  // Gaussian fitted to the batch's codes E(x) to N(0, I) (batch_prior_kl), so that the codes it
+  // gives spread like the prior the decoder samples from. 0: none. Needs batch > latent size.
+  double prior_weight = 0.0;
   // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
   std::string weighting = "uniform";
   std::string schedule = "simultaneous";  // or "alternate": 5 D-only steps, then 1 E/G-only step

@@ -128,16 +128,23 @@ struct GradientResult {
   torch::Tensor rec;  // mean|x - G(z_hat)| when a reconstruction weight was given, else undefined
   // With an auxiliary weight: the classifier's loss on the real images and on G(z, y) (aux_loss).
   torch::Tensor aux_real, aux_fake;
+  torch::Tensor prior_kl;  // batch_prior_kl(z_hat) when a prior weight was given, else undefined
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
 // gradients (set_gradients). With rec_weight > 0 the encoder/decoder loss also gets
 // rec_weight * mean|x - G(z_hat)|. With aux_weight > 0 (a conditional model whose D has the
 // auxiliary classifier) L_D also gets aux_weight * aux_loss(aux(x), y) and L_GE
-// aux_weight * aux_loss(aux(G(z, y)), y).
+// aux_weight * aux_loss(aux(G(z, y)), y). With prior_weight > 0 L_GE also gets
+// prior_weight * batch_prior_kl(z_hat), which only the encoder's gradients see.
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x,
                                      const torch::Tensor& y = {}, double rec_weight = 0.0,
                                      Update update = Update::Both, double instance_noise = 0.0,
-                                     double aux_weight = 0.0);
+                                     double aux_weight = 0.0, double prior_weight = 0.0);
+// KL(N(m, S) || N(0, I)) = 0.5 (tr S + |m|^2 - d - log det S) for the mean m and covariance S
+// (divisor n - 1) of the rows of z (n x d, n > d), in double, differentiable: what `ali eval`'s
+// prior match measures over a whole split, on one batch. Its expectation over batches is smallest
+// when the codes' distribution has the prior's mean and covariance.
+torch::Tensor batch_prior_kl(const torch::Tensor& z);
 // The auxiliary classifier's loss: binary cross-entropy of each attribute logit against y (0/1),
 // summed over the attributes and averaged over the rows.
 torch::Tensor aux_loss(const torch::Tensor& logits, const torch::Tensor& y);

@@ -20,9 +20,23 @@ torch::Tensor aux_loss(const torch::Tensor& logits, const torch::Tensor& y) {
          double(std::max<int64_t>(1, logits.size(0)));
 }
 
+torch::Tensor batch_prior_kl(const torch::Tensor& z) {
+  TORCH_CHECK(z.dim() == 2 && z.size(0) > z.size(1),
+              "a Gaussian fit to a batch of codes needs more rows than dimensions (got ", z.size(0),
+              " x ", z.size(1), ")");
+  const int64_t n = z.size(0), d = z.size(1);
+  auto zd = z.to(torch::kDouble);
+  auto mean = zd.mean(0);
+  auto centred = zd - mean;
+  auto cov = torch::mm(centred.t(), centred) / double(n - 1) + 1e-6 * torch::eye(d, zd.options());
+  // logdet, not a Cholesky factor: codes that are not finite give a NaN the trainer stops on
+  // rather than an exception from the factorisation.
+  return 0.5 * (cov.trace() + mean.pow(2).sum() - double(d) - torch::logdet(cov));
+}
+
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
                                      double rec_weight, Update update, double instance_noise,
-                                     double aux_weight) {
+                                     double aux_weight, double prior_weight) {
   const int64_t n = x.size(0);
   const ModelConfig& c = m.config;
   if (aux_weight > 0)
@@ -53,6 +67,10 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
     r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
     g_loss = g_loss + rec_weight * r.rec;
   }
+  if (prior_weight > 0) {  // the codes E gives should spread like the z G is sampled from
+    r.prior_kl = batch_prior_kl(z_hat);
+    g_loss = g_loss + prior_weight * r.prior_kl.to(g_loss.scalar_type());
+  }
   // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
   set_gradients(m, d_loss, g_loss, update);
   return r;
@@ -64,28 +82,31 @@ namespace {
 class AliObjective : public Objective {
  public:
   explicit AliObjective(const TrainOptions& o)
-      : rec_weight_(o.rec_weight), aux_weight_(o.aux_weight) {}
+      : rec_weight_(o.rec_weight), aux_weight_(o.aux_weight), prior_weight_(o.prior_weight) {}
   std::string name() const override { return "ali"; }
-  // The auxiliary classifier's losses (real images, decoder images) only in runs that train it.
+  // The auxiliary classifier's losses (real images, decoder images) and the batch's prior KL only
+  // in runs that train them.
   std::vector<std::string> metric_names() const override {
     std::vector<std::string> names{"p_real", "p_fake", "rec"};
     if (aux_weight_ > 0) names.insert(names.end(), {"aux_real", "aux_fake"});
+    if (prior_weight_ > 0) names.push_back("prior_kl");
     return names;
   }
   ObjectiveOutput compute_gradients(AliModel& m, const Batch& b, const StepContext& ctx) override {
     GradientResult r = compute_ali_gradients(m, b.x, b.y, rec_weight_, ctx.update,
-                                             ctx.instance_noise, aux_weight_);
+                                             ctx.instance_noise, aux_weight_, prior_weight_);
     auto rec = r.rec.defined() ? r.rec.detach() : torch::zeros({}, r.losses.d_loss.options());
     ObjectiveOutput out{
         r.losses.d_loss,
         r.losses.g_loss,
         {torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean(), rec}};
     if (aux_weight_ > 0) out.metrics.insert(out.metrics.end(), {r.aux_real.detach(), r.aux_fake.detach()});
+    if (prior_weight_ > 0) out.metrics.push_back(r.prior_kl.detach().to(torch::kFloat));
     return out;
   }
 
  private:
-  double rec_weight_, aux_weight_;
+  double rec_weight_, aux_weight_, prior_weight_;
 };
 
 }  // namespace

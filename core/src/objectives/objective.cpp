@@ -86,6 +86,12 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
   if (o.instance_noise < 0) throw Error("instance noise must not be negative");
   if (o.rec_weight > 0 && c.objective != "ali")
     throw Error("the reconstruction weight applies to objective ali, not " + c.objective);
+  if (o.prior_weight > 0 && c.objective != "ali")
+    throw Error("the prior-matching weight applies to objective ali, not " + c.objective);
+  if (o.prior_weight > 0 && o.batch <= c.nlat)
+    throw Error("the prior-matching term fits a Gaussian to each batch's codes: it needs a batch "
+                "larger than the latent size (" + std::to_string(c.nlat) + "), not " +
+                std::to_string(o.batch));
   if (o.aux_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
     throw Error("the auxiliary classifier's weight needs objective ali and a conditional model "
                 "whose discriminator has the classifier");
