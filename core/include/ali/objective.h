@@ -135,7 +135,7 @@ struct GradientResult {
 // rec_weight * mean|x - G(z_hat)|. With aux_weight > 0 (a conditional model whose D has the
 // auxiliary classifier) L_D also gets aux_weight * aux_loss(aux(x), y) and L_GE
 // aux_weight * aux_loss(aux(G(z, y)), y). With prior_weight > 0 L_GE also gets
-// prior_weight * batch_prior_kl(z_hat), which only the encoder's gradients see.
+// prior_weight * batch_prior_kl(z_hat), which only the encoder's means see (not its sigma).
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x,
                                      const torch::Tensor& y = {}, double rec_weight = 0.0,
                                      Update update = Update::Both, double instance_noise = 0.0,
