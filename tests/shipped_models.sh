@@ -2,7 +2,8 @@
 # The models shipped in assets/ still measure what their reports say: each is evaluated again on the
 # first 2,000 Fashion-MNIST test images (linear probe, label preservation, and for the conditional
 # one its fidelity) and must stay within 0.03 of the figure in its *.eval.json (measured on all
-# 10,000). The face model is evaluated on faces of its own (a fresh `ali make-faces` set, seed 99, not
+# 10,000); the KL of its codes' Gaussian fit to the prior must stay within 20 % + 1 of the report's.
+# The face model is evaluated on faces of its own (a fresh `ali make-faces` set, seed 99, not
 # the training seed): its mean attribute fidelity and attribute preservation must stay within 0.06 of
 # its report (a smaller set and its own attribute classifier move them more). The set has 12,000 faces
 # because fidelity is read by a classifier trained on them: trained on 2,400 faces it reads the finer
@@ -38,6 +39,12 @@ for what, reported, measured in checks:
     good = measured >= reported - 0.03
     ok &= good
     print(f"{name}: {what} {measured:.4f} (reported {reported:.4f}) {'ok' if good else 'TOO LOW'}")
+# The codes' fit to the prior: a fit of 2,000 codes reads higher than one of 10,000 (about +0.4 for
+# prior samples in 64 dimensions), so the allowance is relative plus that.
+kl, kl_reported = now["prior_match"]["kl_to_prior"], shipped["prior_match"]["kl_to_prior"]
+good = kl <= 1.2 * kl_reported + 1.0
+ok &= good
+print(f"{name}: KL to the prior {kl:.2f} (reported {kl_reported:.2f}) {'ok' if good else 'TOO HIGH'}")
 # The raw-pixel baseline is measured in the same run: the model must still beat chance clearly.
 if now["linear_probe"]["accuracy_mean"] < 0.5: ok = False
 sys.exit(0 if ok else 1)
