@@ -46,8 +46,6 @@ ModelConfig apply_objective_choice(ModelConfig c, TrainOptions& o, const Objecti
   o.noise_steps = planned_steps;
   if (o.rec_weight > 0 && objective != "ali")
     throw Error("--rec-weight applies to --objective ali (GALI gets its cycle feedback from D)");
-  if (o.prior_weight > 0 && objective != "ali")
-    throw Error("--prior-weight applies to --objective ali");
   if (o.aux_weight > 0 && objective != "ali")
     throw Error("--aux-weight applies to --objective ali");
   if (o.aux_weight > 0 && !c.conditional())
