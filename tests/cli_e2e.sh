@@ -110,6 +110,16 @@ must_fail "--prior-weight with a batch no larger than the code" "$ALI" train --p
   --batch 64 --steps 2 --out "$work/r_prior"
 must_fail "--prior-weight with another objective" "$ALI" train --objective gali4 --prior-weight 1 \
   --steps 2 --out "$work/r_prior"
+# The independence term: conditional runs only; logged, shown, kept through --resume.
+"$ALI" train --conditional --independence-weight 0.2 --steps 2 --checkpoint-every 0 --batch 20 \
+  --out "$work/indep" --device cpu >/dev/null
+head -1 "$work/indep/log.csv" | grep -q ",dependence$" || fail "dependence in log.csv"
+"$ALI" info "$work/indep/checkpoint.ali" | grep -q "independence-weight 0.2" \
+  || fail "info shows the independence weight"
+must_fail "--resume with another independence weight" "$ALI" train --resume --independence-weight 1 \
+  --steps 3 --out "$work/indep"
+must_fail "--independence-weight on an unconditional run" "$ALI" train --independence-weight 1 \
+  --steps 2 --out "$work/r_indep"
 must_fail "--aux-weight on an unconditional run" "$ALI" train --aux-weight 1 --steps 2 --out "$work/r_aux"
 must_fail "--aux-weight with another objective" "$ALI" train --conditional --objective gali4 \
   --aux-weight 1 --steps 2 --out "$work/r_aux"

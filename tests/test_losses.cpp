@@ -137,7 +137,7 @@ TEST(Losses, ReconstructionWeightAddsTheCycleTermToEncoderAndDecoderOnly) {
   auto plain_d = grads_of(d_params), plain_g = grads_of(g_params);
   EXPECT_FALSE(plain.rec.defined());
   torch::manual_seed(5);  // the same noise: only the added term differs
-  auto with = compute_ali_gradients(m, x, {}, 10.0);
+  auto with = compute_ali_gradients(m, x, {}, {.rec = 10.0});
   ASSERT_TRUE(with.rec.defined());
   EXPECT_GT(with.rec.item<double>(), 0.0);
   EXPECT_NEAR(with.losses.g_loss.item<double>(), plain.losses.g_loss.item<double>(), 1e-6);
@@ -185,6 +185,18 @@ struct AuxCase {
   torch::Tensor x = data->float_images(torch::arange(6)), y = data->attributes;
   AuxCase() { m.train(true); }
 };
+
+// n images of two classes told apart by brightness, the classes as attributes (dark, bright).
+std::shared_ptr<const ImageSet> bright_dark_set(int n) {
+  ImageSet set;
+  set.name = "bright";
+  set.labels = torch::arange(n) % 2;
+  set.images = (set.labels.view({n, 1, 1, 1}) * 150 + 40 +
+                torch::randint(0, 40, {n, 1, 28, 28}, torch::kLong))
+                   .to(torch::kUInt8);
+  set.class_names = {"dark", "bright"};
+  return std::make_shared<const ImageSet>(with_condition_attributes(set));
+}
 }  // namespace
 
 TEST(Losses, AuxiliaryClassifierTeachesDTheAttributesAndAsksTheDecoderToShowThem) {
@@ -197,13 +209,13 @@ TEST(Losses, AuxiliaryClassifierTeachesDTheAttributesAndAsksTheDecoderToShowThem
   EXPECT_EQ(m.discriminator->classify(k.x).sizes(), (torch::IntArrayRef{6, 10}));
 
   torch::manual_seed(3);
-  auto plain = compute_ali_gradients(m, k.x, k.y, 0.0);
+  auto plain = compute_ali_gradients(m, k.x, k.y);
   EXPECT_FALSE(plain.aux_real.defined());
   auto plain_enc = grads_of(enc), plain_dec = grads_of(dec);
   EXPECT_EQ(aux_w.grad().defined() ? aux_w.grad().abs().sum().item<double>() : 0.0, 0.0);
 
   torch::manual_seed(3);  // the same noise: only the auxiliary terms differ
-  auto with = compute_ali_gradients(m, k.x, k.y, 0.0, Update::Both, 0.0, 2.0);
+  auto with = compute_ali_gradients(m, k.x, k.y, {.aux = 2.0});
   ASSERT_TRUE(with.aux_real.defined() && with.aux_fake.defined());
   // Before training every logit is near 0: about log 2 per attribute.
   EXPECT_NEAR(with.aux_real.item<double>(), 10 * std::log(2.0), 0.5);
@@ -216,19 +228,12 @@ TEST(Losses, AuxiliaryClassifierTeachesDTheAttributesAndAsksTheDecoderToShowThem
   ModelConfig c = k.config;
   c.aux_classifier = false;
   AliModel bare(c);
-  EXPECT_THROW(compute_ali_gradients(bare, k.x, k.y, 0.0, Update::Both, 0.0, 1.0), c10::Error);
+  EXPECT_THROW(compute_ali_gradients(bare, k.x, k.y, {.aux = 1.0}), c10::Error);
 }
 
 TEST(Losses, AuxiliaryClassifierLearnsAttributesItCanSee) {
   // Two classes told apart by brightness: D's classifier must learn to read them.
-  ImageSet set;
-  set.name = "bright";
-  set.labels = torch::arange(64) % 2;
-  set.images = (set.labels.view({64, 1, 1, 1}) * 150 + 40 +
-                torch::randint(0, 40, {64, 1, 28, 28}, torch::kLong))
-                   .to(torch::kUInt8);
-  set.class_names = {"dark", "bright"};
-  auto data = std::make_shared<const ImageSet>(with_condition_attributes(set));
+  auto data = bright_dark_set(64);
   ModelConfig c;
   c.arch = "fmnist28";
   c.attributes = data->attribute_names;
@@ -249,7 +254,7 @@ TEST(Losses, AuxiliaryClassifierLearnsAttributesItCanSee) {
   // real and generated images together, so evaluation mode is not what training taught).
   torch::NoGradGuard ng;
   auto pred = t.model().discriminator->classify(data->float_images(torch::arange(64))).argmax(1);
-  EXPECT_GT(pred.eq(set.labels).to(torch::kFloat).mean().item<double>(), 0.9);
+  EXPECT_GT(pred.eq(data->labels).to(torch::kFloat).mean().item<double>(), 0.9);
 }
 
 TEST(Losses, AuxiliaryWeightAndClassifierAreKeptInTheCheckpoint) {
@@ -359,7 +364,7 @@ TEST(Losses, PriorWeightPullsOnlyTheEncodersCodesTowardThePrior) {
   EXPECT_FALSE(plain.prior_kl.defined());
   auto plain_e = grads_of(enc), plain_g = grads_of(dec), plain_d = grads_of(disc);
   torch::manual_seed(5);  // the same noise: only the added term differs
-  auto with = compute_ali_gradients(m, x, {}, 0.0, Update::Both, 0.0, 0.0, 3.0);
+  auto with = compute_ali_gradients(m, x, {}, {.prior = 3.0});
   ASSERT_TRUE(with.prior_kl.defined());
   EXPECT_GT(with.prior_kl.item<double>(), 0.0);
   EXPECT_NEAR(with.losses.g_loss.item<double>(), plain.losses.g_loss.item<double>(), 1e-6);
@@ -416,4 +421,119 @@ TEST(Losses, PriorWeightBringsTheCodesTowardThePriorAndIsKeptInTheCheckpoint) {
   TrainOptions o;
   o.prior_weight = 1.0;
   EXPECT_NE(refusal(g, o).find("prior-matching weight applies to objective ali"), std::string::npos);
+}
+
+TEST(Losses, CodeAttributeDependenceIsTheSquaredCorrelationAboveChanceSummed) {
+  const int64_t n = 8;
+  auto a = torch::tensor({1, 1, 1, 1, 0, 0, 0, 0}, torch::kFloat);
+  auto b = torch::tensor({1, 0, 1, 0, 1, 0, 1, 0}, torch::kFloat);  // uncorrelated with a
+  auto y = torch::stack({a, b, torch::ones({n})}, 1);               // the third never varies
+  const double chance = 1.0 / double(n - 1);
+  // Code 0 is 3a + 1 (correlation 1 with a, 0 with b); code 1 is b - a (correlation 1/sqrt 2 with
+  // each); code 2 is constant (0 with both). The constant attribute does not count.
+  auto codes = torch::stack({3 * a + 1, b - a, torch::full({n}, 2.0f)}, 1);
+  const double want = (1 - chance) + (0 - chance) + 2 * (0.5 - chance) + 2 * (0 - chance);
+  EXPECT_NEAR(code_attribute_dependence(codes, y).item<double>(), want, 1e-6);
+  // Scaling or shifting a code changes nothing: correlations.
+  EXPECT_NEAR(code_attribute_dependence(codes * 7 - 2, y).item<double>(), want, 1e-6);
+  // Codes drawn independently of the attributes: about 0, though each squared correlation is not.
+  torch::manual_seed(1);
+  auto many = (torch::rand({4000, 3}) < 0.3).to(torch::kFloat);
+  EXPECT_NEAR(code_attribute_dependence(torch::randn({4000, 16}), many).item<double>(), 0.0, 0.05);
+  // Attributes all constant: nothing to tell, 0 (still differentiable).
+  auto z = torch::randn({n, 2}, torch::requires_grad());
+  auto none = code_attribute_dependence(z, torch::ones({n, 2}));
+  EXPECT_EQ(none.item<double>(), 0.0);
+  none.backward();
+  // Too few rows, or rows that do not match, are refused.
+  EXPECT_THROW(code_attribute_dependence(torch::randn({2, 3}), torch::ones({2, 1})), c10::Error);
+  EXPECT_THROW(code_attribute_dependence(torch::randn({5, 3}), torch::ones({4, 1})), c10::Error);
+}
+
+TEST(Losses, IndependenceWeightMovesOnlyTheEncoder) {
+  // Not AuxCase's six images of (mostly) different classes: with one image per class every code
+  // dimension's squared correlations with the classes sum to exactly what chance gives.
+  auto data = bright_dark_set(16);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.attributes = data->attribute_names;
+  AliModel m(c);
+  m.train(true);
+  auto x = data->float_images(torch::arange(16)), y = data->attributes;
+  auto enc = m.encoder->parameters(), dec = m.decoder->parameters(),
+       disc = m.discriminator->parameters();
+  torch::manual_seed(5);
+  auto plain = compute_ali_gradients(m, x, y);
+  EXPECT_FALSE(plain.dependence.defined());
+  auto plain_e = grads_of(enc), plain_g = grads_of(dec), plain_d = grads_of(disc);
+  torch::manual_seed(5);  // the same noise: only the added term differs
+  auto with = compute_ali_gradients(m, x, y, {.independence = 2.0});
+  ASSERT_TRUE(with.dependence.defined());
+  EXPECT_NEAR(with.losses.g_loss.item<double>(), plain.losses.g_loss.item<double>(), 1e-6);
+  EXPECT_TRUE(all_close(grads_of(disc), plain_d));  // D never sees it
+  EXPECT_TRUE(all_close(grads_of(dec), plain_g));   // nor the decoder
+  EXPECT_FALSE(all_close(grads_of(enc), plain_e));  // the encoder does
+  // An unconditional model has no attributes to be independent of.
+  ModelConfig u;
+  u.arch = "fmnist28";
+  AliModel bare(u);
+  EXPECT_THROW(compute_ali_gradients(bare, x, {}, {.independence = 1.0}), c10::Error);
+  EXPECT_GT(with.dependence.item<double>(), 0.0);  // a fresh encoder's codes tell dark from bright
+}
+
+TEST(Losses, IndependenceWeightDecorrelatesCodesFromAttributesAndIsKeptInTheCheckpoint) {
+  test::TempDir dir;
+  // Two classes told apart by brightness: a fresh encoder's codes tell them apart at once.
+  auto data = bright_dark_set(64);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  c.attributes = data->attribute_names;
+  auto x = data->float_images(torch::arange(64));
+  auto dependence_after = [&](double w) {
+    TrainOptions o;
+    o.batch = 16;
+    o.lr = 5e-4;
+    o.rec_weight = 5.0;  // the cycle term is what makes codes carry everything, y included
+    o.independence_weight = w;
+    o.seed = 4;
+    Trainer t(c, o, torch::kCPU);
+    t.set_data(data);
+    for (int i = 0; i < 60; ++i) t.step();
+    if (w > 0) {
+      const auto names = *t.metric_names();
+      EXPECT_NE(std::find(names.begin(), names.end(), "dependence"), names.end());
+      t.save(dir / "i.ali");
+    }
+    // In training mode, as the objective sees the codes (60 steps do not settle the encoder's
+    // BatchNorm running statistics, which evaluation mode would use).
+    torch::NoGradGuard ng;
+    return code_attribute_dependence(t.model().encoder->forward(x, data->attributes).mu,
+                                     data->attributes)
+        .item<double>();
+  };
+  const double without = dependence_after(0.0), with = dependence_after(2.0);
+  EXPECT_GT(without, 0.5);
+  EXPECT_LT(with, 0.5 * without) << "with " << with << ", without " << without;
+  EXPECT_DOUBLE_EQ(Trainer::resume(dir / "i.ali", torch::kCPU)->options().independence_weight, 2.0);
+
+  auto refusal = [](const ModelConfig& mc, const TrainOptions& o) {
+    try {
+      Trainer t(mc, o, torch::kCPU);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  TrainOptions o;
+  o.independence_weight = 1.0;
+  ModelConfig u;
+  u.arch = "fmnist28";
+  EXPECT_NE(refusal(u, o).find("conditional model"), std::string::npos);
+  ModelConfig g = c;
+  g.objective = "gali4";
+  EXPECT_NE(refusal(g, o).find("independence weight applies to objective ali"), std::string::npos);
+  TrainOptions tiny = o;
+  tiny.batch = 2;
+  EXPECT_NE(refusal(c, tiny).find("at least 3"), std::string::npos);
 }

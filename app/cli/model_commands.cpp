@@ -269,6 +269,8 @@ void run_info(const std::string& path) {
   if (h.options.rec_weight > 0) std::cout << ", rec-weight " << h.options.rec_weight;
   if (h.options.aux_weight > 0) std::cout << ", aux-weight " << h.options.aux_weight;
   if (h.options.prior_weight > 0) std::cout << ", prior-weight " << h.options.prior_weight;
+  if (h.options.independence_weight > 0)
+    std::cout << ", independence-weight " << h.options.independence_weight;
   if (h.options.instance_noise > 0) std::cout << ", instance noise " << h.options.instance_noise;
   if (h.options.labels > 0) std::cout << ", " << h.options.labels << " labels";
   if (h.options.schedule != "simultaneous") std::cout << ", " << h.options.schedule << " updates";

@@ -103,6 +103,7 @@ struct TrainArgs {
   double rec_weight = 0.0;
   double aux_weight = 0.0;
   double prior_weight = 0.0;
+  double independence_weight = 0.0;
   std::string init_from;  // a model file a new run starts from (fine-tuning)
   std::string device = "auto";
   uint64_t seed = 0;
@@ -172,6 +173,8 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   if (given("--rec-weight") && a.rec_weight != o.rec_weight) conflicts.push_back("--rec-weight");
   if (given("--aux-weight") && a.aux_weight != o.aux_weight) conflicts.push_back("--aux-weight");
   if (given("--prior-weight") && a.prior_weight != o.prior_weight) conflicts.push_back("--prior-weight");
+  if (given("--independence-weight") && a.independence_weight != o.independence_weight)
+    conflicts.push_back("--independence-weight");
   if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
@@ -355,6 +358,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.rec_weight = a.rec_weight;
     o.aux_weight = a.aux_weight;
     o.prior_weight = a.prior_weight;
+    o.independence_weight = a.independence_weight;
     o.seed = a.seed;
     ObjectiveChoice choice = a.objective;
     if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
@@ -636,6 +640,12 @@ void add_train_command(CLI::App& app) {
                   "add this x the KL from a Gaussian fitted to each batch's codes E(x) to N(0, I) "
                   "to the encoder's loss, so that codes spread like the prior (needs batch > latent "
                   "size; 0: none)")
+      ->capture_default_str()
+      ->check(finite_number(0, true));
+  cmd->add_option("--independence-weight", a->independence_weight,
+                  "conditional models: add this x the summed squared correlation of each batch's "
+                  "codes E(x, y) with its attributes to the encoder's loss, so that codes carry what "
+                  "the attributes do not, as the decoder's z (0: none)")
       ->capture_default_str()
       ->check(finite_number(0, true));
   cmd->add_option("--init-from", a->init_from,

@@ -158,7 +158,8 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
         (t.at("seed").is_number_integer() && t.at("seed").get<int64_t>() >= 0)))
     bad_field(name, "training.seed", "is not a non-negative integer");
   for (const char* k : {"lr", "beta1", "beta2"}) check_number(t, k, name, "training.");
-  for (const char* k : {"d_lr_scale", "rec_weight", "aux_weight", "prior_weight"}) check_number(t, k, name, "training.", false);
+  for (const char* k : {"d_lr_scale", "rec_weight", "aux_weight", "prior_weight",
+                        "independence_weight"}) check_number(t, k, name, "training.", false);
 }
 
 // Expected shape and type of every parameter and buffer of a module, by name.
@@ -221,6 +222,7 @@ void to_json(nlohmann::json& j, const TrainOptions& o) {
        {"rec_weight", o.rec_weight},
        {"aux_weight", o.aux_weight},
        {"prior_weight", o.prior_weight},
+       {"independence_weight", o.independence_weight},
        {"weighting", o.weighting},
        {"schedule", o.schedule},
        {"instance_noise", o.instance_noise},
@@ -240,6 +242,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.rec_weight = j.value("rec_weight", 0.0);
   o.aux_weight = j.value("aux_weight", 0.0);
   o.prior_weight = j.value("prior_weight", 0.0);
+  o.independence_weight = j.value("independence_weight", 0.0);
   o.weighting = j.value("weighting", std::string("uniform"));
   o.schedule = j.value("schedule", std::string("simultaneous"));
   o.instance_noise = j.value("instance_noise", 0.0);
@@ -270,6 +273,8 @@ void validate_train_options(const TrainOptions& o) {
     bad("the auxiliary classifier's weight must be a finite number >= 0", o.aux_weight);
   if (!std::isfinite(o.prior_weight) || o.prior_weight < 0)
     bad("the prior-matching weight must be a finite number >= 0", o.prior_weight);
+  if (!std::isfinite(o.independence_weight) || o.independence_weight < 0)
+    bad("the independence weight must be a finite number >= 0", o.independence_weight);
 }
 
 void write_checkpoint_file(const fs::path& path, const CheckpointHeader& header,

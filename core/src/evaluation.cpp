@@ -9,6 +9,7 @@
 
 #include "ali/error.h"
 #include "ali/inpaint.h"
+#include "ali/objective.h"
 
 namespace fs = std::filesystem;
 
@@ -650,6 +651,24 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
                          {"baseline_random_pairs_mse", pairs_mse},
                          {"attribute_preservation", mean_of(kept)},
                          {"classifier_accuracy_on_inputs", mean_of(clf.test_accuracy)}};
+
+  // The decoder is sampled with z independent of y; codes that tell an attribute are codes it meets
+  // with the wrong value of it (what --independence-weight trains away).
+  say(progress, "what the codes tell of the attributes");
+  auto mu = encode_all(m, test, rows, false);
+  nlohmann::json told = nlohmann::json::object();
+  double told_total = 0;
+  for (size_t i = 0; i < clf.names.size(); ++i) {
+    auto k = cols[int64_t(i)].item<int64_t>();
+    double d = code_attribute_dependence(mu, y.select(1, k).unsqueeze(1)).item<double>();
+    told[clf.names[i]] = d;
+    told_total += d;
+  }
+  j["code_attribute_dependence"] = {
+      {"total", told_total},
+      {"per_attribute", told},
+      {"what", "squared correlations of E(x, y)'s mu with each attribute, less chance, summed over "
+               "the code (0: the codes carry nothing linear about it)"}};
 
   say(progress, "samples and Frechet distance");
   auto z = seeded_normal(n, c.nlat, o.seed + 5);

@@ -129,22 +129,34 @@ struct GradientResult {
   // With an auxiliary weight: the classifier's loss on the real images and on G(z, y) (aux_loss).
   torch::Tensor aux_real, aux_fake;
   torch::Tensor prior_kl;  // batch_prior_kl(z_hat) when a prior weight was given, else undefined
+  // code_attribute_dependence(mu, y) when an independence weight was given, else undefined
+  torch::Tensor dependence;
+};
+// The terms added to the ALI game, each by its weight (0: not added).
+struct AliTerms {
+  double rec = 0.0;           // L_GE += rec * mean|x - G(z_hat)| (ALICE's explicit cycle term)
+  double aux = 0.0;           // L_D += aux * aux_loss(aux(x), y), L_GE += aux * aux_loss(aux(G(z, y)), y)
+  double prior = 0.0;         // L_GE += prior * batch_prior_kl(z_hat); only the encoder's means see it
+  double independence = 0.0;  // L_GE += independence * code_attribute_dependence(mu, y); the means only
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
-// gradients (set_gradients). With rec_weight > 0 the encoder/decoder loss also gets
-// rec_weight * mean|x - G(z_hat)|. With aux_weight > 0 (a conditional model whose D has the
-// auxiliary classifier) L_D also gets aux_weight * aux_loss(aux(x), y) and L_GE
-// aux_weight * aux_loss(aux(G(z, y)), y). With prior_weight > 0 L_GE also gets
-// prior_weight * batch_prior_kl(z_hat), which only the encoder's means see (not its sigma).
+// gradients (set_gradients), with the added terms `terms` gives weights to. The auxiliary term
+// needs a conditional model whose D has the classifier; the independence term a conditional model.
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x,
-                                     const torch::Tensor& y = {}, double rec_weight = 0.0,
-                                     Update update = Update::Both, double instance_noise = 0.0,
-                                     double aux_weight = 0.0, double prior_weight = 0.0);
+                                     const torch::Tensor& y = {}, const AliTerms& terms = {},
+                                     Update update = Update::Both, double instance_noise = 0.0);
 // KL(N(m, S) || N(0, I)) = 0.5 (tr S + |m|^2 - d - log det S) for the mean m and covariance S
 // (divisor n - 1) of the rows of z (n x d, n > d), in double, differentiable: what `ali eval`'s
 // prior match measures over a whole split, on one batch. Its expectation over batches is smallest
 // when the codes' distribution has the prior's mean and covariance.
 torch::Tensor batch_prior_kl(const torch::Tensor& z);
+// How much a batch's codes (n x d) tell of its attributes (n x k, 0/1): the squared correlation of
+// every code dimension with every attribute that varies in the batch, less its expectation 1/(n-1)
+// when the two are independent, summed (in double, differentiable in the codes). About 0 when the
+// codes carry nothing linear about the attributes; one attribute's share is at least the R^2 of
+// reading it linearly from uncorrelated codes. In conditional ALI the decoder draws z independently
+// of y, so codes that carry y are codes the decoder meets with the wrong attributes. Needs n > 2.
+torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch::Tensor& y);
 // The auxiliary classifier's loss: binary cross-entropy of each attribute logit against y (0/1),
 // summed over the attributes and averaged over the rows.
 torch::Tensor aux_loss(const torch::Tensor& logits, const torch::Tensor& y);

@@ -92,6 +92,12 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
     throw Error("the prior-matching term fits a Gaussian to each batch's codes: it needs a batch "
                 "larger than the latent size (" + std::to_string(c.nlat) + "), not " +
                 std::to_string(o.batch));
+  if (o.independence_weight > 0 && (c.objective != "ali" || !c.conditional()))
+    throw Error("the independence weight applies to objective ali with a conditional model (it "
+                "decorrelates the codes from the attributes)");
+  if (o.independence_weight > 0 && o.batch < 3)
+    throw Error("the independence term correlates each batch's codes with its attributes: it needs "
+                "a batch of at least 3, not " + std::to_string(o.batch));
   if (o.aux_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
     throw Error("the auxiliary classifier's weight needs objective ali and a conditional model "
                 "whose discriminator has the classifier");
