@@ -137,7 +137,9 @@ struct AliTerms {
   double rec = 0.0;           // L_GE += rec * mean|x - G(z_hat)| (ALICE's explicit cycle term)
   double aux = 0.0;           // L_D += aux * aux_loss(aux(x), y), L_GE += aux * aux_loss(aux(G(z, y)), y)
   double prior = 0.0;         // L_GE += prior * batch_prior_kl(z_hat); only the encoder's means see it
-  double independence = 0.0;  // L_GE += independence * code_attribute_dependence(mu, y); the means only
+  // L_GE += independence * code_attribute_dependence(mu, y)'s terms above 0 (pairs correlated
+  // beyond chance); the means only. GradientResult::dependence is the whole sum.
+  double independence = 0.0;
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
 // gradients (set_gradients), with the added terms `terms` gives weights to. The auxiliary term

@@ -34,7 +34,10 @@ torch::Tensor batch_prior_kl(const torch::Tensor& z) {
   return 0.5 * (cov.trace() + mean.pow(2).sum() - double(d) - torch::logdet(cov));
 }
 
-torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch::Tensor& y) {
+namespace {
+// code_attribute_dependence's terms: r^2 - 1/(n - 1) for every code dimension (rows) and every
+// attribute that varies in the batch (columns); empty when none varies.
+torch::Tensor excess_squared_correlations(const torch::Tensor& codes, const torch::Tensor& y) {
   TORCH_CHECK(codes.dim() == 2 && y.dim() == 2 && codes.size(0) == y.size(0) && codes.size(0) > 2,
               "code/attribute dependence needs n x d codes and n x k attributes with n > 2 (got ",
               codes.sizes(), " and ", y.sizes(), ")");
@@ -45,12 +48,17 @@ torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch:
   a = a - a.mean(0);
   auto a_ss = a.pow(2).sum(0);
   auto varying = (a_ss > 1e-9).nonzero().squeeze(1);
-  if (varying.numel() == 0) return (c * 0).sum();  // nothing to tell: 0, still a graph
+  if (varying.numel() == 0) return c.narrow(1, 0, 0) * 0;  // nothing to tell; still a graph
   a = a.index_select(1, varying);
   // corr(c_j, a_k) = <c_j, a_k> / (|c_j| |a_k|); a code dimension that is constant counts as 0.
   auto r = torch::mm(c.t(), a) * (c.pow(2).sum(0) + 1e-12).rsqrt().unsqueeze(1) *
            a_ss.index_select(0, varying).rsqrt().unsqueeze(0);
-  return (r.pow(2) - 1.0 / double(n - 1)).sum();
+  return r.pow(2) - 1.0 / double(n - 1);
+}
+}  // namespace
+
+torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch::Tensor& y) {
+  return excess_squared_correlations(codes, y).sum();
 }
 
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
@@ -99,8 +107,13 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
     // G draws z independently of y; codes E gives that tell y are codes G meets with the wrong
     // attributes (the face model's mu read Male linearly at 0.96, and asked for Male with a prior
     // z the decoder drew a man only 61 % of the time). The means carry what E tells; they move.
-    r.dependence = code_attribute_dependence(enc.mu, y);
-    g_loss = g_loss + terms.independence * r.dependence.to(g_loss.scalar_type());
+    // Only correlations above what chance gives are pushed down: with the whole sum, the encoder
+    // (which sees y, and the batch through BatchNorm) learned to push each batch's correlations
+    // below chance (the logged estimate fell to -3.4 in 400 steps at weight 1, face model) while
+    // its reconstructions worsened (rec 0.055 -> 0.079).
+    auto excess = excess_squared_correlations(enc.mu, y);
+    r.dependence = excess.sum();
+    g_loss = g_loss + terms.independence * excess.clamp_min(0).sum().to(g_loss.scalar_type());
   }
   // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
   set_gradients(m, d_loss, g_loss, update);
