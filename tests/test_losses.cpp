@@ -197,6 +197,33 @@ std::shared_ptr<const ImageSet> bright_dark_set(int n) {
   set.class_names = {"dark", "bright"};
   return std::make_shared<const ImageSet>(with_condition_attributes(set));
 }
+
+// 60 steps of a small run of o (batch 16, lr 5e-4, seed 4) on data.
+std::unique_ptr<Trainer> sixty_steps(const ModelConfig& c, TrainOptions o,
+                                     std::shared_ptr<const ImageSet> data) {
+  o.batch = 16;
+  o.lr = 5e-4;
+  o.seed = 4;
+  auto t = std::make_unique<Trainer>(c, o, torch::kCPU);
+  t->set_data(std::move(data));
+  for (int i = 0; i < 60; ++i) t->step();
+  return t;
+}
+
+bool logs_metric(Trainer& t, const std::string& name) {
+  const auto names = *t.metric_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The message a trainer of (c, o) is refused with, or "" when it is not.
+std::string refusal_of(const ModelConfig& c, const TrainOptions& o) {
+  try {
+    Trainer t(c, o, torch::kCPU);
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  return std::string();
+}
 }  // namespace
 
 TEST(Losses, AuxiliaryClassifierTeachesDTheAttributesAndAsksTheDecoderToShowThem) {
@@ -383,44 +410,30 @@ TEST(Losses, PriorWeightBringsTheCodesTowardThePriorAndIsKeptInTheCheckpoint) {
   // The same run with and without the term; the codes of the training images, fitted as eval does.
   auto kl_after = [&](double w) {
     TrainOptions o;
-    o.batch = 16;
-    o.lr = 5e-4;
     o.prior_weight = w;
-    o.seed = 4;
-    Trainer t(c, o, torch::kCPU);
-    t.set_data(data);
-    for (int i = 0; i < 60; ++i) t.step();
+    auto t = sixty_steps(c, o, data);
     if (w > 0) {
-      const auto names = *t.metric_names();
-      EXPECT_NE(std::find(names.begin(), names.end(), "prior_kl"), names.end());
-      t.save(dir / "p.ali");
+      EXPECT_TRUE(logs_metric(*t, "prior_kl"));
+      t->save(dir / "p.ali");
     }
     torch::NoGradGuard ng;
-    t.model().train(false);
-    return prior_match(t.model().encoder->sample(t.model().encoder->forward(x, {}), false)).kl;
+    t->model().train(false);
+    return prior_match(t->model().encoder->sample(t->model().encoder->forward(x, {}), false)).kl;
   };
   const double without = kl_after(0.0), with = kl_after(2.0);
   EXPECT_LT(with, 0.5 * without) << "with " << with << ", without " << without;
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "p.ali", torch::kCPU)->options().prior_weight, 2.0);
 
   // Refused, with a message that names the term, rather than trained with a meaningless fit.
-  auto refusal = [](const ModelConfig& mc, const TrainOptions& o) {
-    try {
-      Trainer t(mc, o, torch::kCPU);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
   TrainOptions small;
   small.batch = 4;  // not more rows than the 4 latent dimensions
   small.prior_weight = 1.0;
-  EXPECT_NE(refusal(c, small).find("larger than the latent size"), std::string::npos);
+  EXPECT_NE(refusal_of(c, small).find("larger than the latent size"), std::string::npos);
   ModelConfig g = c;
   g.objective = "gali4";
   TrainOptions o;
   o.prior_weight = 1.0;
-  EXPECT_NE(refusal(g, o).find("prior-matching weight applies to objective ali"), std::string::npos);
+  EXPECT_NE(refusal_of(g, o).find("prior-matching weight applies to objective ali"), std::string::npos);
 }
 
 TEST(Losses, CodeAttributeDependenceIsTheSquaredCorrelationAboveChanceSummed) {
@@ -492,23 +505,17 @@ TEST(Losses, IndependenceWeightDecorrelatesCodesFromAttributesAndIsKeptInTheChec
   auto x = data->float_images(torch::arange(64));
   auto dependence_after = [&](double w) {
     TrainOptions o;
-    o.batch = 16;
-    o.lr = 5e-4;
     o.rec_weight = 5.0;  // the cycle term is what makes codes carry everything, y included
     o.independence_weight = w;
-    o.seed = 4;
-    Trainer t(c, o, torch::kCPU);
-    t.set_data(data);
-    for (int i = 0; i < 60; ++i) t.step();
+    auto t = sixty_steps(c, o, data);
     if (w > 0) {
-      const auto names = *t.metric_names();
-      EXPECT_NE(std::find(names.begin(), names.end(), "dependence"), names.end());
-      t.save(dir / "i.ali");
+      EXPECT_TRUE(logs_metric(*t, "dependence"));
+      t->save(dir / "i.ali");
     }
     // In training mode, as the objective sees the codes (60 steps do not settle the encoder's
     // BatchNorm running statistics, which evaluation mode would use).
     torch::NoGradGuard ng;
-    return code_attribute_dependence(t.model().encoder->forward(x, data->attributes).mu,
+    return code_attribute_dependence(t->model().encoder->forward(x, data->attributes).mu,
                                      data->attributes)
         .item<double>();
   };
@@ -517,23 +524,15 @@ TEST(Losses, IndependenceWeightDecorrelatesCodesFromAttributesAndIsKeptInTheChec
   EXPECT_LT(with, 0.5 * without) << "with " << with << ", without " << without;
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "i.ali", torch::kCPU)->options().independence_weight, 2.0);
 
-  auto refusal = [](const ModelConfig& mc, const TrainOptions& o) {
-    try {
-      Trainer t(mc, o, torch::kCPU);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
   TrainOptions o;
   o.independence_weight = 1.0;
   ModelConfig u;
   u.arch = "fmnist28";
-  EXPECT_NE(refusal(u, o).find("conditional model"), std::string::npos);
+  EXPECT_NE(refusal_of(u, o).find("conditional model"), std::string::npos);
   ModelConfig g = c;
   g.objective = "gali4";
-  EXPECT_NE(refusal(g, o).find("independence weight applies to objective ali"), std::string::npos);
+  EXPECT_NE(refusal_of(g, o).find("independence weight applies to objective ali"), std::string::npos);
   TrainOptions tiny = o;
   tiny.batch = 2;
-  EXPECT_NE(refusal(c, tiny).find("at least 3"), std::string::npos);
+  EXPECT_NE(refusal_of(c, tiny).find("at least 3"), std::string::npos);
 }
