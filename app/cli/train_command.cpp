@@ -643,9 +643,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()
       ->check(finite_number(0, true));
   cmd->add_option("--independence-weight", a->independence_weight,
-                  "conditional models: add this x the summed squared correlation of each batch's "
-                  "codes E(x, y) with its attributes to the encoder's loss, so that codes carry what "
-                  "the attributes do not, as the decoder's z (0: none)")
+                  "conditional models: add this x the squared correlations of each batch's codes "
+                  "E(x, y) with its attributes, summed where above chance, to the encoder's loss, so "
+                  "that codes carry what the attributes do not, as the decoder's z (0: none)")
       ->capture_default_str()
       ->check(finite_number(0, true));
   cmd->add_option("--init-from", a->init_from,

@@ -659,8 +659,7 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
   nlohmann::json told = nlohmann::json::object();
   double told_total = 0;
   for (size_t i = 0; i < clf.names.size(); ++i) {
-    auto k = cols[int64_t(i)].item<int64_t>();
-    double d = code_attribute_dependence(mu, y.select(1, k).unsqueeze(1)).item<double>();
+    double d = code_attribute_dependence(mu, y.select(1, clf.columns[i]).unsqueeze(1)).item<double>();
     told[clf.names[i]] = d;
     told_total += d;
   }

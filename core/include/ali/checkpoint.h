@@ -34,8 +34,9 @@ struct TrainOptions {
   // gives spread like the prior the decoder samples from. 0: none. Needs batch > latent size.
   double prior_weight = 0.0;
   // Weight of an independence term (objective ali, conditional models): the encoder gets
-  // independence_weight * code_attribute_dependence(mu, y) on each batch, so that its codes carry
-  // what the attributes do not, as the z the decoder is sampled with. 0: none.
+  // independence_weight * the above-chance terms of code_attribute_dependence(mu, y) on each
+  // batch, so that its codes carry what the attributes do not, as the z the decoder is sampled
+  // with. 0: none.
   double independence_weight = 0.0;
   // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
   std::string weighting = "uniform";

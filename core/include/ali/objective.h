@@ -155,8 +155,8 @@ torch::Tensor batch_prior_kl(const torch::Tensor& z);
 // How much a batch's codes (n x d) tell of its attributes (n x k, 0/1): the squared correlation of
 // every code dimension with every attribute that varies in the batch, less its expectation 1/(n-1)
 // when the two are independent, summed (in double, differentiable in the codes). About 0 when the
-// codes carry nothing linear about the attributes; one attribute's share is at least the R^2 of
-// reading it linearly from uncorrelated codes. In conditional ALI the decoder draws z independently
+// codes carry nothing linear about the attributes; for uncorrelated codes one attribute's share is
+// the R^2 of reading it linearly from them, less chance. In conditional ALI the decoder draws z independently
 // of y, so codes that carry y are codes the decoder meets with the wrong attributes. Needs n > 2.
 torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch::Tensor& y);
 // The auxiliary classifier's loss: binary cross-entropy of each attribute logit against y (0/1),
