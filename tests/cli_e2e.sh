@@ -120,6 +120,17 @@ must_fail "--resume with another independence weight" "$ALI" train --resume --in
   --steps 3 --out "$work/indep"
 must_fail "--independence-weight on an unconditional run" "$ALI" train --independence-weight 1 \
   --steps 2 --out "$work/r_indep"
+# The contrastive and attribute-edit terms: logged, shown, kept through --resume; edits need the
+# auxiliary classifier.
+"$ALI" train --conditional --aux-weight 1 --aux-edit-weight 0.5 --contrastive-weight 0.3 --steps 2 \
+  --checkpoint-every 0 --batch 20 --out "$work/views" --device cpu >/dev/null
+head -1 "$work/views/log.csv" | grep -q ",contrastive,aux_edit$" || fail "contrastive, aux_edit in log.csv"
+"$ALI" info "$work/views/checkpoint.ali" | grep -q "contrastive-weight 0.3, aux-edit-weight 0.5" \
+  || fail "info shows the contrastive and attribute-edit weights"
+must_fail "--resume with another contrastive weight" "$ALI" train --resume --contrastive-weight 1 \
+  --steps 3 --out "$work/views"
+must_fail "--aux-edit-weight without the auxiliary classifier" "$ALI" train --conditional \
+  --aux-edit-weight 1 --steps 2 --out "$work/r_edit"
 must_fail "--aux-weight on an unconditional run" "$ALI" train --aux-weight 1 --steps 2 --out "$work/r_aux"
 must_fail "--aux-weight with another objective" "$ALI" train --conditional --objective gali4 \
   --aux-weight 1 --steps 2 --out "$work/r_aux"

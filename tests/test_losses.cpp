@@ -536,3 +536,186 @@ TEST(Losses, IndependenceWeightDecorrelatesCodesFromAttributesAndIsKeptInTheChec
   tiny.batch = 2;
   EXPECT_NE(refusal_of(c, tiny).find("at least 3"), std::string::npos);
 }
+
+TEST(Losses, ViewOfShiftsAndErasesWithinTheImagesRange) {
+  torch::manual_seed(2);
+  auto x = test::synthetic_set(32, 1, 28)->float_images(torch::arange(32));
+  auto v = view_of(x);
+  ASSERT_EQ(v.sizes(), x.sizes());
+  // Shifting repeats edge pixels and erasing fills with the image's mean: no value leaves the
+  // image's own range.
+  auto lo = x.flatten(1).amin(1), hi = x.flatten(1).amax(1);
+  EXPECT_TRUE(v.flatten(1).amin(1).ge(lo - 1e-6).all().item<bool>());
+  EXPECT_TRUE(v.flatten(1).amax(1).le(hi + 1e-6).all().item<bool>());
+  const auto changed = (v - x).abs().flatten(1).amax(1).gt(1e-6).sum().item<int64_t>();
+  EXPECT_GE(changed, 24) << "most views differ from their image";  // (1/25 keep both offsets 0)
+  // A flat image stays flat, whatever the shift and the square.
+  auto flat = torch::full({4, 3, 64, 64}, 0.25f);
+  EXPECT_TRUE(torch::allclose(view_of(flat), flat));
+  // The views are drawn: two calls differ.
+  EXPECT_FALSE(torch::equal(view_of(x), view_of(x)));
+  EXPECT_THROW(view_of(torch::zeros({4, 28, 28})), c10::Error);
+}
+
+TEST(Losses, ViewContrastiveLossIsNtXentOnCosineSimilarities) {
+  // Codes that tell nothing (all the same direction): every row's 2n - 1 candidates tie.
+  const int64_t n = 5;
+  auto same = torch::ones({n, 3});
+  EXPECT_NEAR(view_contrastive_loss(same, 2 * same, 0.3).item<double>(), std::log(2.0 * n - 1), 1e-5);
+  // Orthonormal codes, each view equal to its image's: the pair's similarity is 1, every other 0.
+  auto e = torch::eye(n);
+  const double t = 0.5, pair = std::exp(1 / t);
+  const double want = -std::log(pair / (pair + double(2 * n - 2)));
+  EXPECT_NEAR(view_contrastive_loss(e, 3 * e, t).item<double>(), want, 1e-5);
+  // Swapping two rows of one view breaks their pairs: the loss grows.
+  auto swapped = e.index_select(0, torch::tensor({1, 0, 2, 3, 4}));
+  EXPECT_GT(view_contrastive_loss(e, swapped, t).item<double>(), want + 0.5);
+  EXPECT_THROW(view_contrastive_loss(torch::ones({1, 3}), torch::ones({1, 3})), c10::Error);
+  EXPECT_THROW(view_contrastive_loss(torch::ones({4, 3}), torch::ones({4, 2})), c10::Error);
+}
+
+TEST(Losses, EditedAttributesRedrawOneAttributePerRow) {
+  torch::manual_seed(6);
+  auto y = (torch::rand({400, 5}) < 0.3).to(torch::kFloat);
+  auto e = edited_attributes(y);
+  ASSERT_EQ(e.sizes(), y.sizes());
+  EXPECT_TRUE(e.eq(0).logical_or(e.eq(1)).all().item<bool>());
+  auto differing = e.ne(y).sum(1);
+  EXPECT_LE(differing.max().item<int64_t>(), 1);  // at most the re-drawn one
+  // A re-drawn attribute keeps its value half the time: about half the rows change.
+  EXPECT_NEAR(differing.to(torch::kDouble).mean().item<double>(), 0.5, 0.1);
+  // Each attribute is the re-drawn one about as often; set to 1 as often as to 0.
+  auto changed_to_one = (e - y).clamp_min(0).sum(0), changed_to_zero = (y - e).clamp_min(0).sum(0);
+  EXPECT_GT(changed_to_one.min().item<double>(), 5);
+  EXPECT_GT(changed_to_zero.min().item<double>(), 5);
+  // Class labels (one-hot rows) stay one-hot: a random class per row.
+  auto classes = torch::one_hot(torch::arange(400) % 3, 3).to(torch::kFloat);
+  auto ec = edited_attributes(classes);
+  EXPECT_TRUE(ec.sum(1).eq(1).all().item<bool>());
+  EXPECT_GT(ec.ne(classes).any(1).sum().item<int64_t>(), 200);  // about 2/3 of the rows change
+  EXPECT_THROW(edited_attributes(torch::ones({4})), c10::Error);
+}
+
+TEST(Losses, ContrastiveWeightMovesOnlyTheEncoderAndAuxEditOnlyTheDecoder) {
+  GradientCase k;
+  auto& m = k.m;
+  auto enc = m.encoder->parameters(), dec = m.decoder->parameters(),
+       disc = m.discriminator->parameters();
+  torch::manual_seed(5);
+  auto plain = compute_ali_gradients(m, k.x);
+  EXPECT_FALSE(plain.contrastive.defined());
+  auto plain_e = grads_of(enc), plain_g = grads_of(dec), plain_d = grads_of(disc);
+  torch::manual_seed(5);  // the same noise: only the added term differs
+  auto with = compute_ali_gradients(m, k.x, {}, {.contrastive = 2.0});
+  ASSERT_TRUE(with.contrastive.defined());
+  EXPECT_GT(with.contrastive.item<double>(), 0.0);
+  EXPECT_LT(with.contrastive.item<double>(), std::log(11.0) + 1e-4);  // at most all-ties, 2n - 1 = 11
+  EXPECT_TRUE(all_close(grads_of(disc), plain_d));  // D never sees it
+  EXPECT_TRUE(all_close(grads_of(dec), plain_g));   // nor the decoder
+  EXPECT_FALSE(all_close(grads_of(enc), plain_e));  // the encoder does
+
+  AuxCase a;
+  auto a_enc = a.m.encoder->parameters(), a_dec = a.m.decoder->parameters(),
+       a_disc = a.m.discriminator->parameters();
+  torch::manual_seed(7);
+  auto aux_only = compute_ali_gradients(a.m, a.x, a.y, {.aux = 1.0});
+  EXPECT_FALSE(aux_only.aux_edit.defined());
+  auto ae = grads_of(a_enc), ag = grads_of(a_dec), ad = grads_of(a_disc);
+  torch::manual_seed(7);
+  auto edits = compute_ali_gradients(a.m, a.x, a.y, {.aux = 1.0, .aux_edit = 2.0});
+  ASSERT_TRUE(edits.aux_edit.defined());
+  EXPECT_NEAR(edits.aux_real.item<double>(), aux_only.aux_real.item<double>(), 1e-6);
+  EXPECT_TRUE(all_close(grads_of(a_disc), ad));  // D's classifier learns from real images only
+  EXPECT_TRUE(all_close(grads_of(a_enc), ae));   // G(z, y') does not depend on the encoder
+  EXPECT_FALSE(all_close(grads_of(a_dec), ag));  // the decoder is asked to show the edits
+  ModelConfig c = a.config;
+  c.aux_classifier = false;
+  AliModel bare(c);
+  EXPECT_THROW(compute_ali_gradients(bare, a.x, a.y, {.aux_edit = 1.0}), c10::Error);
+}
+
+TEST(Losses, ContrastiveWeightMakesAnImagesViewsAgreeAndIsKeptInTheCheckpoint) {
+  test::TempDir dir;
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  auto data = test::synthetic_set(64, 1, 28);
+  auto x = data->float_images(torch::arange(64));
+  auto loss_after = [&](double w) {
+    TrainOptions o;
+    o.contrastive_weight = w;
+    auto t = sixty_steps(c, o, data);
+    if (w > 0) {
+      EXPECT_TRUE(logs_metric(*t, "contrastive"));
+      t->save(dir / "c.ali");
+    }
+    // The same views for both runs; training mode, as the objective sees the codes.
+    torch::NoGradGuard ng;
+    torch::manual_seed(9);
+    auto& e = *t->model().encoder;
+    return view_contrastive_loss(e.forward(x, {}).mu, e.forward(view_of(x), {}).mu).item<double>();
+  };
+  const double without = loss_after(0.0), with = loss_after(2.0);
+  EXPECT_LT(with, without - 0.3) << "with " << with << ", without " << without;
+  EXPECT_DOUBLE_EQ(Trainer::resume(dir / "c.ali", torch::kCPU)->options().contrastive_weight, 2.0);
+
+  TrainOptions o;
+  o.contrastive_weight = 1.0;
+  ModelConfig g = c;
+  g.objective = "gali4";
+  EXPECT_NE(refusal_of(g, o).find("contrastive weight applies to objective ali"), std::string::npos);
+  TrainOptions one = o;
+  one.batch = 1;
+  EXPECT_NE(refusal_of(c, one).find("at least 2"), std::string::npos);
+}
+
+TEST(Losses, AuxEditWeightTeachesTheDecoderCombinationsTheDataLacksAndIsKeptInTheCheckpoint) {
+  test::TempDir dir;
+  // Two attributes the classifier can read apart (a bright left half, a bright right half) that
+  // the data never combines: no image is bright on both sides.
+  const int n = 64;
+  ImageSet set;
+  set.name = "halves";
+  auto kind = torch::arange(n) % 3;  // 0: dark, 1: bright left, 2: bright right
+  auto left = kind.eq(1).to(torch::kFloat), right = kind.eq(2).to(torch::kFloat);
+  auto side = torch::cat({left.view({n, 1, 1, 1}).expand({n, 1, 28, 14}),
+                          right.view({n, 1, 1, 1}).expand({n, 1, 28, 14})}, 3);
+  set.images = (side * 150 + 40 + torch::randint(0, 40, {n, 1, 28, 28})).to(torch::kUInt8);
+  set.attributes = torch::stack({left, right}, 1);
+  set.attribute_names = {"bright_left", "bright_right"};
+  auto data = std::make_shared<const ImageSet>(set);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  c.attributes = set.attribute_names;
+  c.aux_classifier = true;
+  // Asked for both, how far is the decoder from being read so, by its own run's classifier
+  // (trained on real images in both runs)?
+  auto edit_loss_after = [&](double w) {
+    TrainOptions o;
+    o.aux_weight = 1.0;
+    o.aux_edit_weight = w;
+    auto t = sixty_steps(c, o, data);
+    if (w > 0) {
+      EXPECT_TRUE(logs_metric(*t, "aux_edit"));
+      t->save(dir / "e.ali");
+    }
+    // In training mode, as the term reads them (D's BatchNorm takes the batch's statistics): a
+    // batch of 32 asked for both beside 32 asked for what the data holds; the loss of the 32.
+    torch::NoGradGuard ng;
+    auto y = torch::cat({torch::ones({32, 2}), set.attributes.narrow(0, 0, 32)});
+    torch::manual_seed(9);
+    auto z = torch::randn({64, c.nlat});
+    auto logits = t->model().discriminator->classify(t->model().decoder->forward(z, y));
+    return aux_loss(logits.narrow(0, 0, 32), y.narrow(0, 0, 32)).item<double>();
+  };
+  const double without = edit_loss_after(0.0), with = edit_loss_after(2.0);
+  EXPECT_LT(with, without - 0.2) << "with " << with << ", without " << without;
+  EXPECT_DOUBLE_EQ(Trainer::resume(dir / "e.ali", torch::kCPU)->options().aux_edit_weight, 2.0);
+
+  TrainOptions o;
+  o.aux_edit_weight = 1.0;
+  ModelConfig u;
+  u.arch = "fmnist28";
+  EXPECT_NE(refusal_of(u, o).find("attribute-edit weight needs"), std::string::npos);
+}

@@ -271,6 +271,9 @@ void run_info(const std::string& path) {
   if (h.options.prior_weight > 0) std::cout << ", prior-weight " << h.options.prior_weight;
   if (h.options.independence_weight > 0)
     std::cout << ", independence-weight " << h.options.independence_weight;
+  if (h.options.contrastive_weight > 0)
+    std::cout << ", contrastive-weight " << h.options.contrastive_weight;
+  if (h.options.aux_edit_weight > 0) std::cout << ", aux-edit-weight " << h.options.aux_edit_weight;
   if (h.options.instance_noise > 0) std::cout << ", instance noise " << h.options.instance_noise;
   if (h.options.labels > 0) std::cout << ", " << h.options.labels << " labels";
   if (h.options.schedule != "simultaneous") std::cout << ", " << h.options.schedule << " updates";

@@ -104,6 +104,8 @@ struct TrainArgs {
   double aux_weight = 0.0;
   double prior_weight = 0.0;
   double independence_weight = 0.0;
+  double contrastive_weight = 0.0;
+  double aux_edit_weight = 0.0;
   std::string init_from;  // a model file a new run starts from (fine-tuning)
   std::string device = "auto";
   uint64_t seed = 0;
@@ -175,6 +177,10 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
   if (given("--prior-weight") && a.prior_weight != o.prior_weight) conflicts.push_back("--prior-weight");
   if (given("--independence-weight") && a.independence_weight != o.independence_weight)
     conflicts.push_back("--independence-weight");
+  if (given("--contrastive-weight") && a.contrastive_weight != o.contrastive_weight)
+    conflicts.push_back("--contrastive-weight");
+  if (given("--aux-edit-weight") && a.aux_edit_weight != o.aux_edit_weight)
+    conflicts.push_back("--aux-edit-weight");
   if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
@@ -359,6 +365,8 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.aux_weight = a.aux_weight;
     o.prior_weight = a.prior_weight;
     o.independence_weight = a.independence_weight;
+    o.contrastive_weight = a.contrastive_weight;
+    o.aux_edit_weight = a.aux_edit_weight;
     o.seed = a.seed;
     ObjectiveChoice choice = a.objective;
     if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
@@ -646,6 +654,17 @@ void add_train_command(CLI::App& app) {
                   "conditional models: add this x the squared correlations of each batch's codes "
                   "E(x, y) with its attributes, summed where above chance, to the encoder's loss, so "
                   "that codes carry what the attributes do not, as the decoder's z (0: none)")
+      ->capture_default_str()
+      ->check(finite_number(0, true));
+  cmd->add_option("--contrastive-weight", a->contrastive_weight,
+                  "add this x a contrastive loss (NT-Xent) of each batch's codes mu(x) against those "
+                  "of a shifted, partly erased copy of it to the encoder's loss, so that codes keep "
+                  "what survives small changes of an image (0: none)")
+      ->capture_default_str()
+      ->check(finite_number(0, true));
+  cmd->add_option("--aux-edit-weight", a->aux_edit_weight,
+                  "with --aux-weight: also draw each batch with one attribute per row re-drawn and "
+                  "train the decoder to be read as so edited, with this weight (0: none)")
       ->capture_default_str()
       ->check(finite_number(0, true));
   cmd->add_option("--init-from", a->init_from,

@@ -159,7 +159,7 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
     bad_field(name, "training.seed", "is not a non-negative integer");
   for (const char* k : {"lr", "beta1", "beta2"}) check_number(t, k, name, "training.");
   for (const char* k : {"d_lr_scale", "rec_weight", "aux_weight", "prior_weight",
-                        "independence_weight"}) check_number(t, k, name, "training.", false);
+                        "independence_weight", "contrastive_weight", "aux_edit_weight"}) check_number(t, k, name, "training.", false);
 }
 
 // Expected shape and type of every parameter and buffer of a module, by name.
@@ -223,6 +223,8 @@ void to_json(nlohmann::json& j, const TrainOptions& o) {
        {"aux_weight", o.aux_weight},
        {"prior_weight", o.prior_weight},
        {"independence_weight", o.independence_weight},
+       {"contrastive_weight", o.contrastive_weight},
+       {"aux_edit_weight", o.aux_edit_weight},
        {"weighting", o.weighting},
        {"schedule", o.schedule},
        {"instance_noise", o.instance_noise},
@@ -243,6 +245,8 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.aux_weight = j.value("aux_weight", 0.0);
   o.prior_weight = j.value("prior_weight", 0.0);
   o.independence_weight = j.value("independence_weight", 0.0);
+  o.contrastive_weight = j.value("contrastive_weight", 0.0);
+  o.aux_edit_weight = j.value("aux_edit_weight", 0.0);
   o.weighting = j.value("weighting", std::string("uniform"));
   o.schedule = j.value("schedule", std::string("simultaneous"));
   o.instance_noise = j.value("instance_noise", 0.0);
@@ -275,6 +279,10 @@ void validate_train_options(const TrainOptions& o) {
     bad("the prior-matching weight must be a finite number >= 0", o.prior_weight);
   if (!std::isfinite(o.independence_weight) || o.independence_weight < 0)
     bad("the independence weight must be a finite number >= 0", o.independence_weight);
+  if (!std::isfinite(o.contrastive_weight) || o.contrastive_weight < 0)
+    bad("the contrastive weight must be a finite number >= 0", o.contrastive_weight);
+  if (!std::isfinite(o.aux_edit_weight) || o.aux_edit_weight < 0)
+    bad("the attribute-edit weight must be a finite number >= 0", o.aux_edit_weight);
 }
 
 void write_checkpoint_file(const fs::path& path, const CheckpointHeader& header,

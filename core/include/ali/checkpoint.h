@@ -38,6 +38,16 @@ struct TrainOptions {
   // batch, so that its codes carry what the attributes do not, as the z the decoder is sampled
   // with. 0: none.
   double independence_weight = 0.0;
+  // Weight of a view-contrastive term (objective ali): the encoder gets contrastive_weight * the
+  // NT-Xent loss (SimCLR, temperature kContrastiveTemperature) of each batch's means mu(x) against
+  // the means of a shifted, partly erased copy of the batch (view_of), so that what mu keeps of an
+  // image survives small changes of it. 0: none. Needs batch >= 2.
+  double contrastive_weight = 0.0;
+  // Weight of an attribute-edit term (objective ali, auxiliary classifier): the decoder also draws
+  // G(z, y') for y' = y with one attribute per row re-drawn (edited_attributes), and gets
+  // aux_edit_weight * aux_loss(aux(G(z, y')), y'), so that it obeys each attribute in the
+  // combinations an edit asks for, not only those the data holds. 0: none.
+  double aux_edit_weight = 0.0;
   // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
   std::string weighting = "uniform";
   std::string schedule = "simultaneous";  // or "alternate": 5 D-only steps, then 1 E/G-only step

@@ -131,6 +131,8 @@ struct GradientResult {
   torch::Tensor prior_kl;  // batch_prior_kl(z_hat) when a prior weight was given, else undefined
   // code_attribute_dependence(mu, y) when an independence weight was given, else undefined
   torch::Tensor dependence;
+  torch::Tensor contrastive;  // view_contrastive_loss of mu(x) and mu(view_of(x)), when weighted
+  torch::Tensor aux_edit;     // aux_loss(aux(G(z, y')), y') for the edited y', when weighted
 };
 // The terms added to the ALI game, each by its weight (0: not added).
 struct AliTerms {
@@ -140,6 +142,9 @@ struct AliTerms {
   // L_GE += independence * code_attribute_dependence(mu, y)'s terms above 0 (pairs correlated
   // beyond chance); the means only. GradientResult::dependence is the whole sum.
   double independence = 0.0;
+  double contrastive = 0.0;  // L_GE += contrastive * view_contrastive_loss(mu(x), mu(view_of(x)))
+  // L_GE += aux_edit * aux_loss(aux(G(z, y')), y'), y' = edited_attributes(y); needs the classifier
+  double aux_edit = 0.0;
 };
 // One forward pass of the ALI game on a batch (x, optional attributes y), then the simultaneous
 // gradients (set_gradients), with the added terms `terms` gives weights to. The auxiliary term
@@ -147,6 +152,20 @@ struct AliTerms {
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x,
                                      const torch::Tensor& y = {}, const AliTerms& terms = {},
                                      Update update = Update::Both, double instance_noise = 0.0);
+// A second view of images x (B x C x H x W, values in [0, 1]) for the contrastive term: each image
+// shifted by up to max(1, H/14) pixels each way (edges repeated), and half of them with a random
+// square of side H/5..H/3 set to the image's mean. Draws from the global generator.
+torch::Tensor view_of(const torch::Tensor& x);
+inline constexpr double kContrastiveTemperature = 0.3;
+// NT-Xent (Chen et al. 2020) of two views' codes a, b (n x d each, n >= 2): cross-entropy of each
+// of the 2n rows finding its counterpart among the other 2n - 1 by cosine similarity / temperature,
+// averaged. log(2n - 1) when the codes tell nothing; towards 0 as each pair stands apart.
+torch::Tensor view_contrastive_loss(const torch::Tensor& a, const torch::Tensor& b,
+                                    double temperature = kContrastiveTemperature);
+// Attributes y (n x k, 0/1) with one attribute per row re-drawn: when every row is one-hot (class
+// labels), each row is a random class; otherwise one random attribute per row is set to 0 or 1 at
+// random. Draws from the global generator.
+torch::Tensor edited_attributes(const torch::Tensor& y);
 // KL(N(m, S) || N(0, I)) = 0.5 (tr S + |m|^2 - d - log det S) for the mean m and covariance S
 // (divisor n - 1) of the rows of z (n x d, n > d), in double, differentiable: what `ali eval`'s
 // prior match measures over a whole split, on one batch. Its expectation over batches is smallest

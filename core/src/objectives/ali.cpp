@@ -61,6 +61,57 @@ torch::Tensor code_attribute_dependence(const torch::Tensor& codes, const torch:
   return excess_squared_correlations(codes, y).sum();
 }
 
+torch::Tensor view_of(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4, "view_of takes B x C x H x W images (got ", x.sizes(), ")");
+  namespace F = torch::nn::functional;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const int64_t s = std::max<int64_t>(1, h / 14);
+  auto padded = F::pad(x, F::PadFuncOptions({s, s, s, s}).mode(torch::kReplicate));
+  // Draws on the CPU whatever the device: a few numbers per image, read here.
+  auto draws = torch::rand({n, 6}, torch::kDouble);
+  auto d = draws.accessor<double, 2>();
+  const int64_t lo = std::max<int64_t>(1, h / 5), hi = std::max(lo, h / 3);
+  std::vector<torch::Tensor> rows;
+  rows.reserve(size_t(n));
+  for (int64_t i = 0; i < n; ++i) {
+    auto pick = [&](int c, int64_t count) { return std::min(count - 1, int64_t(d[i][c] * double(count))); };
+    auto v = padded[i].narrow(1, pick(0, 2 * s + 1), h).narrow(2, pick(1, 2 * s + 1), w);
+    if (d[i][2] < 0.5) {
+      const int64_t side = lo + pick(3, hi - lo + 1);
+      v = v.clone();
+      v.narrow(1, pick(4, h - side + 1), side).narrow(2, pick(5, w - side + 1), side).fill_(v.mean());
+    }
+    rows.push_back(v);
+  }
+  return torch::stack(rows);
+}
+
+torch::Tensor view_contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, double temperature) {
+  TORCH_CHECK(a.dim() == 2 && a.sizes() == b.sizes() && a.size(0) >= 2,
+              "the contrastive loss takes two n x d views with n >= 2 (got ", a.sizes(), " and ",
+              b.sizes(), ")");
+  TORCH_CHECK(temperature > 0, "the contrastive temperature must be > 0");
+  namespace F = torch::nn::functional;
+  const int64_t n = a.size(0);
+  auto u = F::normalize(torch::cat({a, b}).to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  auto sim = torch::mm(u, u.t()) / temperature;
+  sim = sim.masked_fill(torch::eye(2 * n, sim.options().dtype(torch::kBool)), -1e9);
+  auto idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(a.device()));
+  return F::cross_entropy(sim, torch::cat({idx + n, idx}));
+}
+
+torch::Tensor edited_attributes(const torch::Tensor& y) {
+  TORCH_CHECK(y.dim() == 2 && y.size(1) >= 1, "edited_attributes takes n x k attributes (got ",
+              y.sizes(), ")");
+  const int64_t n = y.size(0), k = y.size(1);
+  auto opts = torch::TensorOptions().dtype(torch::kLong).device(y.device());
+  auto which = torch::randint(k, {n}, opts);
+  auto one_hot = y.sum(1).eq(1).all().item<bool>() && y.eq(0).logical_or(y.eq(1)).all().item<bool>();
+  if (one_hot) return torch::one_hot(which, k).to(y.scalar_type());
+  auto value = torch::randint(2, {n}, opts).to(y.scalar_type());
+  return y.clone().scatter_(1, which.unsqueeze(1), value.unsqueeze(1));
+}
+
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
                                      const AliTerms& terms, Update update, double instance_noise) {
   const int64_t n = x.size(0);
@@ -70,6 +121,9 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
                 "the auxiliary weight needs a conditional model whose D has the classifier");
   if (terms.independence > 0)
     TORCH_CHECK(y.defined(), "the independence weight needs a conditional model");
+  if (terms.aux_edit > 0)
+    TORCH_CHECK(y.defined() && m.discriminator->has_aux_classifier(),
+                "the attribute-edit weight needs a conditional model whose D has the classifier");
   auto z = torch::randn({n, c.nlat}, x.options());
   auto enc = m.encoder->forward(x, y);
   auto z_hat = m.encoder->sample(enc, c.bigan);
@@ -115,6 +169,18 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
     r.dependence = excess.sum();
     g_loss = g_loss + terms.independence * excess.clamp_min(0).sum().to(g_loss.scalar_type());
   }
+  if (terms.contrastive > 0) {
+    // The view's codes are the encoder's too: both sides move.
+    r.contrastive = view_contrastive_loss(enc.mu, m.encoder->forward(view_of(x), y).mu);
+    g_loss = g_loss + terms.contrastive * r.contrastive.to(g_loss.scalar_type());
+  }
+  if (terms.aux_edit > 0) {
+    // Edits ask for combinations the data may never hold (a man wearing lipstick): D cannot judge
+    // such pairs against real ones, so only its classifier, trained on real images, reads them.
+    auto y_edit = edited_attributes(y);
+    r.aux_edit = aux_loss(m.discriminator->classify(m.decoder->forward(z, y_edit)), y_edit);
+    g_loss = g_loss + terms.aux_edit * r.aux_edit;
+  }
   // Simultaneous update: D from L_D, E and G from L_G, both from the forward pass above.
   set_gradients(m, d_loss, g_loss, update);
   return r;
@@ -129,7 +195,9 @@ class AliObjective : public Objective {
       : terms_{.rec = o.rec_weight,
                .aux = o.aux_weight,
                .prior = o.prior_weight,
-               .independence = o.independence_weight} {}
+               .independence = o.independence_weight,
+               .contrastive = o.contrastive_weight,
+               .aux_edit = o.aux_edit_weight} {}
   std::string name() const override { return "ali"; }
   // The auxiliary classifier's losses (real images, decoder images), the batch's prior KL and its
   // code/attribute dependence only in runs that train them.
@@ -138,6 +206,8 @@ class AliObjective : public Objective {
     if (terms_.aux > 0) names.insert(names.end(), {"aux_real", "aux_fake"});
     if (terms_.prior > 0) names.push_back("prior_kl");
     if (terms_.independence > 0) names.push_back("dependence");
+    if (terms_.contrastive > 0) names.push_back("contrastive");
+    if (terms_.aux_edit > 0) names.push_back("aux_edit");
     return names;
   }
   ObjectiveOutput compute_gradients(AliModel& m, const Batch& b, const StepContext& ctx) override {
@@ -150,6 +220,8 @@ class AliObjective : public Objective {
     if (terms_.aux > 0) out.metrics.insert(out.metrics.end(), {r.aux_real.detach(), r.aux_fake.detach()});
     if (terms_.prior > 0) out.metrics.push_back(r.prior_kl.detach().to(torch::kFloat));
     if (terms_.independence > 0) out.metrics.push_back(r.dependence.detach().to(torch::kFloat));
+    if (terms_.contrastive > 0) out.metrics.push_back(r.contrastive.detach().to(torch::kFloat));
+    if (terms_.aux_edit > 0) out.metrics.push_back(r.aux_edit.detach().to(torch::kFloat));
     return out;
   }
 

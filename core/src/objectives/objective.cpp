@@ -98,6 +98,14 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
   if (o.independence_weight > 0 && o.batch < 3)
     throw Error("the independence term correlates each batch's codes with its attributes: it needs "
                 "a batch of at least 3, not " + std::to_string(o.batch));
+  if (o.contrastive_weight > 0 && c.objective != "ali")
+    throw Error("the contrastive weight applies to objective ali, not " + c.objective);
+  if (o.contrastive_weight > 0 && o.batch < 2)
+    throw Error("the contrastive term tells each image's view from the batch's others: it needs a "
+                "batch of at least 2, not " + std::to_string(o.batch));
+  if (o.aux_edit_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
+    throw Error("the attribute-edit weight needs objective ali and a conditional model whose "
+                "discriminator has the auxiliary classifier (--aux-weight)");
   if (o.aux_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
     throw Error("the auxiliary classifier's weight needs objective ali and a conditional model "
                 "whose discriminator has the classifier");
