@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "ali/checkpoint.h"
 #include "ali/device.h"
@@ -58,12 +59,23 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   std::cout << "attribute evaluation of " << a.model << " (" << c.arch << ", step " << h.step << ") on "
             << test.name << ", " << j["test_images"].get<int64_t>() << " test images\n";
   std::cout << "  " << std::left << std::setw(22) << "attribute" << std::right << std::setw(9) << "asked on"
-            << std::setw(10) << "asked off" << std::setw(10) << "fidelity" << std::setw(12) << "classifier\n";
+            << std::setw(10) << "asked off" << std::setw(10) << "fidelity" << std::setw(12) << "classifier"
+            << std::setw(22) << "real faces as asked\n";
+  auto reading = [](const nlohmann::json& v) {
+    std::ostringstream t;
+    if (v.is_null()) t << "-";
+    else t << std::fixed << std::setprecision(2) << v.get<double>();
+    return t.str();
+  };
   for (const auto& r : j["attribute_fidelity"]["per_attribute"])
     std::cout << "  " << std::left << std::setw(22) << r["name"].get<std::string>() << std::right << std::fixed
               << std::setprecision(3) << std::setw(9) << r["on"].get<double>() << std::setw(10)
               << r["off"].get<double>() << std::setw(10) << r["fidelity"].get<double>() << std::setw(11)
-              << r["classifier_accuracy"].get<double>() << "\n";
+              << r["classifier_accuracy"].get<double>() << std::setw(13)
+              << reading(r["real_images_as_asked"]["on"]) + " / " + reading(r["real_images_as_asked"]["off"])
+              << "\n";
+  std::cout << "  (real faces as asked: the classifier on the real test faces whose attributes are a\n"
+               "   request's, on / off; '-' where no real face has them)\n";
   row("mean attribute fidelity", j["attribute_fidelity"]["mean"], "chance", 0.5);
   const auto& r = j["reconstruction"];
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);

@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <map>
 #include <numeric>
 #include <tuple>
 
@@ -614,6 +616,63 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
   return out;
 }
 
+std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
+                                                  const AttributeClassifier& c, const torch::Tensor& base,
+                                                  const torch::Tensor& real_rows,
+                                                  const torch::Tensor& real_probs) {
+  const int64_t k = int64_t(names.size());
+  if (base.dim() != 2 || base.size(1) != k || real_rows.dim() != 2 || real_rows.size(1) != k)
+    throw Error("attribute rows do not match the model's " + std::to_string(k) + " attributes");
+  if (real_probs.dim() != 2 || real_probs.size(0) != real_rows.size(0) ||
+      real_probs.size(1) != int64_t(c.names.size()))
+    throw Error("the classifier's readings do not match the real rows");
+  // Rows as text keys ('0'/'1' per attribute); per key, how many real images and how many the
+  // classifier reads on, per evaluated attribute.
+  auto keys_of = [&](const torch::Tensor& rows) {
+    auto b = rows.gt(0.5).to(torch::kCPU).contiguous();
+    auto acc = b.accessor<bool, 2>();
+    std::vector<std::string> keys(size_t(b.size(0)), std::string(size_t(k), '0'));
+    for (int64_t i = 0; i < b.size(0); ++i)
+      for (int64_t j = 0; j < k; ++j)
+        if (acc[i][j]) keys[size_t(i)][size_t(j)] = '1';
+    return keys;
+  };
+  const auto real_keys = keys_of(real_rows);
+  auto read_on = real_probs.gt(0.5).to(torch::kDouble).to(torch::kCPU).contiguous();
+  auto on_acc = read_on.accessor<double, 2>();
+  std::map<std::string, std::pair<int64_t, std::vector<double>>> groups;
+  for (size_t i = 0; i < real_keys.size(); ++i) {
+    auto& g = groups[real_keys[i]];
+    if (g.second.empty()) g.second.assign(c.names.size(), 0.0);
+    ++g.first;
+    for (size_t a = 0; a < c.names.size(); ++a) g.second[a] += on_acc[int64_t(i)][int64_t(a)];
+  }
+  std::vector<RealReading> out;
+  for (size_t a = 0; a < c.names.size(); ++a) {
+    RealReading r;
+    r.name = c.names[a];
+    for (bool on : {true, false}) {
+      auto y = base.to(torch::kFloat).clone();
+      request_attribute(names, y, r.name, on);
+      double sum = 0;
+      int64_t matched = 0;
+      for (const auto& key : keys_of(y)) {
+        auto it = groups.find(key);
+        if (it == groups.end()) continue;
+        const double on_rate = it->second.second[a] / double(it->second.first);
+        sum += on ? on_rate : 1.0 - on_rate;
+        ++matched;
+      }
+      const double reading = matched ? sum / double(matched) : std::nan("");
+      const double share = base.size(0) ? double(matched) / double(base.size(0)) : 0.0;
+      (on ? r.on : r.off) = reading;
+      (on ? r.on_matched : r.off_matched) = share;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, AttributeClassifier& clf,
                                         bool classifier_from_cache, const EvalOptions& o,
                                         const Progress& progress) {
@@ -632,11 +691,18 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
 
   say(progress, "attribute fidelity (" + std::to_string(clf.names.size()) + " attributes, on and off)");
   auto fid = attribute_fidelity(m, clf, y, o.seed + 17);
+  // The same requests, read by the classifier on the real test images that carry them.
+  auto as_asked = real_reading_of_requests(c.attributes, clf, y, test.attributes,
+                                       attribute_probabilities(clf, test.float_images(torch::arange(test.size()))));
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json per = nlohmann::json::array();
   std::vector<double> fids;
   for (size_t i = 0; i < fid.size(); ++i) {
     per.push_back({{"name", fid[i].name}, {"on", fid[i].on}, {"off", fid[i].off}, {"fidelity", fid[i].fidelity()},
-                   {"classifier_accuracy", clf.test_accuracy[i]}});
+                   {"classifier_accuracy", clf.test_accuracy[i]},
+                   {"real_images_as_asked",
+                    {{"on", number(as_asked[i].on)}, {"off", number(as_asked[i].off)},
+                     {"on_rows_matched", as_asked[i].on_matched}, {"off_rows_matched", as_asked[i].off_matched}}}});
     fids.push_back(fid[i].fidelity());
   }
   j["attribute_fidelity"] = {{"mean", mean_of(fids)}, {"per_attribute", per}, {"samples_per_request", n},

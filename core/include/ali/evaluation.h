@@ -144,6 +144,21 @@ struct AttributeFidelity {
 // on, then off (request_attribute keeps the rows consistent), one seeded code per row shared by both.
 std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifier& c,
                                                   const torch::Tensor& base, uint64_t seed);
+// What the classifier itself reads on real images asked the same: for each evaluated attribute and
+// each of attribute_fidelity's requests (the `base` rows with it on, then off), the real images
+// whose attribute rows (`real_rows`, N x K; `real_probs`, the classifier's N x evaluated
+// probabilities of them) equal the requested row, and the fraction of them read as asked, averaged
+// over the requested rows that have any (`matched`: the fraction that do; NaN readings when none
+// does). A fidelity near these is the classifier's limit, not the model's.
+struct RealReading {
+  std::string name;
+  double on = 0, off = 0;
+  double on_matched = 0, off_matched = 0;
+};
+std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
+                                                  const AttributeClassifier& c, const torch::Tensor& base,
+                                                  const torch::Tensor& real_rows,
+                                                  const torch::Tensor& real_probs);
 
 // A conditional model on a CelebA-layout dataset: attribute classifier accuracy, per-attribute
 // fidelity and its mean, reconstruction MSE against random pairs, attribute preservation of
