@@ -210,6 +210,21 @@ std::unique_ptr<Trainer> sixty_steps(const ModelConfig& c, TrainOptions o,
   return t;
 }
 
+bool logs_metric(Trainer& t, const std::string& name);
+
+// sixty_steps; when `metric` is named (a run with the added term), checks that the run logs it and
+// saves the run to `file`, for the caller to check the term's weight was kept.
+std::unique_ptr<Trainer> sixty_steps(const ModelConfig& c, const TrainOptions& o,
+                                     std::shared_ptr<const ImageSet> data, const std::string& metric,
+                                     const std::filesystem::path& file) {
+  auto t = sixty_steps(c, o, std::move(data));
+  if (!metric.empty()) {
+    EXPECT_TRUE(logs_metric(*t, metric)) << metric;
+    t->save(file);
+  }
+  return t;
+}
+
 bool logs_metric(Trainer& t, const std::string& name) {
   const auto names = *t.metric_names();
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -426,11 +441,7 @@ TEST(Losses, PriorWeightBringsTheCodesTowardThePriorAndIsKeptInTheCheckpoint) {
   auto kl_after = [&](double w) {
     TrainOptions o;
     o.prior_weight = w;
-    auto t = sixty_steps(c, o, data);
-    if (w > 0) {
-      EXPECT_TRUE(logs_metric(*t, "prior_kl"));
-      t->save(dir / "p.ali");
-    }
+    auto t = sixty_steps(c, o, data, w > 0 ? "prior_kl" : "", dir / "p.ali");
     torch::NoGradGuard ng;
     t->model().train(false);
     return prior_match(t->model().encoder->sample(t->model().encoder->forward(x, {}), false)).kl;
@@ -516,11 +527,7 @@ TEST(Losses, IndependenceWeightDecorrelatesCodesFromAttributesAndIsKeptInTheChec
     TrainOptions o;
     o.rec_weight = 5.0;  // the cycle term is what makes codes carry everything, y included
     o.independence_weight = w;
-    auto t = sixty_steps(c, o, data);
-    if (w > 0) {
-      EXPECT_TRUE(logs_metric(*t, "dependence"));
-      t->save(dir / "i.ali");
-    }
+    auto t = sixty_steps(c, o, data, w > 0 ? "dependence" : "", dir / "i.ali");
     // In training mode, as the objective sees the codes (60 steps do not settle the encoder's
     // BatchNorm running statistics, which evaluation mode would use).
     torch::NoGradGuard ng;
@@ -639,11 +646,7 @@ TEST(Losses, ContrastiveWeightMakesAnImagesViewsAgreeAndIsKeptInTheCheckpoint) {
   auto loss_after = [&](double w) {
     TrainOptions o;
     o.contrastive_weight = w;
-    auto t = sixty_steps(c, o, data);
-    if (w > 0) {
-      EXPECT_TRUE(logs_metric(*t, "contrastive"));
-      t->save(dir / "c.ali");
-    }
+    auto t = sixty_steps(c, o, data, w > 0 ? "contrastive" : "", dir / "c.ali");
     // The same views for both runs; training mode, as the objective sees the codes.
     torch::NoGradGuard ng;
     torch::manual_seed(9);
@@ -690,11 +693,7 @@ TEST(Losses, AuxEditWeightTeachesTheDecoderCombinationsTheDataLacksAndIsKeptInTh
     TrainOptions o;
     o.aux_weight = 1.0;
     o.aux_edit_weight = w;
-    auto t = sixty_steps(c, o, data);
-    if (w > 0) {
-      EXPECT_TRUE(logs_metric(*t, "aux_edit"));
-      t->save(dir / "e.ali");
-    }
+    auto t = sixty_steps(c, o, data, w > 0 ? "aux_edit" : "", dir / "e.ali");
     // In training mode, as the term reads them (D's BatchNorm takes the batch's statistics): a
     // batch of 32 asked for both beside 32 asked for what the data holds; the loss of the 32.
     torch::NoGradGuard ng;
