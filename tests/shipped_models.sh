@@ -27,6 +27,8 @@ for name in fmnist28 fmnist28-conditional; do
 import json, sys
 shipped, now, name = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
 checks = [("linear probe", shipped["linear_probe"]["accuracy_mean"], now["linear_probe"]["accuracy_mean"]),
+          ("linear probe (3 hidden layers, mu)", shipped["linear_probe_layers"]["accuracy_mean"],
+           now["linear_probe_layers"]["accuracy_mean"]),
           ("label preservation", shipped["reconstruction"]["label_preservation"],
            now["reconstruction"]["label_preservation"])]
 if "conditional_fidelity" in shipped:

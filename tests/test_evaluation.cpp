@@ -86,6 +86,9 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_FALSE(j.contains("conditional_fidelity"));
   EXPECT_TRUE(j["linear_probe"].contains("baseline_raw_pixels_mean"));
+  // fmnist28's last three hidden layers: 128 x 3 x 3, 256, 256; then mu, 64.
+  EXPECT_EQ(j["linear_probe_layers"]["dimensions"].get<int64_t>(), 1152 + 256 + 256 + 64);
+  EXPECT_TRUE(j["linear_probe_layers"].contains("baseline_untrained_encoder_mean"));
   EXPECT_TRUE(j["reconstruction"].contains("baseline_random_pairs_mse"));
   // An untrained decoder outputs about the mean image: its MSE sits near the data's variance,
   // well below the random-pair MSE (twice the variance) and far from 0.
@@ -103,6 +106,42 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
   // Seeded: the same evaluation gives the same holes and figures.
   auto again = evaluate_model(m, train, test, clf, cr, o);
   EXPECT_DOUBLE_EQ(double(again["inpainting"]["hole_mse"]), hole);
+}
+
+// A conditional encoder takes the class: the probes must not be handed it. On images that carry
+// no class at all (noise, labels drawn apart from them) every probe of a conditional model must sit
+// near chance; given the label, mu would separate the classes perfectly.
+TEST(Evaluation, ConditionalProbesAreNotHandedTheLabel) {
+  torch::manual_seed(5);
+  auto noise = [](int n, uint64_t seed) {
+    auto s = labelled(n, seed);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    s.images = torch::randint(0, 256, s.images.sizes(), gen, torch::kUInt8);
+    s.labels = torch::randint(0, 10, {n}, gen, torch::kLong);
+    return s;
+  };
+  auto train = noise(400, 11), test = noise(200, 12);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.attributes = train.class_names;
+  AliModel m(c);
+  auto clf = train_classifier(train, test, 1, 3, nullptr);
+  ClassifierReport cr;
+  EvalOptions o;
+  o.probe_per_class = 10;
+  o.probe_draws = 2;
+  o.fd_samples = 100;
+  o.fidelity_per_class = 5;
+  auto j = evaluate_model(m, train, test, clf, cr, o);
+  EXPECT_LT(j["linear_probe"]["accuracy_mean"].get<double>(), 0.3);
+  EXPECT_LT(j["linear_probe_layers"]["accuracy_mean"].get<double>(), 0.3);
+  EXPECT_LT(j["linear_probe_layers"]["baseline_untrained_encoder_mean"].get<double>(), 0.3);
+  // The label does reach mu when given: the same untrained encoder separates the noise by it.
+  auto rows = torch::arange(200);
+  auto given = encode_all(m, with_class_attributes(test), rows, false);
+  EXPECT_GT(logistic_regression_accuracy(given.narrow(0, 0, 100), test.labels.narrow(0, 0, 100),
+                                         given.narrow(0, 100, 100), test.labels.narrow(0, 100, 100), 10),
+            0.9);
 }
 
 TEST(Evaluation, PerfectAndConstantReconstructions) {

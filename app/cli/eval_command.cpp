@@ -105,6 +105,9 @@ void run_eval(const EvalArgs& a) {
   const auto& p = j["linear_probe"];
   row("linear probe accuracy (mu)", p["accuracy_mean"], "raw pixels", p["baseline_raw_pixels_mean"]);
   row("  spread (std over draws)", p["accuracy_std"], "raw pixels", p["baseline_raw_pixels_std"]);
+  const auto& pl = j["linear_probe_layers"];
+  row("linear probe (3 hidden layers, mu)", pl["accuracy_mean"], "untrained encoder",
+      pl["baseline_untrained_encoder_mean"]);
   const auto& r = j["reconstruction"];
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",

@@ -278,6 +278,12 @@ torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& 
   });
 }
 
+torch::Tensor encode_layers_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int hidden) {
+  return map_batches(m, set, rows, [&](const torch::Tensor& x, const torch::Tensor& y) {
+    return m.encoder->layer_features(x, y, hidden);
+  });
+}
+
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows) {
   return map_batches(m, set, rows, [&](const torch::Tensor& x, const torch::Tensor& y) {
     return m.decoder->forward(m.encoder->forward(x, y).mu, y);
@@ -390,14 +396,24 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   j["classifier"] = {{"test_accuracy", cr.test_accuracy}, {"path", cr.path.string()},
                      {"from_cache", cr.from_cache}};
 
+  // The probes must not be handed the label: a conditional encoder takes y, and y enters mu through
+  // its linear head, so mu(x, true y) is linearly separable by class whatever the encoder sees in x
+  // (an untrained one probes at 1.0). The probes encode with a zero row instead; y enters mu only
+  // through that linear head, so any fixed row gives the same standardised features: mu's part
+  // that comes from x.
+  ImageSet ptr = tr, pte = te;
+  if (c.conditional()) {
+    ptr.attributes = torch::zeros_like(tr.attributes);
+    pte.attributes = torch::zeros_like(te.attributes);
+  }
   say(progress, "linear probe on the encoder's mu");
-  auto test_mu = encode_all(m, te, test_rows, false);
-  auto probe = linear_probe([&](const torch::Tensor& rows) { return encode_all(m, tr, rows, false); },
+  auto test_mu = encode_all(m, pte, test_rows, false);
+  auto probe = linear_probe([&](const torch::Tensor& rows) { return encode_all(m, ptr, rows, false); },
                             tr.labels, test_mu, test_y, classes, o.probe_per_class, o.probe_draws, o.seed);
   say(progress, "linear probe on raw pixels (baseline)");
   auto pixels = linear_probe([&](const torch::Tensor& rows) { return tr.float_images(rows); }, tr.labels,
                              test_x, test_y, classes, o.probe_per_class, o.probe_draws, o.seed);
-  j["linear_probe"] = {{"features", "encoder mu"},
+  j["linear_probe"] = {{"features", c.conditional() ? "encoder mu, the class not given (a zero row)" : "encoder mu"},
                        {"labels_per_class", o.probe_per_class},
                        {"draws", o.probe_draws},
                        {"accuracy_mean", probe.mean},
@@ -405,6 +421,30 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                        {"runs", probe.runs},
                        {"baseline_raw_pixels_mean", pixels.mean},
                        {"baseline_raw_pixels_std", pixels.std}};
+
+  // The paper's protocol (its SVHN SVM): the encoder's last three hidden layers and mu, with the
+  // same labels and draws; the baseline is the same protocol on an untrained encoder of the same
+  // architecture (random convolutional features are a strong baseline on their own).
+  say(progress, "linear probe on the encoder's last hidden layers and mu");
+  auto layer_probe = [&](AliModel& model) {
+    return linear_probe([&](const torch::Tensor& rows) { return encode_layers_all(model, ptr, rows); }, tr.labels,
+                        encode_layers_all(model, pte, test_rows), test_y, classes, o.probe_per_class,
+                        o.probe_draws, o.seed);
+  };
+  auto layers = layer_probe(m);
+  torch::manual_seed(o.seed + 31);
+  AliModel untrained(c);
+  untrained.to(m.device());
+  auto layers_untrained = layer_probe(untrained);
+  j["linear_probe_layers"] = {{"features", "encoder's last 3 hidden layers and mu (the paper's SVM protocol)"},
+                              {"dimensions", encode_layers_all(m, pte, test_rows.narrow(0, 0, 1)).size(1)},
+                              {"labels_per_class", o.probe_per_class},
+                              {"draws", o.probe_draws},
+                              {"accuracy_mean", layers.mean},
+                              {"accuracy_std", layers.std},
+                              {"runs", layers.runs},
+                              {"baseline_untrained_encoder_mean", layers_untrained.mean},
+                              {"baseline_untrained_encoder_std", layers_untrained.std}};
 
   say(progress, "reconstructions");
   auto rf = reconstruction_figures(test_x, reconstruct_all(m, te, test_rows), test_y, classifier, o.seed);

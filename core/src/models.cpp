@@ -98,7 +98,9 @@ M* module_at(nn::Sequential& stack, It it) {
 }
 }  // namespace
 
-std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<torch::Tensor> parts) {
+std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<torch::Tensor> parts,
+                                          std::vector<torch::Tensor>* taps) {
+  TORCH_CHECK(!taps || parts.size() == 1, "run_conv_stack: taps need one part");
   std::vector<int64_t> sizes;
   for (const auto& p : parts) sizes.push_back(p.size(0));
   for (auto it = stack->begin(); it != stack->end(); ++it) {
@@ -132,6 +134,7 @@ std::vector<torch::Tensor> run_conv_stack(nn::Sequential& stack, std::vector<tor
     } else {
       for (auto& p : parts) p = leaky_relu_mask(p, slope, drop ? drop->mask_for(p) : torch::Tensor());
     }
+    if (taps) taps->push_back(parts[0]);
     it = drop ? drop_it : act_it;
   }
   return parts;
@@ -171,6 +174,20 @@ EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
   // fp32 even under bf16 autocast: z_hat = mu + sigma * eps and everything downstream of it.
   auto out = conv_forward(*head_, h).flatten(1).to(torch::kFloat);
   return {out.narrow(1, 0, nlat_), out.narrow(1, nlat_, nlat_)};
+}
+
+torch::Tensor EncoderImpl::layer_features(const torch::Tensor& x, const torch::Tensor& y, int hidden) {
+  std::vector<torch::Tensor> taps;
+  auto h = run_conv_stack(stack_, std::vector<torch::Tensor>{x}, &taps)[0];
+  if (embed_) {
+    TORCH_CHECK(y.defined(), "a conditional encoder needs attributes");
+    h = torch::cat({h, embed_->forward(y).view({h.size(0), -1, 1, 1})}, 1);
+  }
+  std::vector<torch::Tensor> rows;
+  const int n = int(taps.size());
+  for (int i = std::max(0, n - hidden); i < n; ++i) rows.push_back(taps[i].flatten(1).to(torch::kFloat));
+  rows.push_back(conv_forward(*head_, h).flatten(1).to(torch::kFloat).narrow(1, 0, nlat_));
+  return torch::cat(rows, 1);
 }
 
 torch::Tensor EncoderImpl::sample(const EncoderOutput& out, bool deterministic) const {

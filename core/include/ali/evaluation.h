@@ -169,6 +169,8 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
 
 // Batched helpers over a model (CPU outputs).
 torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample);
+// EncoderImpl::layer_features (the last `hidden` layers and mu) of the rows.
+torch::Tensor encode_layers_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int hidden = 3);
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows);
 
 }  // namespace ali

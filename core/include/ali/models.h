@@ -27,8 +27,10 @@ torch::nn::Sequential make_conv_stack(const std::vector<LayerSpec>& layers, int 
 torch::Tensor run_conv_stack(torch::nn::Sequential& stack, const torch::Tensor& x);
 // The stack on parts of one batch: every layer per part, except BatchNorm, which normalises the
 // parts together (the statistics of the whole batch, as the stack run on their concatenation).
+// `taps` (one part only): each layer's output after its activation, in order, is appended there.
 std::vector<torch::Tensor> run_conv_stack(torch::nn::Sequential& stack,
-                                          std::vector<torch::Tensor> parts);
+                                          std::vector<torch::Tensor> parts,
+                                          std::vector<torch::Tensor>* taps = nullptr);
 
 struct EncoderOutput {
   torch::Tensor mu;         // B x nlat
@@ -43,6 +45,9 @@ class EncoderImpl : public torch::nn::Module {
   EncoderOutput forward(const torch::Tensor& x, const torch::Tensor& y = {});
   // z_hat = mu + sigma * eps (or mu alone for BiGAN / deterministic).
   torch::Tensor sample(const EncoderOutput& out, bool deterministic) const;
+  // The paper's feature protocol for downstream tasks (its SVHN SVM): the last `hidden` layers'
+  // activations (each flattened), then mu, as one B x D row per image.
+  torch::Tensor layer_features(const torch::Tensor& x, const torch::Tensor& y = {}, int hidden = 3);
 
  private:
   torch::nn::Sequential stack_{nullptr};
