@@ -1,8 +1,9 @@
 #!/bin/bash
 # The models shipped in assets/ still measure what their reports say: each is evaluated again on the
 # first 2,000 Fashion-MNIST test images (the linear probes on mu and on the encoder's last hidden
-# layers, label preservation, and for the conditional one its fidelity) and must stay within 0.03 of the figure in its *.eval.json (measured on all
-# 10,000); the KL of its codes' Gaussian fit to the prior must stay within 20 % + 1 of the report's.
+# layers, label preservation, and for the conditional one its fidelity) and must stay within 0.03 of
+# the figure in its *.eval.json (measured on all 10,000); the KL of its codes' Gaussian fit to the
+# prior must stay within 20 % + 1 of the report's.
 # The face model is evaluated on faces of its own (a fresh `ali make-faces` set, seed 99, not
 # the training seed): its mean attribute fidelity and attribute preservation must stay within 0.06 of
 # its report (a smaller set and its own attribute classifier move them more). The set has 12,000 faces
