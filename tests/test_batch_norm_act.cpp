@@ -69,17 +69,51 @@ std::pair<nn::Sequential, nn::Sequential> twin_stacks(const std::vector<LayerSpe
   return {stack, copy};
 }
 
-// run_conv_stack(stack, x) against copy->forward(x) (the modules), each after manual_seed(seed):
-// outputs and parameter gradients. Returns the modules' output.
+// The modules one by one, as Sequential::forward runs them: the output, and each layer's output
+// after its activation (and the Dropout after it), as run_conv_stack's taps.
+std::pair<torch::Tensor, std::vector<torch::Tensor>> modules_with_taps(nn::Sequential& s, torch::Tensor h) {
+  std::vector<torch::Tensor> taps;
+  bool after_activation = false;
+  for (auto it = s->begin(); it != s->end(); ++it) {
+    h = it->forward(h);
+    const bool activation = it->ptr()->as<nn::LeakyReLUImpl>() != nullptr;
+    if (activation)
+      taps.push_back(h);
+    else if (after_activation && it->ptr()->as<DropoutImpl>())
+      taps.back() = h;
+    after_activation = activation;
+  }
+  return {h, taps};
+}
+
+// run_conv_stack(stack, x) against the modules of `copy`, each after manual_seed(seed): outputs and
+// parameter gradients. Returns the modules' output.
+//
+// The two paths round differently (fp32, sums in other orders), so a pre-activation within rounding
+// of zero can land on either side of the LeakyReLU's kink: that one element's slope is then 1 in one
+// path and 0.02 in the other, and every gradient upstream of it moves by up to a tenth (a draw in
+// about thirty does this: ALI_TEST_SEED=38). Such flips are counted, and must stay that rare; the
+// gradients are compared where every element took the same side in both paths.
 torch::Tensor expect_stack_equals_modules(nn::Sequential& stack, nn::Sequential& copy,
                                           const torch::Tensor& x, uint64_t seed) {
   torch::manual_seed(seed);
-  auto fused = run_conv_stack(stack, x);
+  std::vector<torch::Tensor> fused_taps;
+  auto fused = run_conv_stack(stack, std::vector<torch::Tensor>{x}, &fused_taps)[0];
   torch::manual_seed(seed);
-  auto modules = copy->forward(x);
+  auto [modules, module_taps] = modules_with_taps(copy, x);
   EXPECT_LT(max_rel(fused, modules), 1e-5);
+  EXPECT_EQ(fused_taps.size(), module_taps.size());
+  int64_t flips = 0;
+  for (size_t i = 0; i < std::min(fused_taps.size(), module_taps.size()); ++i)
+    flips += ((fused_taps[i] > 0) != (module_taps[i] > 0)).sum().item<int64_t>();
+  EXPECT_LE(flips, 2);
   fused.sum().backward();
   modules.sum().backward();
+  if (flips > 0) {
+    std::printf("%lld element(s) on the other side of the kink: gradients not compared\n",
+                static_cast<long long>(flips));
+    return modules.detach();
+  }
   auto p = stack->parameters(), q = copy->parameters();
   for (size_t i = 0; i < p.size(); ++i) EXPECT_LT(max_rel(p[i].grad(), q[i].grad()), 1e-4) << i;
   return modules.detach();

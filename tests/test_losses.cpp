@@ -703,6 +703,8 @@ TEST(Losses, AuxEditWeightTeachesTheDecoderCombinationsTheDataLacksAndIsKeptInTh
     auto logits = t->model().discriminator->classify(t->model().decoder->forward(z, y));
     return aux_loss(logits.narrow(0, 0, 32), y.narrow(0, 0, 32)).item<double>();
   };
+  // Over 25 draws (ALI_TEST_SEED=0..24) the term took 0.16 to 1.50 off the loss (median 0.65);
+  // the 0.2 asked here failed at 2 of them (16, 22). This test's own draw takes 0.40.
   const double without = edit_loss_after(0.0), with = edit_loss_after(2.0);
   EXPECT_LT(with, without - 0.2) << "with " << with << ", without " << without;
   EXPECT_DOUBLE_EQ(Trainer::resume(dir / "e.ali", torch::kCPU)->options().aux_edit_weight, 2.0);
