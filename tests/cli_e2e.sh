@@ -146,6 +146,13 @@ must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$wo
 [ "$(sed -n 1p "$work/faces/list_attr_celeba.txt" | tr -d '\r')" = "12" ] || fail "make-faces count line"
 "$ALI" export --model "$ck" --out "$work/small.ali"
 "$ALI" info "$work/small.ali" | grep -q "step: *30" || fail "exported model"
+# Several checkpoints of one model: the mean of their weights (the last one's header); another
+# model among them is refused.
+"$ALI" export --model "$ck" "$work/run_fp32/checkpoint.ali" --out "$work/mean.ali" | grep -q "mean of 2 models" ||
+  fail "averaged export"
+"$ALI" info "$work/mean.ali" | grep -q "step: *31" || fail "averaged model's header"
+must_fail "averaging different models" "$ALI" export --model "$ck" "$work/cond_aux/checkpoint.ali" \
+  --out "$work/mixed.ali"
 # Photos are conformed to the model's framing (a dark garment on white comes out light on black);
 # --raw skips it; a uniform picture warns; --refine lowers the reconstruction error.
 shipped="$(dirname "$0")/../assets/fmnist28.ali"

@@ -157,3 +157,58 @@ TEST(Checkpoint, MismatchedModelIsNamed) {
             std::string::npos);
   EXPECT_EQ(error_of([&] { check_compatible(fmnist(), fmnist(), "x.ali"); }), "(no error)");
 }
+
+TEST(Checkpoint, AveragedModelsAreTheMeanOfTheirWeightsAndStatistics) {
+  test::TempDir dir;
+  auto data = test::synthetic_set(40, 1, 28);
+  // Two points of one run (a step apart: other weights, BatchNorm statistics and batch counts).
+  Trainer t(fmnist(), small_batch(), torch::kCPU);
+  t.set_data(data);
+  t.step();
+  t.save(dir / "a.ali");
+  t.step();
+  t.save(dir / "b.ali");
+  auto a = load_model(dir / "a.ali", torch::kCPU), b = load_model(dir / "b.ali", torch::kCPU);
+  CheckpointHeader h;
+  auto m = average_models({dir / "a.ali", dir / "b.ali"}, &h);
+  EXPECT_EQ(h.step, 2);  // the last file's header
+  ASSERT_TRUE(h.extra.contains("averaged_from"));
+  EXPECT_EQ(h.extra["averaged_from"].size(), 2u);
+  EXPECT_EQ(h.extra["averaged_from"][0]["step"], 1);
+  EXPECT_FALSE(m->encoder->is_training());
+  int64_t moved = 0;
+  for (auto [net, na, nb] : {std::tuple<torch::nn::Module*, torch::nn::Module*, torch::nn::Module*>{
+                                 m->encoder.get(), a->encoder.get(), b->encoder.get()},
+                             {m->decoder.get(), a->decoder.get(), b->decoder.get()},
+                             {m->discriminator.get(), a->discriminator.get(), b->discriminator.get()}}) {
+    auto pa = na->named_parameters(), pb = nb->named_parameters();
+    for (auto& p : net->named_parameters()) {
+      EXPECT_TRUE(torch::allclose(p.value(), (pa[p.key()] + pb[p.key()]) / 2, 1e-6, 1e-7)) << p.key();
+      moved += !torch::equal(pa[p.key()], pb[p.key()]);
+    }
+    auto ba = na->named_buffers(), bb = nb->named_buffers();
+    for (auto& q : net->named_buffers()) {
+      if (q.value().is_floating_point())  // running statistics: the mean
+        EXPECT_TRUE(torch::allclose(q.value(), (ba[q.key()] + bb[q.key()]) / 2, 1e-6, 1e-7)) << q.key();
+      else  // batch counts: the last file's
+        EXPECT_TRUE(torch::equal(q.value(), bb[q.key()])) << q.key();
+    }
+  }
+  EXPECT_GT(moved, 10);  // the step changed the weights: the mean is neither file
+  // One file: that model, unchanged, and no record of an average.
+  CheckpointHeader one;
+  auto same = average_models({dir / "b.ali"}, &one);
+  expect_same_state(*same->decoder, *b->decoder, 0);
+  EXPECT_FALSE(one.extra.contains("averaged_from"));
+  // Another model, none, or a missing file: refused with what is wrong.
+  ModelConfig small = fmnist();
+  small.nlat = 16;
+  Trainer other(small, small_batch(), torch::kCPU);
+  other.save(dir / "other.ali");
+  EXPECT_EQ(error_of([&] { average_models({dir / "a.ali", dir / "other.ali"}); }),
+            "cannot average " + (dir / "other.ali").string() + " with " + (dir / "a.ali").string() +
+                ": they are different models (nlat differs)");
+  EXPECT_EQ(error_of([&] { average_models({}); }), "no models to average");
+  EXPECT_NE(error_of([&] { average_models({dir / "a.ali", dir / "missing.ali"}); }).find("missing.ali"),
+            std::string::npos);
+}

@@ -230,12 +230,15 @@ void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint6
   std::cout << "wrote a " << rows.size() << " x " << cols << " attribute sweep to " << a.out << "\n";
 }
 
-void run_export(const std::string& in, const std::string& out) {
+void run_export(const std::vector<std::string>& in, const std::string& out) {
   CheckpointHeader h;
-  auto m = load_model(in, torch::kCPU, &h);
+  auto m = average_models(std::vector<fs::path>(in.begin(), in.end()), &h);
   save_model(out, *m, h);
-  std::cout << "wrote the networks of " << in << " (step " << h.step << ") to " << out << " ("
-            << fs::file_size(out) / 1024 << " KiB, no optimiser state)\n";
+  std::cout << "wrote the networks of "
+            << (in.size() == 1 ? in[0] + " (step " + std::to_string(h.step) + ")"
+                               : "the mean of " + std::to_string(in.size()) + " models (the last at step " +
+                                     std::to_string(h.step) + ")")
+            << " to " << out << " (" << fs::file_size(out) / 1024 << " KiB, no optimiser state)\n";
 }
 
 void run_info(const std::string& path) {
@@ -387,9 +390,13 @@ void add_model_commands(CLI::App& app) {
     cmd->callback([=] { run_sweep(*a, *rows, *cols, *seed); });
   }
   {
-    auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+    auto in = std::make_shared<std::vector<std::string>>();
+    auto out = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("export", "write a model's networks alone (small, for shipping)");
-    cmd->add_option("--model", *in, "checkpoint (.ali)")->required();
+    cmd->add_option("--model", *in,
+                    "checkpoint (.ali); several (one run's kept checkpoints): the mean of their weights, "
+                    "BatchNorm statistics included (checkpoint averaging)")
+        ->required();
     cmd->add_option("--out", *out, "output .ali")->required();
     cmd->callback([=] { run_export(*in, *out); });
   }

@@ -117,6 +117,15 @@ void save_model(const std::filesystem::path& path, const AliModel& m, const Chec
 // A model for inference (eval mode) on `device`.
 std::shared_ptr<AliModel> load_model(const std::filesystem::path& path, const torch::Device& device,
                                      CheckpointHeader* header_out = nullptr);
+// The mean of several saved models' weights (checkpoint averaging: Polyak averaging over a run's
+// kept checkpoints, as SWA or a weight EMA would give): every parameter and every floating-point
+// buffer (BatchNorm's running statistics) averaged; integer buffers are the last file's. The models
+// must share their configuration (the dataset name aside); any other is refused, naming the file
+// and the first setting that differs. `header_out` gets the last file's header, its extra recording
+// the files and steps averaged ("averaged_from"). On the CPU, in eval mode, as load_model.
+std::shared_ptr<AliModel> average_models(const std::vector<std::filesystem::path>& paths,
+                                         CheckpointHeader* header_out = nullptr);
+
 // Throws when `have` cannot stand in for `want` (arch, latent size, channels, attributes).
 void check_compatible(const ModelConfig& have, const ModelConfig& want, const std::string& what);
 
