@@ -153,6 +153,12 @@ must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$wo
 "$ALI" info "$work/mean.ali" | grep -q "step: *31" || fail "averaged model's header"
 must_fail "averaging different models" "$ALI" export --model "$ck" "$work/cond_aux/checkpoint.ali" \
   --out "$work/mixed.ali"
+# BatchNorm statistics re-estimated on the data for inference; a dataset that is not there is refused.
+"$ALI" export --model "$ck" --refit-bn fashion-mnist --refit-batches 3 --out "$work/refit.ali" |
+  grep -q "on 3 batches of 100" || fail "export --refit-bn"
+"$ALI" sample --model "$work/refit.ali" --count 4 --seed 3 --out "$work/refit.png"
+must_fail "--refit-bn on a missing folder" "$ALI" export --model "$ck" --refit-bn "$work/no-such-dir" \
+  --out "$work/refit2.ali"
 # Photos are conformed to the model's framing (a dark garment on white comes out light on black);
 # --raw skips it; a uniform picture warns; --refine lowers the reconstruction error.
 shipped="$(dirname "$0")/../assets/fmnist28.ali"

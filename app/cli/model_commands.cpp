@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "ali/batch_statistics.h"
 #include "ali/checkpoint.h"
 #include "ali/conform.h"
 #include "ali/data.h"
@@ -230,9 +231,29 @@ void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint6
   std::cout << "wrote a " << rows.size() << " x " << cols << " attribute sweep to " << a.out << "\n";
 }
 
-void run_export(const std::vector<std::string>& in, const std::string& out) {
+struct ExportArgs {
+  std::vector<std::string> in;
+  std::string out;
+  std::string refit_data;  // empty: the statistics as saved
+  int refit_batches = 100;
+};
+
+void run_export(const ExportArgs& a) {
+  const auto& in = a.in;
+  const auto& out = a.out;
   CheckpointHeader h;
   auto m = average_models(std::vector<fs::path>(in.begin(), in.end()), &h);
+  if (!a.refit_data.empty()) {
+    const ModelConfig& c = m->config;
+    auto set = load_dataset(a.refit_data, "train", c.image_size, c.image_channels);
+    if (c.conditional()) set = with_condition_attributes(std::move(set));
+    BatchNormRefit o;
+    o.batches = a.refit_batches;
+    refit_batch_norm(*m, set, o);
+    h.extra["batch_norm_refit"] = {{"data", a.refit_data}, {"batches", o.batches}, {"batch", o.batch}};
+    std::cout << "re-estimated the encoder's and decoder's BatchNorm statistics on " << o.batches
+              << " batches of " << o.batch << " (" << a.refit_data << " train images, prior codes)\n";
+  }
   save_model(out, *m, h);
   std::cout << "wrote the networks of "
             << (in.size() == 1 ? in[0] + " (step " + std::to_string(h.step) + ")"
@@ -390,15 +411,21 @@ void add_model_commands(CLI::App& app) {
     cmd->callback([=] { run_sweep(*a, *rows, *cols, *seed); });
   }
   {
-    auto in = std::make_shared<std::vector<std::string>>();
-    auto out = std::make_shared<std::string>();
+    auto a = std::make_shared<ExportArgs>();
     auto* cmd = app.add_subcommand("export", "write a model's networks alone (small, for shipping)");
-    cmd->add_option("--model", *in,
+    cmd->add_option("--model", a->in,
                     "checkpoint (.ali); several (one run's kept checkpoints): the mean of their weights, "
                     "BatchNorm statistics included (checkpoint averaging)")
         ->required();
-    cmd->add_option("--out", *out, "output .ali")->required();
-    cmd->callback([=] { run_export(*in, *out); });
+    cmd->add_option("--out", a->out, "output .ali")->required();
+    cmd->add_option("--refit-bn", a->refit_data,
+                    "re-estimate the encoder's and decoder's BatchNorm statistics for inference on this "
+                    "dataset's train split (fashion-mnist, an IDX or CelebA-layout folder): the encoder "
+                    "on its images, the decoder on prior codes");
+    cmd->add_option("--refit-batches", a->refit_batches, "batches of 100 for --refit-bn")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    cmd->callback([=] { run_export(*a); });
   }
   {
     auto path = std::make_shared<std::string>();

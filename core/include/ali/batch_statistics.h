@@ -1,0 +1,31 @@
+// BatchNorm statistics re-estimated for inference. During training the encoder's and decoder's
+// running statistics are a moving average (momentum 0.05) over weights that kept changing, and the
+// decoder's mix the batches it decodes: codes from the prior (the samples) and the encoder's codes
+// (the reconstruction term). Re-estimated once the weights are final, on what each network is run
+// on at inference (SWA's update_bn), the samples come out nearer the data: measured on the shipped
+// fmnist28.ali (ali eval, whole test split), Frechet distance 12.5 -> 5.6 with the probe (0.774 ->
+// 0.773) and label preservation (0.808 -> 0.811) as they were, reconstruction MSE 0.022 -> 0.025.
+#pragma once
+#include <cstdint>
+
+#include "ali/data.h"
+#include "ali/models.h"
+
+namespace ali {
+
+struct BatchNormRefit {
+  int batches = 100;  // batches of each network's inputs ...
+  int batch = 100;    // ... of this many
+  uint64_t seed = 0;  // which images and codes
+};
+
+// Replaces the encoder's and decoder's BatchNorm running statistics by their averages over
+// `o.batches` batches in training mode, every batch weighted alike: the encoder run on images of
+// `data` (with their attributes, for a conditional model), the decoder on codes drawn from the prior
+// N(0, I) (with the attributes of those same images). The weights are untouched, and so is the
+// discriminator (its statistics are those training resumes with). The model is left in eval mode.
+// Throws ali::Error when `data` does not fit the model (shape, attributes) or has fewer images
+// than one batch.
+void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o = {});
+
+}  // namespace ali

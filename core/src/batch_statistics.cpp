@@ -1,0 +1,83 @@
+#include "ali/batch_statistics.h"
+
+#include <string>
+
+#include "ali/error.h"
+
+namespace ali {
+namespace {
+
+std::vector<torch::nn::BatchNorm2dImpl*> batch_norms(torch::nn::Module& net) {
+  std::vector<torch::nn::BatchNorm2dImpl*> out;
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) out.push_back(bn);
+  return out;
+}
+
+}  // namespace
+
+void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o) {
+  const ModelConfig& c = m.config;
+  if (o.batches < 1 || o.batch < 2)
+    throw Error("re-estimating BatchNorm statistics needs at least 1 batch of at least 2 images");
+  if (data.channels() != c.image_channels || data.image_size() != c.image_size)
+    throw Error("the images are " + std::to_string(data.channels()) + "x" +
+                std::to_string(data.image_size()) + "x" + std::to_string(data.image_size()) +
+                ", the model takes " + std::to_string(c.image_channels) + "x" +
+                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  if (c.conditional() && (!data.attributes.defined() || data.attribute_names != c.attributes))
+    throw Error("this conditional model needs images with its attributes (" +
+                std::to_string(c.attributes.size()) + " of them)");
+  if (data.size() < o.batch)
+    throw Error("the data has " + std::to_string(data.size()) + " images, fewer than one batch of " +
+                std::to_string(o.batch));
+  torch::NoGradGuard ng;
+  struct Saved {
+    torch::nn::BatchNorm2dImpl* bn;
+    c10::optional<double> momentum;
+    torch::Tensor mean, var, count;
+  };
+  std::vector<Saved> saved;
+  for (torch::nn::Module* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
+                                 static_cast<torch::nn::Module*>(m.decoder.get())})
+    for (auto* bn : batch_norms(*net)) {
+      saved.push_back({bn, bn->options.momentum(), bn->running_mean.clone(), bn->running_var.clone(),
+                       bn->num_batches_tracked.clone()});
+      bn->running_mean.zero_();
+      bn->running_var.fill_(1);
+      bn->num_batches_tracked.zero_();
+      bn->options.momentum(c10::nullopt);  // the cumulative average: every batch alike
+    }
+  const auto device = m.device();
+  m.train(false);
+  m.encoder->train(true);
+  m.decoder->train(true);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  try {
+    const int64_t per_pass = data.size() / o.batch;
+    torch::Tensor order;
+    for (int b = 0; b < o.batches; ++b) {
+      // Images without replacement within each pass over the data.
+      if (b % per_pass == 0) order = epoch_permutation(data.size(), o.seed, b / per_pass);
+      auto index = order.narrow(0, (b % per_pass) * o.batch, o.batch);
+      auto x = data.float_images(index).to(device);
+      torch::Tensor y;
+      if (c.conditional()) y = data.attributes.index_select(0, index).to(device, torch::kFloat);
+      m.encoder->forward(x, y);
+      m.decoder->forward(torch::randn({o.batch, c.nlat}, gen).to(device), y);
+    }
+  } catch (...) {  // the statistics as they were
+    for (auto& s : saved) {
+      s.bn->options.momentum(s.momentum);
+      s.bn->running_mean.copy_(s.mean);
+      s.bn->running_var.copy_(s.var);
+      s.bn->num_batches_tracked.copy_(s.count);
+    }
+    m.train(false);
+    throw;
+  }
+  for (auto& s : saved) s.bn->options.momentum(s.momentum);
+  m.train(false);
+}
+
+}  // namespace ali
