@@ -20,14 +20,7 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
   const ModelConfig& c = m.config;
   if (o.batches < 1 || o.batch < 2)
     throw Error("re-estimating BatchNorm statistics needs at least 1 batch of at least 2 images");
-  if (data.channels() != c.image_channels || data.image_size() != c.image_size)
-    throw Error("the images are " + std::to_string(data.channels()) + "x" +
-                std::to_string(data.image_size()) + "x" + std::to_string(data.image_size()) +
-                ", the model takes " + std::to_string(c.image_channels) + "x" +
-                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
-  if (c.conditional() && (!data.attributes.defined() || data.attribute_names != c.attributes))
-    throw Error("this conditional model needs images with its attributes (" +
-                std::to_string(c.attributes.size()) + " of them)");
+  check_images_fit(c, data, "the images", "images");
   if (data.size() < o.batch)
     throw Error("the data has " + std::to_string(data.size()) + " images, fewer than one batch of " +
                 std::to_string(o.batch));

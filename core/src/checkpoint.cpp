@@ -448,62 +448,41 @@ std::shared_ptr<AliModel> load_model(const fs::path& path, const torch::Device& 
 std::shared_ptr<AliModel> average_models(const std::vector<fs::path>& paths,
                                          CheckpointHeader* header_out) {
   if (paths.empty()) throw Error("no models to average");
-  CheckpointHeader first, last;
-  auto sum = load_model(paths[0], torch::kCPU, &first);
-  last = first;
-  nlohmann::json from = nlohmann::json::array({{{"file", paths[0].string()}, {"step", first.step}}});
-  auto config_of = [](const ModelConfig& c) {
-    nlohmann::json j = c;
-    j.erase("dataset");
-    return j;
-  };
-  const nlohmann::json want = config_of(first.config);
   torch::NoGradGuard ng;
-  auto floating = [](torch::nn::Module& m) {
-    std::vector<torch::Tensor> t = m.parameters();
-    for (const auto& b : m.buffers())
+  // Parameters and floating-point buffers: what is averaged.
+  auto averaged = [](AliModel& m) {
+    auto t = all_tensors(m, false);
+    for (const auto& b : all_tensors(m, true))
       if (b.is_floating_point()) t.push_back(b);
     return t;
   };
-  auto tensors = [&](AliModel& m) {
-    std::vector<torch::Tensor> t;
-    for (torch::nn::Module* net : std::initializer_list<torch::nn::Module*>{
-             m.encoder.get(), m.decoder.get(), m.discriminator.get()})
-      for (auto& x : floating(*net)) t.push_back(x);
-    return t;
-  };
-  auto acc = tensors(*sum);
-  std::vector<torch::Tensor> total;
-  for (const auto& t : acc) total.push_back(t.to(torch::kDouble));
-  for (size_t i = 1; i < paths.size(); ++i) {
-    CheckpointHeader h;
-    // The header first: a model of another shape is refused before it is built.
-    h = read_checkpoint_header(paths[i]);
-    const nlohmann::json have = config_of(h.config);
-    if (have != want) {
-      std::string key = "?";
-      for (auto it = want.begin(); it != want.end(); ++it)
-        if (!have.contains(it.key()) || have.at(it.key()) != it.value()) {
-          key = it.key();
-          break;
-        }
+  std::shared_ptr<AliModel> m;
+  CheckpointHeader first, h;
+  std::vector<torch::Tensor> total;  // in double: the sum of many files loses nothing
+  nlohmann::json from = nlohmann::json::array();
+  for (size_t i = 0; i < paths.size(); ++i) {
+    m = load_model(paths[i], torch::kCPU, &h);
+    if (i == 0)
+      first = h;
+    else if (auto key = config_difference(first.config, h.config); !key.empty())
       throw Error("cannot average " + paths[i].string() + " with " + paths[0].string() +
                   ": they are different models (" + key + " differs)");
-    }
-    auto m = load_model(paths[i], torch::kCPU, &h);
-    auto t = tensors(*m);
-    for (size_t k = 0; k < total.size(); ++k) total[k].add_(t[k].to(torch::kDouble));
+    auto t = averaged(*m);
+    for (size_t k = 0; k < t.size(); ++k)
+      if (i == 0)
+        total.push_back(t[k].to(torch::kDouble));
+      else
+        total[k].add_(t[k].to(torch::kDouble));
     from.push_back({{"file", paths[i].string()}, {"step", h.step}});
-    last = std::move(h);
-    // Integer buffers (BatchNorm's batch counts) are the last file's.
-    sum->copy_matching_state_from(*m);
   }
-  for (size_t k = 0; k < total.size(); ++k) acc[k].copy_(total[k].div_(double(paths.size())));
+  // The last file's model: its header and integer buffers (BatchNorm's batch counts), the mean.
+  auto t = averaged(*m);
+  for (size_t k = 0; k < t.size(); ++k) t[k].copy_(total[k].div_(double(paths.size())));
   if (header_out) {
-    *header_out = std::move(last);
+    *header_out = std::move(h);
     if (paths.size() > 1) header_out->extra["averaged_from"] = std::move(from);
   }
-  return sum;
+  return m;
 }
 
 void check_compatible(const ModelConfig& have, const ModelConfig& want, const std::string& what) {

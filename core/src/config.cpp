@@ -176,6 +176,17 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"framing", c.framing_in_use()}};
 }
 
+std::string config_difference(const ModelConfig& a, const ModelConfig& b) {
+  nlohmann::json ja = a, jb = b;
+  ja.erase("dataset");
+  jb.erase("dataset");
+  for (auto it = ja.begin(); it != ja.end(); ++it)
+    if (!jb.contains(it.key()) || jb.at(it.key()) != it.value()) return it.key();
+  for (auto it = jb.begin(); it != jb.end(); ++it)
+    if (!ja.contains(it.key())) return it.key();
+  return {};
+}
+
 void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.arch = j.at("arch").get<std::string>();
   c.nlat = j.at("nlat").get<int>();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ali/conv.h"
+#include "ali/data.h"
 #include "ali/conv_transpose.h"
 #include "ali/batch_norm_act.h"
 #include "ali/dropout.h"
@@ -413,10 +414,7 @@ std::shared_ptr<AliModel> AliModel::clone_to(const torch::Device& d) const {
 }
 
 bool AliModel::copy_state_from(const AliModel& other) {
-  nlohmann::json a = config, b = other.config;
-  a.erase("dataset");
-  b.erase("dataset");
-  if (a != b) return false;
+  if (!config_difference(config, other.config).empty()) return false;
   copy_matching_state_from(other);  // the same configuration: every tensor matches
   return true;
 }
@@ -428,6 +426,29 @@ std::vector<std::string> AliModel::copy_matching_state_from(const AliModel& othe
   copy_state(*other.decoder, *decoder, "decoder", left);
   copy_state(*other.discriminator, *discriminator, "discriminator", left);
   return left;
+}
+
+std::vector<torch::Tensor> all_tensors(AliModel& m, bool buffers) {
+  std::vector<torch::Tensor> out;
+  for (torch::nn::Module* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
+                                 static_cast<torch::nn::Module*>(m.decoder.get()),
+                                 static_cast<torch::nn::Module*>(m.discriminator.get())}) {
+    auto v = buffers ? net->buffers() : net->parameters();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+void check_images_fit(const ModelConfig& c, const ImageSet& data, const std::string& images,
+                      const std::string& data_noun) {
+  if (data.channels() != c.image_channels || data.image_size() != c.image_size)
+    throw Error(images + " are " + std::to_string(data.channels()) + "x" +
+                std::to_string(data.image_size()) + "x" + std::to_string(data.image_size()) +
+                ", the model takes " + std::to_string(c.image_channels) + "x" +
+                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  if (c.conditional() && (!data.attributes.defined() || data.attribute_names != c.attributes))
+    throw Error("this conditional model needs " + data_noun + " with its attributes (" +
+                std::to_string(c.attributes.size()) + " of them)");
 }
 
 int64_t AliModel::parameter_count() const {

@@ -31,18 +31,6 @@ std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vecto
   return a;
 }
 
-// Every parameter (or buffer: BatchNorm statistics) of E, G and D, in one fixed order.
-std::vector<torch::Tensor> all_tensors(AliModel& m, bool buffers) {
-  std::vector<torch::Tensor> out;
-  for (torch::nn::Module* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
-                                 static_cast<torch::nn::Module*>(m.decoder.get()),
-                                 static_cast<torch::nn::Module*>(m.discriminator.get())}) {
-    auto v = buffers ? net->buffers() : net->parameters();
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  return out;
-}
-
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 
 // Adam's moments from a file must have their parameters' shapes and be finite: a crafted or
@@ -159,14 +147,7 @@ std::vector<std::string> Trainer::init_weights_from(const AliModel& source,
 void Trainer::set_data(std::shared_ptr<const ImageSet> data) {
   const ModelConfig& c = model_->config;
   if (!data || data->size() == 0) throw Error("the training set is empty");
-  if (data->channels() != c.image_channels || data->image_size() != c.image_size)
-    throw Error("training images are " + std::to_string(data->channels()) + "x" +
-                std::to_string(data->image_size()) + "x" + std::to_string(data->image_size()) +
-                ", the model takes " + std::to_string(c.image_channels) + "x" +
-                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
-  if (c.conditional() && (!data->attributes.defined() || data->attribute_names != c.attributes))
-    throw Error("this conditional model needs data with its attributes (" +
-                std::to_string(c.attributes.size()) + " of them)");
+  check_images_fit(c, *data, "training images", "data");
   objective_->prepare(data, options_);
   data_ = std::move(data);
   if (model_->config.dataset.empty()) model_->config.dataset = data_->name;

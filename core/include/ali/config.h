@@ -80,6 +80,9 @@ struct ModelConfig {
 };
 
 void to_json(nlohmann::json& j, const ModelConfig& c);
+// The first setting (its JSON name) in which two configurations differ, the dataset name aside;
+// empty when they describe the same model.
+std::string config_difference(const ModelConfig& a, const ModelConfig& b);
 void from_json(const nlohmann::json& j, ModelConfig& c);
 
 }  // namespace ali

@@ -8,6 +8,8 @@
 
 namespace ali {
 
+struct ImageSet;
+
 // Under bf16 autocast, a convolution whose output map is 1 x 1 (a matrix product with a row per
 // image) runs in fp32 with autocast paused: its weight cast and bf16 backward cost more than bf16
 // saves there (bench_layers: the encoder's and D(x)'s last layers, D(z) and D joint). Every conv
@@ -144,6 +146,15 @@ struct AliModel {
   std::vector<std::string> copy_matching_state_from(const AliModel& other);
   int64_t parameter_count() const;
 };
+
+// Every parameter (or buffer: BatchNorm statistics) of E, G and D, in one fixed order.
+std::vector<torch::Tensor> all_tensors(AliModel& m, bool buffers);
+
+// Throws ali::Error unless `data` fits the model: its image shape, and for a conditional model its
+// attributes. The messages read "<images> are CxSxS, the model takes ..." and "this conditional model
+// needs <data> with its attributes (K of them)".
+void check_images_fit(const ModelConfig& c, const ImageSet& data, const std::string& images,
+                      const std::string& data_noun);
 
 // Inference: switches the model to eval mode; inputs on any device, outputs on the CPU.
 torch::Tensor encode_mu(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
