@@ -1,6 +1,8 @@
 // The evaluation code on cases with known answers.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "ali/celeba.h"
 #include "ali/evaluation.h"
 #include "test_util.h"
@@ -190,6 +192,53 @@ TEST(Attributes, RequestsKeepRowsConsistent) {
   request_attribute(classes, one_hot, "c", true);
   EXPECT_TRUE(torch::equal(one_hot, torch::tensor({{0.0f, 0.0f, 1.0f}})));
   EXPECT_EQ(exclusive_attribute_groups(names).size(), 2u);  // hair colour, hair style
+}
+
+TEST(Attributes, SampleGridRowsAreConsistentShowcasesOrOneClassEach) {
+  // A face model's grid: each row one consistent combination, women and men, every hair colour.
+  ModelConfig faces;
+  faces.attributes = celeba_attribute_names();
+  const auto& names = faces.attributes;
+  auto col = [&](const std::string& n) { return int64_t(std::find(names.begin(), names.end(), n) - names.begin()); };
+  auto y = sample_grid_attributes(faces, 64, 8);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{64, 40}));
+  auto rows = sample_grid_row_names(faces, 8);
+  ASSERT_EQ(rows.size(), 8u);
+  std::set<std::vector<std::string>> distinct(rows.begin(), rows.end());
+  EXPECT_EQ(distinct.size(), 8u);
+  double men = 0;
+  std::set<std::string> hair;
+  for (int64_t r = 0; r < 8; ++r) {
+    auto first = y[r * 8];
+    for (int64_t c = 1; c < 8; ++c) EXPECT_TRUE(torch::equal(y[r * 8 + c], first));  // z varies along a row
+    for (const auto& n : rows[size_t(r)]) EXPECT_EQ(first[col(n)].item<float>(), 1.0f) << n;
+    EXPECT_EQ(first.sum().item<float>(), float(rows[size_t(r)].size()));  // nothing else on
+    const bool male = first[col("Male")].item<float>() > 0.5f;
+    const bool beard = first[col("Mustache")].item<float>() + first[col("Goatee")].item<float>() > 0;
+    EXPECT_EQ(first[col("No_Beard")].item<float>(), beard ? 0.0f : 1.0f) << r;  // as the data has it
+    EXPECT_TRUE(male || !beard) << r;
+    men += male;
+    for (const char* h : {"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"})
+      if (first[col(h)].item<float>() > 0.5f) hair.insert(h);
+  }
+  EXPECT_EQ(men, 4);
+  EXPECT_EQ(hair.size(), 4u);
+  // A CelebA subset: rows keep only the names the model has, and still differ.
+  ModelConfig few;
+  few.attributes = {"Male", "Smiling", "Eyeglasses"};
+  auto few_rows = sample_grid_row_names(few, 8);
+  std::set<std::vector<std::string>> few_distinct(few_rows.begin(), few_rows.end());
+  EXPECT_GE(few_distinct.size(), 4u);
+  for (const auto& r : few_rows)
+    for (const auto& n : r) EXPECT_NE(std::find(few.attributes.begin(), few.attributes.end(), n), few.attributes.end());
+  // Class models: one class per row, cycling; unconditional models: none.
+  ModelConfig classes;
+  classes.attributes = {"a", "b", "c"};
+  auto cy = sample_grid_attributes(classes, 10, 2);
+  EXPECT_TRUE(torch::equal(cy.argmax(1), torch::tensor({0, 0, 1, 1, 2, 2, 0, 0, 1, 1}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cy.sum(1), torch::ones({10})));
+  EXPECT_FALSE(sample_grid_attributes(ModelConfig{}, 8, 4).defined());
+  EXPECT_TRUE(sample_grid_row_names(ModelConfig{}, 8).empty());
 }
 
 namespace {

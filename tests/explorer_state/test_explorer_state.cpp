@@ -13,6 +13,7 @@
 
 #include <zlib.h>
 
+#include "ali/celeba.h"
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
@@ -224,6 +225,24 @@ TEST_F(ExplorerState, AttributeToggleRerendersWhatTakesAttributes) {
   EXPECT_EQ(s->attributes.sweep_images.size(0), 3 * 8);
 }
 
+TEST_F(ExplorerState, AFaceModelStartsFromAConsistentFaceAndItsGridShowsOthers) {
+  auto s = make_state();
+  auto m = model(5, celeba_attribute_names());
+  CheckpointHeader h;
+  h.config = m->config;  // no class names: CelebA's attributes
+  s->host.adopt(m, h, "");
+  ASSERT_TRUE(s->attributes.active());
+  EXPECT_FALSE(s->attributes.one_hot);
+  // Not all off (a beard-less woman with No_Beard off is a row the data never has).
+  EXPECT_EQ(s->attributes.summary(), "Black_Hair, No_Beard");
+  settle(*s);
+  ASSERT_EQ(s->live.sample_rows.size(), 8u);
+  EXPECT_EQ(s->live.sample_rows[0], (std::vector<std::string>{"Black_Hair", "No_Beard"}));
+  EXPECT_EQ(s->live.sample_rows[1], (std::vector<std::string>{"Male", "Brown_Hair", "No_Beard"}));
+  s->attributes.clear();
+  EXPECT_EQ(s->attributes.summary(), "none");
+}
+
 // A PNG whose header claims w x h pixels (no pixel data): what a decompression bomb starts with.
 void write_png_header(const fs::path& p, uint32_t w, uint32_t h) {
   auto be = [](uint32_t v) {
@@ -267,6 +286,52 @@ TEST_F(ExplorerState, DatasetDroppedBeforeAnyModelIsCheckedFirst) {
   s->data.set_dataset((dir_ / "data").string());
   settle(*s);
   EXPECT_FALSE(s->messages.back().error);
+}
+
+TEST_F(ExplorerState, FirstModelShowsItsOwnDataAndDataWithoutItsAttributesIsNotShown) {
+  // Folders of 28x28 images in class subfolders: "clothes" (shirt, shoe), "letters" (a, b).
+  auto classes = [&](const std::string& name, std::vector<std::string> cls) {
+    for (const auto& c : cls) {
+      fs::create_directories(dir_ / name / c);
+      for (int i = 0; i < 3; ++i) save_png(dir_ / name / c / (std::to_string(i) + ".png"), torch::rand({1, 28, 28}));
+    }
+    return (dir_ / name).string();
+  };
+  auto clothes = classes("clothes", {"shirt", "shoe"}), letters = classes("letters", {"a", "b"});
+  // The last session remembered the letters; no --data this time.
+  fs::create_directories(dir_ / "config");
+  std::ofstream(dir_ / "config" / "settings.json") << "{\"dataset\": \"" + letters + "\"}";
+  Options o;
+  o.config_dir = dir_ / "config";
+  auto s = std::make_unique<AppState>(o);
+  EXPECT_EQ(s->data.dataset, letters);
+  auto m = model(7, {"shirt", "shoe"});
+  m->config.dataset = clothes;  // the model's own data is here: it wins over the remembered one
+  adopt(*s, m);
+  ASSERT_TRUE(pump(*s, [&] { return s->data.test_set != nullptr; }));
+  settle(*s);
+  EXPECT_EQ(s->data.dataset, clothes);
+  EXPECT_EQ(s->data.test_set->attribute_names, (std::vector<std::string>{"shirt", "shoe"}));
+  EXPECT_TRUE(s->data.test_set_problem.empty());
+  EXPECT_FALSE(s->live.recons.empty());
+  for (const auto& msg : s->messages) EXPECT_FALSE(msg.error) << msg.text;
+  // Letters chosen as the next run's data: kept for training, but not run through this model.
+  s->data.set_dataset(letters);
+  settle(*s);
+  EXPECT_EQ(s->data.dataset, letters);
+  EXPECT_EQ(s->data.test_set, nullptr);
+  EXPECT_NE(s->data.test_set_problem.find("with its attributes (2 of them)"), std::string::npos)
+      << s->data.test_set_problem;
+  int errors = 0;
+  for (const auto& msg : s->messages) {
+    errors += msg.error;
+    EXPECT_EQ(msg.text.find("shapes cannot be multiplied"), std::string::npos) << msg.text;
+  }
+  EXPECT_EQ(errors, 1);
+  // Its own data again: shown.
+  s->data.set_dataset(clothes);
+  ASSERT_TRUE(pump(*s, [&] { return s->data.test_set != nullptr; }));
+  EXPECT_TRUE(s->data.test_set_problem.empty());
 }
 
 TEST_F(ExplorerState, DamagedSettingsFallBackToDefaults) {

@@ -148,8 +148,11 @@ void Attributes::model_adopted() {
   names_ = names;
   one_hot = is_class_attributes(names, app_.host.header.class_names);
   groups = attribute_groups(names, one_hot);
+  // Start as the sample grid's first row does: a class model's first class (it draws one class),
+  // a face model's consistent face (CelebA's rows have No_Beard on wherever there is no beard).
   values_.assign(names.size(), 0.0f);
-  if (one_hot && !values_.empty()) values_[0] = 1.0f;  // a class model draws one class
+  if (auto first = sample_grid_attributes(app_.config(), 1, 1); first.defined())
+    values_ = code_vector(first[0]);
   sweep_rows = default_sweep_rows(names, one_hot);
 }
 

@@ -24,21 +24,29 @@ std::string DataCache::key(const std::string& spec, const ModelConfig& c, bool c
          (cond ? "/cond" : "");
 }
 
+std::string DataCache::own_dataset(const ModelConfig& c) const {
+  std::string named = c.dataset.empty() ? "fashion-mnist" : c.dataset;
+  // A dataset named but not here (a shipped model's "celeba") falls back to the sample that ships
+  // beside it (assets/celeba-sample), if any.
+  std::error_code ec;
+  if (named != "fashion-mnist" && !std::filesystem::exists(named, ec))
+    if (auto sample = find_shipped_sample(app_.options.executable_dir, named); !sample.empty())
+      return sample.string();
+  return named;
+}
+
 void DataCache::model_adopted() {
   const ModelConfig& c = app_.config();
   std::string named = c.dataset.empty() ? "fashion-mnist" : c.dataset;
-  if (!app_.options.data.empty()) {
+  std::string own = own_dataset(c);
+  std::error_code ec;
+  const bool own_here = own == "fashion-mnist" || std::filesystem::exists(own, ec);
+  if (!app_.options.data.empty())
     dataset = app_.options.data;
-  } else if (dataset.empty() || (!model_dataset.empty() && named != model_dataset)) {
-    // A model of another dataset (the face model after a Fashion-MNIST one): its own test images.
-    // A dataset named but not here (a shipped model's "celeba") falls back to the sample that ships
-    // beside it (assets/celeba-sample), if any.
-    dataset = named;
-    std::error_code ec;
-    if (named != "fashion-mnist" && !std::filesystem::exists(named, ec))
-      if (auto sample = find_shipped_sample(app_.options.executable_dir, named); !sample.empty())
-        dataset = sample.string();
-  }
+  else if (dataset.empty() || (!model_dataset.empty() && named != model_dataset))
+    dataset = own;  // a model of another dataset (the face model after a Fashion-MNIST one)
+  else if (model_dataset.empty() && own_here)
+    dataset = own;  // the first model: its own data over the one the last session remembered
   model_dataset = named;
   ensure_test_set();
 }
@@ -50,15 +58,32 @@ void DataCache::ensure_test_set() {
   std::string k = key(spec, c, c.conditional());
   if (k == test_set_key_) return;
   test_set_key_ = k;
+  test_set.reset();  // in another shape: the views wait for the new one
+  test_set_problem.clear();
   bool cond = c.conditional();
   int size = c.image_size, channels = c.image_channels;
   app_.tasks.run("test-set", [spec, size, channels, cond, k]() -> Apply {
     auto data = load_test_split(spec, size, channels, cond);
-    return [data, k](AppState& s) {
+    return [data, spec, k](AppState& s) {
       if (s.data.test_set_key_ != k) return;  // the model or the data changed meanwhile
-      s.data.test_set = data;
+      s.data.show_test_set(data, spec, k);
     };
   });
+}
+
+void DataCache::show_test_set(std::shared_ptr<const ImageSet> data, const std::string& spec,
+                              const std::string& k) {
+  test_set_key_ = k;
+  test_set.reset();
+  test_set_problem.clear();
+  try {
+    if (app_.has_model()) check_images_fit(app_.config(), *data, spec + "'s images", spec);
+  } catch (const std::exception& e) {
+    test_set_problem = describe_exception(e);
+    app_.error("test images not shown: " + test_set_problem);
+    return;
+  }
+  test_set = std::move(data);
 }
 
 void DataCache::set_dataset(const std::string& spec) {
@@ -80,8 +105,7 @@ void DataCache::set_dataset(const std::string& spec) {
       DataCache& d = s.data;
       d.dataset = spec;
       if (!k.empty() && s.has_model() && k == key(spec, s.config(), s.config().conditional())) {
-        d.test_set_key_ = k;
-        d.test_set = data;
+        d.show_test_set(data, spec, k);  // kept for training even if it does not fit this model
       } else {
         d.ensure_test_set();  // another model (shape) arrived meanwhile: load it in that one's
                               // shape

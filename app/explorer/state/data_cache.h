@@ -19,6 +19,9 @@ class DataCache {
   std::string dataset;                       // training data spec ("" until known)
   std::string model_dataset;                 // the dataset the last adopted model names
   std::shared_ptr<const ImageSet> test_set;  // in the loaded model's shape, once loaded
+  // Why the data's test split is not shown ("" when it is, or is loading): data without the loaded
+  // conditional model's attributes (a dataset chosen for the next run, say).
+  std::string test_set_problem;
 
   std::string spec() const { return dataset.empty() ? "fashion-mnist" : dataset; }
   // Identifies a split of `spec` in the shape `c` takes (with condition attributes when `cond`).
@@ -39,6 +42,12 @@ class DataCache {
 
  private:
   void ensure_test_set();
+  // The dataset a model names, or the sample shipped beside the explorer for a name not here.
+  std::string own_dataset(const ModelConfig& c) const;
+  // Shows `data` (the test split of `spec` under `key`) if it fits the loaded model; else nothing,
+  // with test_set_problem saying why (a conditional model given data without its attributes).
+  void show_test_set(std::shared_ptr<const ImageSet> data, const std::string& spec,
+                     const std::string& key);
   AppState& app_;
   std::string test_set_key_;
   std::shared_ptr<const ImageSet> train_set_;

@@ -14,7 +14,12 @@ struct NoInputs {
   bool operator==(const NoInputs&) const = default;
 };
 
-class SamplesView : public View<NoInputs, PixelBuffer> {
+struct SampleGrid {
+  PixelBuffer pixels;
+  std::vector<std::vector<std::string>> rows;  // the attributes of each row (conditional models)
+};
+
+class SamplesView : public View<NoInputs, SampleGrid> {
  public:
   explicit SamplesView(LiveViews& v) : View(ViewKind::Samples), v_(v) {}
 
@@ -23,13 +28,17 @@ class SamplesView : public View<NoInputs, PixelBuffer> {
     return s.has_model() ? std::optional<Key>(Key{}) : std::nullopt;
   }
   Job request(AppState&, const Key&) override {
-    return [](AliModel& m, PixelBuffer& out) {
+    return [](AliModel& m, SampleGrid& out) {
       auto z = seeded_normal(kSampleCount, m.config.nlat, kSampleSeed);
       auto x = decode(m, z, sample_grid_attributes(m.config, kSampleCount, kCols));
-      out = to_pixels(make_grid(x, kCols, 1, 0.25f));
+      out.pixels = to_pixels(make_grid(x, kCols, 1, 0.25f));
+      out.rows = sample_grid_row_names(m.config, (kSampleCount + kCols - 1) / kCols);
     };
   }
-  void complete(AppState&, PixelBuffer&& r) override { v_.samples.set(std::move(r)); }
+  void complete(AppState&, SampleGrid&& r) override {
+    v_.samples.set(std::move(r.pixels));
+    v_.sample_rows = std::move(r.rows);
+  }
   LiveViews& v_;
 };
 

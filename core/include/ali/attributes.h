@@ -29,8 +29,14 @@ void request_attribute(const std::vector<std::string>& names, torch::Tensor& row
 // Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
 torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
                               uint64_t seed);
-// The y rows of an n-image sample grid in rows of `cols`: one class (one-hot) per grid row, cycling
-// through the attributes, as `ali train` and the explorer draw them; undefined for unconditional models.
+// The attributes of each of a sample grid's `grid_rows` rows, as `ali train` and the explorer draw
+// them. Class models (names that are not CelebA's): one class per row, cycling. CelebA attribute sets:
+// a cycle of showcase rows, women and men with each hair colour, smiles, glasses, a hat, beards and
+// a bald head, each consistent as request_attribute keeps rows (No_Beard on where there is no beard,
+// as in the data), as far as the model has the names. Empty for unconditional models.
+std::vector<std::vector<std::string>> sample_grid_row_names(const ModelConfig& c, int64_t grid_rows);
+// The y rows (n x K, 0/1) of an n-image sample grid in rows of `cols`: grid row r draws with
+// sample_grid_row_names' row r, set by request_attribute in order; undefined for unconditional models.
 torch::Tensor sample_grid_attributes(const ModelConfig& c, int64_t n, int cols);
 
 }  // namespace ali
