@@ -81,6 +81,9 @@ must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --devi
 "$ALI" train --conditional --steps 3 --checkpoint-every 0 --batch 20 --out "$work/cond" --device cpu >/dev/null
 "$ALI" info "$work/cond/checkpoint.ali" | grep -q "attributes: *T-shirt/top, Trouser" || fail "conditional attributes"
 "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Sneaker --count 4 --out "$work/sneakers.png"
+# No --attrs: one class per row, as the training grids draw them.
+"$ALI" sample --model "$work/cond/checkpoint.ali" --count 6 --cols 2 --out "$work/classes.png" | tee "$work/classes.log"
+grep -q "one attribute set per row: T-shirt/top | Trouser | Pullover$" "$work/classes.log" || fail "sample without --attrs: one class per row"
 "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Bag;Trouser,Dress" --cols 5 --out "$work/sweep.png"
 [ -s "$work/sweep.png" ] || fail "attribute sweep"
 must_fail "unknown attribute in a sweep" "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Hat" --out "$work/x.png"

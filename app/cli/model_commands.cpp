@@ -113,10 +113,24 @@ int display_scale(const ModelConfig& c) { return c.image_size < 48 ? 2 : 1; }
 
 void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
   auto l = open_model(a);
-  auto z = seeded_normal(count, l.model->config.nlat, seed);
-  auto x = decode(*l.model, z, rows_of(l.y, count));
-  save_image(a.out, upscale(make_grid(x, cols > 0 ? cols : int(std::ceil(std::sqrt(count)))),
-                            display_scale(l.model->config)));
+  const ModelConfig& c = l.model->config;
+  if (cols <= 0) cols = int(std::ceil(std::sqrt(count)));
+  auto z = seeded_normal(count, c.nlat, seed);
+  // A conditional model asked for no attributes draws the grid `ali train` and the explorer show:
+  // one attribute set per row (each class in turn; consistent faces for CelebA attributes).
+  torch::Tensor y = rows_of(l.y, count);
+  if (c.conditional() && a.attrs.empty()) {
+    y = sample_grid_attributes(c, count, cols);
+    auto rows = sample_grid_row_names(c, (count + cols - 1) / cols);
+    std::cout << "no --attrs: one attribute set per row:";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::cout << (r ? " |" : "") << " ";
+      for (size_t i = 0; i < rows[r].size(); ++i) std::cout << (i ? "," : "") << rows[r][i];
+    }
+    std::cout << "\n";
+  }
+  auto x = decode(*l.model, z, y);
+  save_image(a.out, upscale(make_grid(x, cols), display_scale(c)));
   std::cout << "wrote " << count << " samples to " << a.out << "\n";
 }
 
@@ -324,7 +338,8 @@ void add_model_commands(CLI::App& app) {
     auto count = std::make_shared<int>(64);
     auto seed = std::make_shared<uint64_t>(0);
     auto cols = std::make_shared<int>(0);
-    auto* cmd = app.add_subcommand("sample", "decode random codes into a grid of images");
+    auto* cmd = app.add_subcommand("sample", "decode random codes into a grid of images (a conditional model "
+                                              "without --attrs: one attribute set per row)");
     add_model_options(cmd, *a);
     cmd->add_option("--count", *count, "number of samples")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--seed", *seed, "seed of the codes (same seed, same picture)")->capture_default_str();
