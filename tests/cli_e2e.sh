@@ -48,6 +48,10 @@ ck="$run/checkpoint.ali"
 "$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s2.png"
 "$ALI" sample --model "$ck" --count 9 --seed 4 --out "$work/s3.png"
 cmp -s "$work/s1.png" "$work/s2.png" || fail "same seed gave a different picture"
+# One sample is the image alone (28 x 28, shown at 2x): no white frame to read as its background.
+"$ALI" sample --model "$ck" --count 1 --seed 3 --out "$work/one.png" >/dev/null
+python3 -c 'import struct, sys; sys.exit(struct.unpack(">II", open(sys.argv[1], "rb").read()[16:24]) != (56, 56))' \
+  "$work/one.png" || fail "one sample should be written without a frame"
 
 # Any image: the 16-sample grid (a large RGB PNG) is brought to 28x28 grey like the data loader does.
 "$ALI" reconstruct --model "$ck" --out "$work/rec.png" "$work/s1.png" "$run/samples_0000012.png"
