@@ -101,6 +101,22 @@ grep -q "starting from the weights of .*new: discriminator aux.weight, discrimin
   "$work/aux.log" || fail "--init-from should say what it took and what is new"
 head -1 "$work/cond_aux/log.csv" | grep -q ",aux_real,aux_fake" || fail "aux losses in log.csv"
 "$ALI" info "$work/cond_aux/checkpoint.ali" | tee "$work/info_aux"
+# Editing real images: the model reads each image's class with D's classifier (its image branch's
+# statistics refit first), then draws it as each class toggled.
+"$ALI" export --model "$work/cond_aux/checkpoint.ali" --refit-bn fashion-mnist --refit-batches 2 \
+  --out "$work/cond_aux_bn.ali" | grep -q "and the discriminator's image branch's" || fail "--refit-bn should refit D's image branch when it reads attributes"
+"$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Sneaker --count 1 --out "$work/sneaker1.png" >/dev/null
+"$ALI" edit --model "$work/cond_aux_bn.ali" --toggle Bag,Trouser --out "$work/edit.png" "$work/sneaker1.png" "$work/s1.png" \
+  | tee "$work/edit.log"
+[ "$(grep -c ': reads [A-Za-z]' "$work/edit.log")" -eq 2 ] || fail "edit should print what it read in each image"
+grep -q "rows: inputs, reconstructions, Bag toggled, Trouser toggled" "$work/edit.log" || fail "edit rows"
+python3 -c 'import struct, sys; sys.exit(struct.unpack(">II", open(sys.argv[1], "rb").read()[16:24]) != (124, 244))' \
+  "$work/edit.png" || fail "edit should write 2 columns of 4 rows"
+"$ALI" reconstruct --model "$work/cond_aux_bn.ali" --attrs read --out "$work/read_rec.png" "$work/sneaker1.png" | grep -q "sneaker1.png: reads " \
+  || fail "reconstruct --attrs read"
+must_fail "edit with a model that cannot read attributes" "$ALI" edit --model "$work/cond/checkpoint.ali" --toggle Bag --out "$work/x.png" "$work/sneaker1.png"
+must_fail "edit with an unknown attribute" "$ALI" edit --model "$work/cond_aux_bn.ali" --toggle Hat --out "$work/x.png" "$work/sneaker1.png"
+must_fail "--attrs read without images" "$ALI" sample --model "$work/cond_aux_bn.ali" --attrs read --out "$work/x.png"
 grep -q "attributes: *T-shirt/top, Trouser" "$work/info_aux" || fail "--init-from keeps the attributes"
 grep -q "aux-weight 1" "$work/info_aux" || fail "info shows the auxiliary weight"
 grep -q '"started_from":{"file":"[^"]*/cond/checkpoint.ali","step":3}' "$work/info_aux" \

@@ -132,3 +132,37 @@ TEST(BatchStatistics, ConditionalModelsRefitWithTheImagesAttributes) {
   EXPECT_FALSE(same(before, state_of(*m.decoder)));
   for (const auto& t : state_of(*m.decoder)) EXPECT_TRUE(torch::isfinite(t).all().item<bool>());
 }
+
+TEST(BatchStatistics, ADiscriminatorThatReadsAttributesHasItsImageBranchRefit) {
+  ModelConfig c = small_model();
+  c.attributes = {"class0", "class1", "class2"};
+  c.aux_classifier = true;
+  AliModel m(c);
+  auto data = std::make_shared<const ImageSet>(with_class_attributes(*test::synthetic_set(300, 1, 28, 3)));
+  auto x = data->float_images(torch::arange(200, 300));
+  // D's reading with its batch's own statistics (dropout off), and in eval mode.
+  auto reading_gap = [&] {
+    torch::NoGradGuard ng;
+    auto copy = m.clone_to(torch::kCPU);
+    copy->train(false);
+    for (const auto& mod : copy->discriminator->modules(false))
+      if (auto* bn = mod->as<torch::nn::BatchNorm2dImpl>()) bn->train(true);
+    auto batch = copy->discriminator->classify(x);
+    m.train(false);
+    auto eval = m.discriminator->classify(x);
+    return (eval - batch).abs().mean().item<double>() / batch.abs().mean().item<double>();
+  };
+  spoil(*m.discriminator);
+  const double spoiled = reading_gap();
+  std::vector<torch::Tensor> weights;
+  for (const auto& p : m.discriminator->parameters()) weights.push_back(p.detach().clone());
+  BatchNormRefit o;
+  o.batches = 3;
+  refit_batch_norm(m, *data, o);
+  const double refit = reading_gap();
+  EXPECT_GT(spoiled, 0.5);
+  EXPECT_LT(refit, 0.25 * spoiled) << "refit " << refit << ", spoiled " << spoiled;
+  auto params = m.discriminator->parameters();
+  for (size_t i = 0; i < weights.size(); ++i) EXPECT_TRUE(torch::equal(weights[i], params[i]));
+  EXPECT_FALSE(m.discriminator->is_training());
+}

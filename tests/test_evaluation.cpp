@@ -241,6 +241,62 @@ TEST(Attributes, SampleGridRowsAreConsistentShowcasesOrOneClassEach) {
   EXPECT_TRUE(sample_grid_row_names(ModelConfig{}, 8).empty());
 }
 
+TEST(Attributes, ReadAttributesGivesConsistentRowsFromTheAuxiliaryClassifier) {
+  ModelConfig faces;
+  faces.arch = "fmnist28";
+  faces.nlat = 8;
+  faces.attributes = celeba_attribute_names();
+  faces.aux_classifier = true;
+  AliModel m(faces);
+  const auto& names = faces.attributes;
+  auto col = [&](const std::string& n) { return int64_t(std::find(names.begin(), names.end(), n) - names.begin()); };
+  // The classifier's weights zeroed: its logits are its biases, whatever the image.
+  {
+    torch::NoGradGuard ng;
+    auto params = m.discriminator->named_parameters();
+    params["aux.weight"].zero_();
+    auto bias = params["aux.bias"];
+    bias.fill_(-3.0f);
+    bias[col("Black_Hair")] = 2.0f;
+    bias[col("Blond_Hair")] = 3.0f;  // two hair colours read: the likelier one alone
+    bias[col("Mustache")] = 1.0f;    // a mustache makes a bearded man ...
+    bias[col("No_Beard")] = 0.5f;    // ... even where No_Beard was read too
+    bias[col("Smiling")] = 0.2f;
+  }
+  auto rows = read_attributes(m, torch::rand({3, 1, 28, 28}));
+  ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{3, 40}));
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_EQ(attributes_on(faces, rows[i]),
+              (std::vector<std::string>{"Blond_Hair", "Male", "Mustache", "Smiling"}));
+  EXPECT_EQ(read_attributes(m, torch::rand({1, 1, 28, 28})).size(0), 1);  // one image, eval mode
+  EXPECT_FALSE(m.discriminator->is_training());
+  EXPECT_NE(test::error_of([&] { read_attributes(m, torch::rand({2, 1, 32, 32})); }).find("1x28x28"),
+            std::string::npos);
+  // A class model: its likeliest class, one per row.
+  ModelConfig classes = faces;
+  classes.attributes = {"a", "b", "c"};
+  AliModel k(classes);
+  {
+    torch::NoGradGuard ng;
+    auto params = k.discriminator->named_parameters();
+    params["aux.weight"].zero_();
+    params["aux.bias"].copy_(torch::tensor({-1.0f, -0.5f, -2.0f}));  // none above even odds: b still
+  }
+  EXPECT_TRUE(torch::equal(read_attributes(k, torch::rand({2, 1, 28, 28})),
+                           torch::tensor({{0.0f, 1.0f, 0.0f}, {0.0f, 1.0f, 0.0f}})));
+  // Models that cannot read.
+  ModelConfig plain = classes;
+  plain.aux_classifier = false;
+  AliModel p(plain);
+  EXPECT_NE(test::error_of([&] { read_attributes(p, torch::rand({1, 1, 28, 28})); }).find("--aux-weight"),
+            std::string::npos);
+  ModelConfig none;
+  none.arch = "fmnist28";
+  AliModel u(none);
+  EXPECT_NE(test::error_of([&] { read_attributes(u, torch::rand({1, 1, 28, 28})); }).find("unconditional"),
+            std::string::npos);
+}
+
 namespace {
 // 28x28 images whose attribute 0 brightens the left half and attribute 1 the top half; attribute 2
 // is never on (nothing to check), attribute 3 always on.

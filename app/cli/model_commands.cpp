@@ -31,26 +31,55 @@ struct ModelArgs {
   bool raw = false;  // image files as they are (no conforming)
 };
 
-void add_model_options(CLI::App* cmd, ModelArgs& a) {
+// `read_images`: the command takes image files, so --attrs read (each image's own attributes) applies.
+void add_model_options(CLI::App* cmd, ModelArgs& a, bool read_images = false) {
   cmd->add_option("--model", a.model, "checkpoint (.ali)")->required();
   cmd->add_option("--device", a.device, "auto, cpu or cuda")->capture_default_str();
-  cmd->add_option("--attrs", a.attrs, "conditional models: attributes to switch on, e.g. \"Sneaker\"");
+  cmd->add_option("--attrs", a.attrs,
+                  read_images ? "conditional models: attributes to switch on, e.g. \"Sneaker\"; read: each "
+                                "image's own, as the model's auxiliary classifier reads them"
+                              : "conditional models: attributes to switch on, e.g. \"Sneaker\"");
 }
 
 struct Loaded {
   std::shared_ptr<AliModel> model;
   CheckpointHeader header;
   torch::Tensor y;  // 1 x K or undefined
+  bool read = false;  // --attrs read: each image's own attributes (read_attributes)
 };
 
 Loaded open_model(const ModelArgs& a) {
   Loaded l;
   l.model = load_model(a.model, resolve_device(a.device), &l.header);
-  l.y = attribute_vector(l.model->config, split_list(a.attrs));
+  if (a.attrs == "read") {
+    if (!l.model->config.conditional()) throw Error("--attrs read: an unconditional model has no attributes");
+    l.read = true;
+  } else {
+    l.y = attribute_vector(l.model->config, split_list(a.attrs));
+  }
   return l;
 }
 
 torch::Tensor rows_of(const torch::Tensor& y, int64_t n) { return y.defined() ? y.expand({n, -1}) : y; }
+
+// The y rows for images x loaded from `files`: each image's reading with --attrs read (printed),
+// else --attrs' row for all of them.
+torch::Tensor attributes_for(const Loaded& l, const torch::Tensor& x, const std::vector<std::string>& files) {
+  if (!l.read) return rows_of(l.y, x.size(0));
+  auto y = read_attributes(*l.model, x);
+  for (int64_t i = 0; i < y.size(0); ++i) {
+    std::cout << files[size_t(i)] << ": reads";
+    auto on = attributes_on(l.model->config, y[i]);
+    if (on.empty()) std::cout << " none";
+    for (size_t k = 0; k < on.size(); ++k) std::cout << (k ? ", " : " ") << on[k];
+    std::cout << "\n";
+  }
+  return y;
+}
+
+void refuse_read(const Loaded& l, const char* command) {
+  if (l.read) throw Error(std::string("--attrs read reads image files; ") + command + " takes none");
+}
 
 void add_raw_option(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("--raw", a.raw,
@@ -113,6 +142,7 @@ int display_scale(const ModelConfig& c) { return c.image_size < 48 ? 2 : 1; }
 
 void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
   auto l = open_model(a);
+  refuse_read(l, "sample");
   const ModelConfig& c = l.model->config;
   if (cols <= 0) cols = int(std::ceil(std::sqrt(count)));
   auto z = seeded_normal(count, c.nlat, seed);
@@ -140,7 +170,7 @@ void run_reconstruct(const ModelArgs& a, const RefineArgs& refine, const std::ve
   auto l = open_model(a);
   auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
-  auto y = rows_of(l.y, n);
+  auto y = attributes_for(l, x, files);
   auto r = decode(*l.model, codes_for(*l.model, x, y, refine), y);
   // Top row: inputs; bottom row: their reconstructions.
   save_image(a.out, upscale(make_grid(torch::cat({x, r}), int(n)), display_scale(l.model->config)));
@@ -171,6 +201,7 @@ void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<
   std::vector<std::string> source;
   torch::Tensor mu, labels;
   if (!data.empty()) {
+    refuse_read(l, "encode --data (its own attributes are used)");
     auto set = load_dataset(data, split, c.image_size, c.image_channels);
     if (c.conditional()) set = with_condition_attributes(std::move(set));
     int64_t n = limit > 0 ? std::min(limit, set.size()) : set.size();
@@ -179,7 +210,7 @@ void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<
     for (int64_t i = 0; i < n; ++i) source.push_back(split + ":" + std::to_string(i));
   } else {
     auto x = load_images(files, a, c);
-    mu = codes_for(*l.model, x, rows_of(l.y, x.size(0)), refine);
+    mu = codes_for(*l.model, x, attributes_for(l, x, files), refine);
     source = files;
   }
   std::ostringstream o;
@@ -205,6 +236,7 @@ torch::Tensor endpoint(const std::string& spec, const ModelArgs& a, AliModel& m,
 void run_interpolate(const ModelArgs& a, const std::string& from, const std::string& to, int steps,
                      bool slerp, int delay_cs) {
   auto l = open_model(a);
+  refuse_read(l, "interpolate");
   auto path = interpolation_path(endpoint(from, a, *l.model, l.y), endpoint(to, a, *l.model, l.y), steps,
                                  slerp);
   auto frames = decode(*l.model, path, rows_of(l.y, steps));
@@ -228,7 +260,7 @@ void run_inpaint(const ModelArgs& a, const std::string& mask,
   auto l = open_model(a);
   auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
-  auto filled = inpaint(*l.model, x, hole, rows_of(l.y, n));
+  auto filled = inpaint(*l.model, x, hole, attributes_for(l, x, files));
   auto shown = x.clone();  // the hole as the encoder sees it, clamped to black for display
   shown.slice(2, hole.y, hole.y + hole.h).slice(3, hole.x, hole.x + hole.w).fill_(0.0f);
   // Rows: inputs, inputs with the hole, inpainted.
@@ -236,6 +268,42 @@ void run_inpaint(const ModelArgs& a, const std::string& mask,
                           display_scale(l.model->config)));
   std::cout << "wrote " << n << " inpainted image" << (n == 1 ? "" : "s") << " to " << a.out
             << "\n";
+}
+
+// Attribute editing of real images: each encoded with the attributes it reads as (--attrs read, the
+// default) or --attrs, then decoded with each toggle in turn. Grid rows: the inputs, their
+// reconstructions, then one row per toggled attribute (flipped from each image's own value, the
+// row kept consistent by request_attribute; for a class model, that class instead of its own).
+void run_edit(const ModelArgs& a, const RefineArgs& refine, const std::string& toggles_text,
+              const std::vector<std::string>& files) {
+  auto l = open_model(a);
+  const ModelConfig& c = l.model->config;
+  if (!c.conditional()) throw Error("edit: an unconditional model has no attributes to edit");
+  auto toggles = split_list(toggles_text);
+  if (toggles.empty()) throw Error("edit: --toggle names no attribute");
+  attribute_vector(c, toggles);  // unknown names: the error lists the valid ones
+  auto x = load_images(files, a, c);
+  const int64_t n = x.size(0);
+  auto y = attributes_for(l, x, files);
+  auto z = codes_for(*l.model, x, y, refine);
+  std::vector<torch::Tensor> rows{x, decode(*l.model, z, y)};
+  const bool celeba = is_celeba_attribute_set(c.attributes);
+  for (const auto& name : toggles) {
+    const auto k = int64_t(std::find(c.attributes.begin(), c.attributes.end(), name) - c.attributes.begin());
+    auto edited = y.clone();
+    for (int64_t i = 0; i < n; ++i) {
+      auto row = edited.narrow(0, i, 1);
+      // A class model draws one class: its toggle switches to the class named.
+      request_attribute(c.attributes, row, name, !celeba || y[i][k].item<float>() < 0.5f);
+    }
+    rows.push_back(decode(*l.model, z, edited));
+  }
+  save_image(a.out, upscale(make_grid(torch::cat(rows), int(n)), display_scale(c)));
+  std::cout << "wrote " << n << " image" << (n == 1 ? "" : "s") << " with " << toggles.size()
+            << " edit" << (toggles.size() == 1 ? "" : "s") << " to " << a.out
+            << " (rows: inputs, reconstructions";
+  for (const auto& t : toggles) std::cout << ", " << t << " toggled";
+  std::cout << ")\n";
 }
 
 void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint64_t seed) {
@@ -266,9 +334,13 @@ void run_export(const ExportArgs& a) {
     BatchNormRefit o;
     o.batches = a.refit_batches;
     refit_batch_norm(*m, set, o);
-    h.extra["batch_norm_refit"] = {{"data", a.refit_data}, {"batches", o.batches}, {"batch", o.batch}};
-    std::cout << "re-estimated the encoder's and decoder's BatchNorm statistics on " << o.batches
-              << " batches of " << o.batch << " (" << a.refit_data << " train images, prior codes)\n";
+    const bool reads = m->discriminator->has_aux_classifier();
+    h.extra["batch_norm_refit"] = {{"data", a.refit_data}, {"batches", o.batches}, {"batch", o.batch},
+                                   {"discriminator_images", reads}};
+    std::cout << "re-estimated the encoder's and decoder's"
+              << (reads ? " (and the discriminator's image branch's, which reads attributes)" : "")
+              << " BatchNorm statistics on " << o.batches << " batches of " << o.batch << " ("
+              << a.refit_data << " train images, prior codes)\n";
   }
   save_model(out, *m, h);
   std::cout << "wrote the networks of "
@@ -354,7 +426,7 @@ void add_model_commands(CLI::App& app) {
     auto files = std::make_shared<std::vector<std::string>>();
     auto refine = std::make_shared<RefineArgs>();
     auto* cmd = app.add_subcommand("reconstruct", "images beside their reconstructions G(E(x))");
-    add_model_options(cmd, *a);
+    add_model_options(cmd, *a, /*read_images=*/true);
     add_raw_option(cmd, *a);
     add_refine_options(cmd, *refine);
     cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
@@ -369,7 +441,7 @@ void add_model_commands(CLI::App& app) {
     auto limit = std::make_shared<int64_t>(0);
     auto refine = std::make_shared<RefineArgs>();
     auto* cmd = app.add_subcommand("encode", "write the encoder's mu for images or a dataset as CSV");
-    add_model_options(cmd, *a);
+    add_model_options(cmd, *a, /*read_images=*/true);
     add_raw_option(cmd, *a);
     add_refine_options(cmd, *refine);
     cmd->add_option("--out", a->out, "CSV file")->required();
@@ -405,12 +477,31 @@ void add_model_commands(CLI::App& app) {
     auto mask = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand(
         "inpaint", "fill a rectangular hole: input outside it, G(mu(E(masked x))) inside");
-    add_model_options(cmd, *a);
+    add_model_options(cmd, *a, /*read_images=*/true);
     add_raw_option(cmd, *a);
     cmd->add_option("--mask", *mask, "the hole as X,Y,W,H in the model's pixels")->required();
     cmd->add_option("--out", a->out, "PNG grid: inputs, holes, inpainted")->required();
     cmd->add_option("images", *files, "image files")->required();
     cmd->callback([=] { run_inpaint(*a, *mask, *files); });
+  }
+  {
+    auto a = std::make_shared<ModelArgs>();
+    auto files = std::make_shared<std::vector<std::string>>();
+    auto toggles = std::make_shared<std::string>();
+    auto refine = std::make_shared<RefineArgs>();
+    auto* cmd = app.add_subcommand(
+        "edit", "conditional models: edit real images' attributes (rows: inputs, reconstructions, one "
+                "row per toggled attribute)");
+    add_model_options(cmd, *a, /*read_images=*/true);
+    add_raw_option(cmd, *a);
+    add_refine_options(cmd, *refine);
+    cmd->add_option("--toggle", *toggles, "attributes to flip, one row each: \"Smiling,Eyeglasses\"")->required();
+    cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
+    cmd->add_option("images", *files, "image files")->required();
+    cmd->callback([=] {
+      if (a->attrs.empty()) a->attrs = "read";  // the images' own attributes
+      run_edit(*a, *refine, *toggles, *files);
+    });
   }
   {
     auto a = std::make_shared<ModelArgs>();
@@ -438,7 +529,8 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--refit-bn", a->refit_data,
                     "re-estimate the encoder's and decoder's BatchNorm statistics for inference on this "
                     "dataset's train split (fashion-mnist, an IDX or CelebA-layout folder): the encoder "
-                    "on its images, the decoder on prior codes");
+                    "on its images, the decoder on prior codes, and a discriminator with an auxiliary "
+                    "classifier (what --attrs read uses) on the images");
     cmd->add_option("--refit-batches", a->refit_batches, "batches of 100 for --refit-bn")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));

@@ -264,6 +264,14 @@ int main(int argc, char** argv) {
       std::cout << "drop " << d.name << ": framing " << (d.framing.empty() ? "-" : d.framing)
                 << (d.inverted ? ", inverted" : "") << (d.conform.crop ? ", cropped by hand" : "")
                 << (d.warning.empty() ? "" : ", warning: " + d.warning) << "\n";
+    for (const auto& d : s.drops.images()) {
+      if (d.attributes.empty() || !s.has_model()) continue;
+      std::cout << "drop " << d.name << ": reads";
+      auto on = attributes_on(s.config(), code_tensor(d.attributes));
+      if (on.empty()) std::cout << " none";
+      for (size_t k = 0; k < on.size(); ++k) std::cout << (k ? ", " : " ") << on[k];
+      std::cout << "\n";
+    }
     if (s.drops.refine_requests()) {
       std::cout << "refined: " << s.drops.refined() << " of " << s.drops.refine_requests();
       for (const auto& d : s.drops.images())

@@ -31,8 +31,12 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
     torch::Tensor mean, var, count;
   };
   std::vector<Saved> saved;
-  for (torch::nn::Module* net : {static_cast<torch::nn::Module*>(m.encoder.get()),
-                                 static_cast<torch::nn::Module*>(m.decoder.get())})
+  // D's statistics only where it reads attributes (its auxiliary classifier, read_attributes): its
+  // BatchNorm modules alone in training mode, so its dropout stays off as at inference.
+  const bool reads = m.discriminator->has_aux_classifier();
+  std::vector<torch::nn::Module*> nets{m.encoder.get(), m.decoder.get()};
+  if (reads) nets.push_back(m.discriminator.get());
+  for (torch::nn::Module* net : nets)
     for (auto* bn : batch_norms(*net)) {
       saved.push_back({bn, bn->options.momentum(), bn->running_mean.clone(), bn->running_var.clone(),
                        bn->num_batches_tracked.clone()});
@@ -45,6 +49,13 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
   m.train(false);
   m.encoder->train(true);
   m.decoder->train(true);
+  if (reads)
+    for (auto* bn : batch_norms(*m.discriminator)) bn->train(true);
+  auto restore = [](Saved& s) {
+    s.bn->running_mean.copy_(s.mean);
+    s.bn->running_var.copy_(s.var);
+    s.bn->num_batches_tracked.copy_(s.count);
+  };
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   try {
     const int64_t per_pass = data.size() / o.batch;
@@ -58,18 +69,20 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
       if (c.conditional()) y = data.attributes.index_select(0, index).to(device, torch::kFloat);
       m.encoder->forward(x, y);
       m.decoder->forward(torch::randn({o.batch, c.nlat}, gen).to(device), y);
+      if (reads) m.discriminator->classify(x);  // the image branch, on real images
     }
   } catch (...) {  // the statistics as they were
     for (auto& s : saved) {
       s.bn->options.momentum(s.momentum);
-      s.bn->running_mean.copy_(s.mean);
-      s.bn->running_var.copy_(s.var);
-      s.bn->num_batches_tracked.copy_(s.count);
+      restore(s);
     }
     m.train(false);
     throw;
   }
-  for (auto& s : saved) s.bn->options.momentum(s.momentum);
+  for (auto& s : saved) {
+    s.bn->options.momentum(s.momentum);
+    if (s.bn->num_batches_tracked.item<int64_t>() == 0) restore(s);  // D's joint part: not run
+  }
   m.train(false);
 }
 

@@ -484,6 +484,49 @@ torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tens
   return m.decoder->forward(m.encoder->forward(xd, yd).mu, yd).cpu();
 }
 
+torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
+  const ModelConfig& c = m.config;
+  if (!c.conditional()) throw Error("an unconditional model has no attributes to read");
+  if (!m.discriminator->has_aux_classifier())
+    throw Error("this model cannot read attributes: its discriminator has no auxiliary classifier "
+                "(fine-tune it with --aux-weight)");
+  if (x.dim() != 4 || x.size(1) != c.image_channels || x.size(2) != c.image_size || x.size(3) != c.image_size)
+    throw Error("attributes are read from images of " + std::to_string(c.image_channels) + "x" +
+                std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  torch::Tensor p;
+  {
+    torch::InferenceMode guard;
+    m.train(false);
+    std::vector<torch::Tensor> parts;
+    for (int64_t i = 0; i < x.size(0); i += 256)
+      parts.push_back(m.discriminator->classify(on(m, x.slice(0, i, std::min(x.size(0), i + 256)))).cpu());
+    p = torch::cat(parts).to(torch::kFloat).sigmoid();
+  }
+  const auto& names = c.attributes;
+  auto rows = torch::zeros_like(p);
+  if (!is_celeba_attribute_set(names)) return rows.scatter_(1, p.argmax(1, true), 1.0f);
+  rows = p.gt(0.5f).to(torch::kFloat);
+  auto column = [&](const std::string& n) -> int64_t {
+    auto it = std::find(names.begin(), names.end(), n);
+    return it == names.end() ? -1 : int64_t(it - names.begin());
+  };
+  for (const auto& group : exclusive_attribute_groups(names)) {
+    std::vector<int64_t> cols;
+    for (const auto& n : group) cols.push_back(column(n));
+    auto idx = torch::tensor(cols, torch::kLong);
+    auto members = p.index_select(1, idx), on_now = rows.index_select(1, idx);
+    auto best = torch::zeros_like(members).scatter_(1, members.argmax(1, true), 1.0f);
+    rows.index_copy_(1, idx, best * on_now.amax(1, true));  // at most one, when any was read
+  }
+  for (int64_t i = 0; i < rows.size(0); ++i)
+    for (const char* hair : {"Mustache", "Goatee"})
+      if (int64_t k = column(hair); k >= 0 && rows[i][k].item<float>() > 0.5f) {
+        auto row = rows.narrow(0, i, 1);
+        request_attribute(names, row, hair, true);
+      }
+  return rows;
+}
+
 std::vector<std::string> split_list(const std::string& text, char sep) {
   std::vector<std::string> out;
   size_t start = 0;

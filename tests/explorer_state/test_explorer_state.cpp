@@ -243,6 +243,41 @@ TEST_F(ExplorerState, AFaceModelStartsFromAConsistentFaceAndItsGridShowsOthers) 
   EXPECT_EQ(s->attributes.summary(), "none");
 }
 
+TEST_F(ExplorerState, ADroppedImageIsEncodedWithWhatTheModelReadsInItAndEditedFromThere) {
+  auto s = make_state();
+  torch::manual_seed(8);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  c.attributes = {"shirt", "shoe", "bag"};
+  c.aux_classifier = true;
+  auto m = std::make_shared<AliModel>(c);
+  {
+    torch::NoGradGuard ng;  // D's classifier reads "bag" in anything
+    auto params = m->discriminator->named_parameters();
+    params["aux.weight"].zero_();
+    params["aux.bias"].copy_(torch::tensor({-2.0f, -1.0f, 1.0f}));
+  }
+  adopt(*s, m);
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{1, 0, 0}));
+  s->pending_drops.push_back(write_image("x.png", 28, 28));
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
+  settle(*s);
+  const auto& d = s->drops.images()[0];
+  EXPECT_EQ(d.attributes, (std::vector<float>{0, 0, 1}));
+  // Its reconstruction is G(E(x, bag), bag), not the panel's shirt.
+  auto x = from_pixels(d.input.pixels).unsqueeze(0);
+  auto bag = torch::tensor({{0.0f, 0.0f, 1.0f}});
+  auto want = to_pixels(decode(*m, encode_mu(*m, x, bag), bag)[0]);
+  EXPECT_LE(max_pixel_difference(d.recon.pixels, want), 1);
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{1, 0, 0})) << "dropping changes no toggle";
+  s->drops.edit(d.id);
+  EXPECT_EQ(s->attributes.values(), (std::vector<float>{0, 0, 1})) << "editing starts from its reading";
+  EXPECT_EQ(s->explore.inspect_code, d.code);
+  ASSERT_FALSE(s->messages.empty());
+  EXPECT_NE(s->messages.back().text.find("reads as bag"), std::string::npos) << s->messages.back().text;
+}
+
 // A PNG whose header claims w x h pixels (no pixel data): what a decompression bomb starts with.
 void write_png_header(const fs::path& p, uint32_t w, uint32_t h) {
   auto be = [](uint32_t v) {

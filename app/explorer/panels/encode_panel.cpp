@@ -228,7 +228,16 @@ void EncodePanel::draw(AppState& s) {
       if (ImGui::SmallButton("Edit attributes")) s.drops.edit(d.id);
       if (!encoded) ImGui::EndDisabled();
       if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-        ImGui::SetTooltip("keep its code E(x, y) and change y in the Attributes panel");
+        ImGui::SetTooltip(d.attributes.empty()
+                              ? "keep its code E(x, y) and change y in the Attributes panel"
+                              : "keep its code E(x, y), y what the model reads in it, and toggle y in "
+                                "the Attributes panel");
+      if (!d.attributes.empty()) {
+        std::string read;
+        for (size_t k = 0; k < d.attributes.size() && k < s.config().attributes.size(); ++k)
+          if (d.attributes[k] > 0.5f) read += (read.empty() ? "" : ", ") + s.config().attributes[k];
+        ImGui::TextWrapped("reads: %s", read.empty() ? "none" : read.c_str());
+      }
     }
     ImGui::EndGroup();
     ImGui::PopID();

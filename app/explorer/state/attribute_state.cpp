@@ -170,6 +170,12 @@ void Attributes::clear() {
   std::fill(values_.begin(), values_.end(), 0.0f);
 }
 
+bool Attributes::set_values(const std::vector<float>& values) {
+  if (!active() || values.size() != values_.size()) return false;
+  values_ = values;
+  return true;
+}
+
 bool Attributes::set_names(const std::string& names) {
   if (!app_.has_model()) return false;
   try {

@@ -57,6 +57,8 @@ class Attributes {
   torch::Tensor row() const;     // 1 x K, or undefined for unconditional models
   void set(int index, bool on);  // keeps exclusive groups exclusive
   void clear();
+  // Exactly these values (a dropped image's reading); false, changing nothing, for another length.
+  bool set_values(const std::vector<float>& values);
   bool set_names(
       const std::string& names);  // exactly these on ("A,B"); false (error shown) if unknown
   std::string summary() const;    // "Blond_Hair, Smiling", "none", "" when not conditional

@@ -19,7 +19,15 @@ struct Encoded {
   std::vector<PixelBuffer> inputs, recons;
   std::vector<Conformed> conformed;  // framing, inversion and warning (image dropped)
   torch::Tensor codes;
+  torch::Tensor read;  // the attributes read in each image, when the model reads them
 };
+
+// A drop's y: what the model read in it, else the Attributes panel's (1 x K, or undefined).
+torch::Tensor drop_attributes(const ModelConfig& c, const std::vector<float>& read, const torch::Tensor& panel) {
+  if (!read.empty() && int64_t(read.size()) == int64_t(c.attributes.size()))
+    return code_tensor(read).view({1, -1});
+  return attribute_rows(c, panel, 1);
+}
 struct Refined {
   uint64_t id = 0, round = 0;
   int steps = 0;
@@ -38,8 +46,9 @@ struct Filled {
 constexpr int kRefineChunk = 25;
 }  // namespace
 
-// E(x, y) and G(mu, y) with the Attributes panel's y: what "Edit attributes" starts from. The
-// images are conformed to the model's input here, on the inference thread, not on the UI thread.
+// E(x, y) and G(mu, y), y what a model that reads attributes reads in each image, else the Attributes
+// panel's: what "Edit attributes" starts from. The images are conformed to the model's input here,
+// on the inference thread, not on the UI thread.
 class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encoded> {
  public:
   explicit DroppedView(Drops& drops) : View(ViewKind::Dropped), drops_(drops) {}
@@ -65,7 +74,9 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
         out.conformed.back().image = torch::Tensor();
       }
       auto x = torch::stack(xs);
-      auto y = attribute_rows(m.config, y1, x.size(0));
+      const bool reads = m.config.conditional() && m.discriminator->has_aux_classifier();
+      auto y = reads ? read_attributes(m, x) : attribute_rows(m.config, y1, x.size(0));
+      if (reads) out.read = y;
       auto mu = encode_mu(m, x, y);
       auto r = decode(m, mu, y);
       for (int64_t i = 0; i < r.size(0); ++i) {
@@ -83,6 +94,7 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
         if (d.input.pixels.pixels != r.inputs[i].pixels) d.input.set(std::move(r.inputs[i]));
         d.recon.set(std::move(r.recons[i]));
         d.code = code_vector(r.codes[int64_t(i)]);
+        d.attributes = r.read.defined() ? code_vector(r.read[int64_t(i)]) : std::vector<float>{};
         if (!r.conformed[i].warning.empty() && r.conformed[i].warning != d.warning)
           s.info(d.name + ": " + r.conformed[i].warning);
         d.warning = r.conformed[i].warning;
@@ -113,16 +125,16 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
     return Key{drops_.version_, drops_.holes_version_, s.attributes.values()};
   }
   Job request(AppState& s, const Key&) override {
-    std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect>> work;
+    std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect, std::vector<float>>> work;
     for (const auto& d : drops_.images_)
-      if (d.hole) work.emplace_back(d.id, d.hwc, d.conform, *d.hole);
+      if (d.hole) work.emplace_back(d.id, d.hwc, d.conform, *d.hole, d.attributes);
     auto y1 = s.attributes.row();
     return [work, y1](AliModel& m, Filled& out) {
-      for (const auto& [id, hwc, options, hole] : work) {
+      for (const auto& [id, hwc, options, hole, read] : work) {
         auto x = conform(hwc, m.config, options).image.unsqueeze(0);
         auto hole_in = clip_hole(hole, m.config.image_size);
         if (!hole_in) continue;  // a hole drawn for a bigger model
-        auto filled = inpaint(m, x, *hole_in, attribute_rows(m.config, y1, 1));
+        auto filled = inpaint(m, x, *hole_in, drop_attributes(m.config, read, y1));
         out.ids.push_back(id);
         out.images.push_back(to_pixels(filled[0]));
       }
@@ -162,11 +174,12 @@ class RefineView : public View<uint64_t, Refined> {
     RefineMoments moments = d->refine_done > 0 ? d->refine_moments : RefineMoments{};  // as `start`
     int steps = std::min(kRefineChunk, d->refine_target - d->refine_done);
     auto y1 = s.attributes.row();
+    std::vector<float> read = d->attributes;
     int64_t step = s.step();
-    return [id, round, hwc, options, start, moments, steps, y1, step, cache = features_](AliModel& m,
-                                                                                         Refined& out) {
+    return [id, round, hwc, options, start, moments, steps, y1, read, step, cache = features_](AliModel& m,
+                                                                                               Refined& out) {
       auto x = conform(hwc, m.config, options).image.unsqueeze(0);
-      auto y = attribute_rows(m.config, y1, 1);
+      auto y = drop_attributes(m.config, read, y1);
       auto z0 = start.empty() ? encode_mu(m, x, y)
                               : torch::tensor(start).view({1, int64_t(start.size())});
       RefineOptions o;
@@ -430,7 +443,9 @@ void Drops::edit(uint64_t id) {
       return;
     }
     // The code stays fixed from here on: toggling attributes then draws G(z, y') from the refined
-    // code when there is one, else from E(x, y).
+    // code when there is one, else from E(x, y). Toggles start from what the model read in it.
+    if (!d.attributes.empty() && app_.attributes.set_values(d.attributes))
+      app_.info(d.name + " reads as " + app_.attributes.summary() + ": toggle attributes to edit it");
     app_.explore.set_inspect(d.best_code(), fs::path(d.path).filename().string() +
                                                 (d.refined.empty() ? "" : " (refined)"));
     app_.attributes.focus = true;

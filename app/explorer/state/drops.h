@@ -30,6 +30,10 @@ struct DroppedImage {
   bool inverted = false;    // conforming negated it (a light background)
   std::string framing;      // the framing applied
   std::vector<float> code;  // E(x, y) from the latest encoding (empty until encoded)
+  // What a model that reads attributes (D's auxiliary classifier) reads in it: the y it is encoded,
+  // reconstructed, refined and inpainted with, and "Edit attributes" starts from. Empty when the
+  // model cannot read (those use the Attributes panel's y).
+  std::vector<float> attributes;
   bool shelved = false;     // its code went onto the shelf once (removing it there keeps it off)
   // Inpainting: a hole in the conformed input's pixels (image_size units) and the model's fill,
   // outside the hole the input exactly, inside G(mu(E(x with the hole masked))).

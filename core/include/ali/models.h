@@ -160,6 +160,14 @@ void check_images_fit(const ModelConfig& c, const ImageSet& data, const std::str
 torch::Tensor encode_mu(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
 torch::Tensor decode(AliModel& m, const torch::Tensor& z, const torch::Tensor& y = {});
 torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tensor& y = {});
+// The attributes a conditional model reads in images x (N x C x H x W), with D's auxiliary
+// classifier: rows N x K of 0/1. A class model: its most likely class. CelebA attributes: each one
+// above even odds, an exclusive group's most likely member alone, a mustache or goatee making a
+// bearded man (as request_attribute keeps rows). What a dropped photo is encoded with, so that an
+// edit changes only the attributes toggled. Throws ali::Error for a model without the classifier
+// (trained without --aux-weight) or images of another shape. Its eval-mode reading needs D's
+// BatchNorm statistics refit (refit_batch_norm; `ali export --refit-bn`).
+torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x);
 // "A,B" -> {"A","B"} (spaces trimmed, empty parts dropped).
 std::vector<std::string> split_list(const std::string& text, char sep = ',');
 
