@@ -135,6 +135,7 @@ TEST(Evaluation, ConditionalProbesAreNotHandedTheLabel) {
   o.fd_samples = 100;
   o.fidelity_per_class = 5;
   auto j = evaluate_model(m, train, test, clf, cr, o);
+  EXPECT_FALSE(j.contains("class_reading")) << "this D cannot read classes";
   EXPECT_LT(j["linear_probe"]["accuracy_mean"].get<double>(), 0.3);
   EXPECT_LT(j["linear_probe_layers"]["accuracy_mean"].get<double>(), 0.3);
   EXPECT_LT(j["linear_probe_layers"]["baseline_untrained_encoder_mean"].get<double>(), 0.3);
@@ -357,6 +358,29 @@ TEST(Attributes, FidelityOfADecoderThatIgnoresItsAttributesIsChance) {
   auto j = evaluate_attribute_model(m, test, clf, false, o);
   EXPECT_NEAR(j["attribute_fidelity"]["mean"].get<double>(), 0.5, 1e-12);
   for (const char* k : {"reconstruction", "sample_quality", "classifier"}) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_FALSE(j.contains("attribute_reading")) << "this D cannot read attributes";
+  // A D that reads attribute 0 on in everything (and so, one name per row here, nothing else): its
+  // reading is right where the test images have exactly that.
+  c.aux_classifier = true;
+  AliModel reader(c);
+  {
+    torch::NoGradGuard ng;
+    auto params = reader.discriminator->named_parameters();
+    params["aux.weight"].zero_();
+    params["aux.bias"].fill_(-5.0f);
+    params["aux.bias"][0] = 5.0f;
+  }
+  auto jr = evaluate_attribute_model(reader, test, clf, false, o);
+  ASSERT_TRUE(jr.contains("attribute_reading"));
+  const auto& rd = jr["attribute_reading"];
+  auto y = test.attributes;
+  EXPECT_NEAR(rd["per_attribute"][clf.names[0]].get<double>(), y.select(1, 0).eq(1).to(torch::kDouble).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(rd["per_attribute"][clf.names[1]].get<double>(), y.select(1, 1).eq(0).to(torch::kDouble).mean().item<double>(), 1e-9);
+  auto read = torch::zeros_like(y);
+  read.select(1, 0).fill_(1);
+  auto x = test.float_images(torch::arange(test.size()));
+  EXPECT_NEAR(rd["reconstruction_pixel_mse_from_reading"].get<double>(),
+              (reconstruct(reader, x, read) - x).pow(2).mean().item<double>(), 1e-6);
 }
 
 TEST(Attributes, RealReadingOfRequestsIsTheClassifierOnRealImagesCarryingThem) {

@@ -83,6 +83,13 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
       r["classifier_accuracy_on_inputs"]);
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "test half vs half", s["baseline_half_vs_half"]);
+  if (j.contains("attribute_reading")) {
+    const auto& rd = j["attribute_reading"];
+    row("attributes D reads (mean accuracy)", rd["mean_accuracy"], "evaluation classifier",
+        j["classifier"]["mean_accuracy"]);
+    row("reconstruction MSE from the reading", rd["reconstruction_pixel_mse_from_reading"], "from the labels",
+        r["pixel_mse"]);
+  }
   write_report(a, j);
 }
 
@@ -120,6 +127,9 @@ void run_eval(const EvalArgs& a) {
   if (j.contains("conditional_fidelity"))
     row("conditional fidelity", j["conditional_fidelity"]["mean"], "chance",
         j["conditional_fidelity"]["baseline_chance"]);
+  if (j.contains("class_reading"))
+    row("classes D reads (accuracy)", j["class_reading"]["accuracy"], "evaluation classifier",
+        j["class_reading"]["baseline_evaluation_classifier"]);
   const auto& q = j["prior_match"];
   const auto& qb = q["baseline_prior_samples"];
   row("E(x) mean norm", q["mean_norm"], "N(0,I) samples", qb["mean_norm"]);

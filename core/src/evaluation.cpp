@@ -483,6 +483,14 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                                  {"class_names", train.class_names},
                                  {"samples_per_class", o.fidelity_per_class},
                                  {"baseline_chance", 1.0 / classes}};
+    if (m.discriminator->has_aux_classifier()) {
+      say(progress, "the classes D reads in the test images");
+      auto read = read_attributes(m, test_x).argmax(1);
+      j["class_reading"] = {{"accuracy", accuracy(read, test_y)},
+                            {"baseline_evaluation_classifier", cr.test_accuracy},
+                            {"what", "D's auxiliary classifier on the test images: the class a dropped "
+                                     "image is encoded with (read_attributes)"}};
+    }
   }
 
   say(progress, "prior match");
@@ -748,6 +756,28 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
   j["attribute_fidelity"] = {{"mean", mean_of(fids)}, {"per_attribute", per}, {"samples_per_request", n},
                              {"baseline_chance", 0.5}};
   j["classifier"] = {{"mean_accuracy", mean_of(clf.test_accuracy)}, {"from_cache", classifier_from_cache}};
+
+  if (m.discriminator->has_aux_classifier()) {
+    say(progress, "the attributes D reads in the test faces");
+    auto read = read_attributes(m, x);
+    auto right = read.index_select(1, cols).eq(y.index_select(1, cols).to(torch::kFloat));
+    nlohmann::json per_read = nlohmann::json::object();
+    std::vector<double> accs;
+    for (size_t i = 0; i < clf.names.size(); ++i) {
+      accs.push_back(right.select(1, int64_t(i)).to(torch::kDouble).mean().item<double>());
+      per_read[clf.names[i]] = accs.back();
+    }
+    auto from_reading = batched(n, 250, [&](int64_t a, int64_t b) {
+      return reconstruct(m, x.slice(0, a, b), read.slice(0, a, b));
+    });
+    j["attribute_reading"] = {
+        {"mean_accuracy", mean_of(accs)},
+        {"per_attribute", per_read},
+        {"rows_exactly_right", right.all(1).to(torch::kDouble).mean().item<double>()},
+        {"reconstruction_pixel_mse_from_reading", (from_reading - x).pow(2).mean().item<double>()},
+        {"what", "D's auxiliary classifier on the test images, over the evaluated attributes: what a "
+                 "dropped face is encoded with (read_attributes); its reconstruction G(E(x, read), read)"}};
+  }
 
   say(progress, "reconstructions");
   auto rec = reconstruct_all(m, test, rows);
