@@ -493,6 +493,7 @@ torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
   if (x.dim() != 4 || x.size(1) != c.image_channels || x.size(2) != c.image_size || x.size(3) != c.image_size)
     throw Error("attributes are read from images of " + std::to_string(c.image_channels) + "x" +
                 std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  if (x.size(0) == 0) return torch::zeros({0, int64_t(c.attributes.size())});
   torch::Tensor p;
   {
     torch::InferenceMode guard;
@@ -518,12 +519,15 @@ torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
     auto best = torch::zeros_like(members).scatter_(1, members.argmax(1, true), 1.0f);
     rows.index_copy_(1, idx, best * on_now.amax(1, true));  // at most one, when any was read
   }
-  for (int64_t i = 0; i < rows.size(0); ++i)
-    for (const char* hair : {"Mustache", "Goatee"})
-      if (int64_t k = column(hair); k >= 0 && rows[i][k].item<float>() > 0.5f) {
-        auto row = rows.narrow(0, i, 1);
-        request_attribute(names, row, hair, true);
-      }
+  for (const char* hair : {"Mustache", "Goatee"}) {  // the rows with it: a bearded man
+    int64_t k = column(hair);
+    if (k < 0) continue;
+    auto which = rows.select(1, k).gt(0.5f).nonzero().flatten();
+    if (which.numel() == 0) continue;
+    auto bearded = rows.index_select(0, which);
+    request_attribute(names, bearded, hair, true);
+    rows.index_copy_(0, which, bearded);
+  }
   return rows;
 }
 
