@@ -116,6 +116,8 @@ python3 -c 'import struct, sys; sys.exit(struct.unpack(">II", open(sys.argv[1], 
   || fail "reconstruct --attrs read"
 must_fail "edit with a model that cannot read attributes" "$ALI" edit --model "$work/cond/checkpoint.ali" --toggle Bag --out "$work/x.png" "$work/sneaker1.png"
 must_fail "edit with an unknown attribute" "$ALI" edit --model "$work/cond_aux_bn.ali" --toggle Hat --out "$work/x.png" "$work/sneaker1.png"
+must_fail "edit on an unconditional model" "$ALI" edit --model "$ck" --toggle Bag --out "$work/x.png" "$work/sneaker1.png"
+grep -q "edit: an unconditional model has no attributes to edit" "$work/err" || fail "edit on an unconditional model: $(cat "$work/err")"
 must_fail "--attrs read without images" "$ALI" sample --model "$work/cond_aux_bn.ali" --attrs read --out "$work/x.png"
 grep -q "attributes: *T-shirt/top, Trouser" "$work/info_aux" || fail "--init-from keeps the attributes"
 grep -q "aux-weight 1" "$work/info_aux" || fail "info shows the auxiliary weight"

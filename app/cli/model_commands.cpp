@@ -279,6 +279,7 @@ void run_edit(const ModelArgs& a, const RefineArgs& refine, const std::string& t
   auto l = open_model(a);
   const ModelConfig& c = l.model->config;
   if (!c.conditional()) throw Error("edit: an unconditional model has no attributes to edit");
+  if (a.attrs.empty()) l.read = true;  // the images' own attributes
   auto toggles = split_list(toggles_text);
   if (toggles.empty()) throw Error("edit: --toggle names no attribute");
   attribute_vector(c, toggles);  // unknown names: the error lists the valid ones
@@ -498,10 +499,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--toggle", *toggles, "attributes to flip, one row each: \"Smiling,Eyeglasses\"")->required();
     cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->add_option("images", *files, "image files")->required();
-    cmd->callback([=] {
-      if (a->attrs.empty()) a->attrs = "read";  // the images' own attributes
-      run_edit(*a, *refine, *toggles, *files);
-    });
+    cmd->callback([=] { run_edit(*a, *refine, *toggles, *files); });
   }
   {
     auto a = std::make_shared<ModelArgs>();
