@@ -16,6 +16,7 @@
 #include "ali/inpaint.h"
 #include "ali/latent.h"
 #include "ali/refine.h"
+#include "ali/text.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -68,11 +69,8 @@ torch::Tensor attributes_for(const Loaded& l, const torch::Tensor& x, const std:
   if (!l.read) return rows_of(l.y, x.size(0));
   auto y = read_attributes(*l.model, x);
   for (int64_t i = 0; i < y.size(0); ++i) {
-    std::cout << files[size_t(i)] << ": reads";
     auto on = attributes_on(l.model->config, y[i]);
-    if (on.empty()) std::cout << " none";
-    for (size_t k = 0; k < on.size(); ++k) std::cout << (k ? ", " : " ") << on[k];
-    std::cout << "\n";
+    std::cout << files[size_t(i)] << ": reads " << (on.empty() ? "none" : joined(on)) << "\n";
   }
   return y;
 }
@@ -153,10 +151,7 @@ void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
     y = sample_grid_attributes(c, count, cols);
     auto rows = sample_grid_row_names(c, (count + cols - 1) / cols);
     std::cout << "no --attrs: one attribute set per row:";
-    for (size_t r = 0; r < rows.size(); ++r) {
-      std::cout << (r ? " |" : "") << " ";
-      for (size_t i = 0; i < rows[r].size(); ++i) std::cout << (i ? "," : "") << rows[r][i];
-    }
+    for (size_t r = 0; r < rows.size(); ++r) std::cout << (r ? " | " : " ") << joined(rows[r]);
     std::cout << "\n";
   }
   auto x = decode(*l.model, z, y);
@@ -335,7 +330,7 @@ void run_export(const ExportArgs& a) {
     BatchNormRefit o;
     o.batches = a.refit_batches;
     refit_batch_norm(*m, set, o);
-    const bool reads = m->discriminator->has_aux_classifier();
+    const bool reads = m->config.reads_attributes();
     h.extra["batch_norm_refit"] = {{"data", a.refit_data}, {"batches", o.batches}, {"batch", o.batch},
                                    {"discriminator_images", reads}};
     std::cout << "re-estimated the encoder's and decoder's"

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "ali/device.h"
+#include "ali/text.h"
 #include "app_state.h"
 #include "gl_image.h"
 #include "options.h"
@@ -266,11 +267,8 @@ int main(int argc, char** argv) {
                 << (d.warning.empty() ? "" : ", warning: " + d.warning) << "\n";
     for (const auto& d : s.drops.images()) {
       if (d.attributes.empty() || !s.has_model()) continue;
-      std::cout << "drop " << d.name << ": reads";
       auto on = attributes_on(s.config(), code_tensor(d.attributes));
-      if (on.empty()) std::cout << " none";
-      for (size_t k = 0; k < on.size(); ++k) std::cout << (k ? ", " : " ") << on[k];
-      std::cout << "\n";
+      std::cout << "drop " << d.name << ": reads " << (on.empty() ? "none" : ali::joined(on)) << "\n";
     }
     if (s.drops.refine_requests()) {
       std::cout << "refined: " << s.drops.refined() << " of " << s.drops.refine_requests();

@@ -33,7 +33,7 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
   std::vector<Saved> saved;
   // D's statistics only where it reads attributes (its auxiliary classifier, read_attributes): its
   // BatchNorm modules alone in training mode, so its dropout stays off as at inference.
-  const bool reads = m.discriminator->has_aux_classifier();
+  const bool reads = c.reads_attributes();
   std::vector<torch::nn::Module*> nets{m.encoder.get(), m.decoder.get()};
   if (reads) nets.push_back(m.discriminator.get());
   for (torch::nn::Module* net : nets)

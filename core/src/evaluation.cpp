@@ -483,7 +483,7 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                                  {"class_names", train.class_names},
                                  {"samples_per_class", o.fidelity_per_class},
                                  {"baseline_chance", 1.0 / classes}};
-    if (m.discriminator->has_aux_classifier()) {
+    if (c.reads_attributes()) {
       say(progress, "the classes D reads in the test images");
       auto read = read_attributes(m, test_x).argmax(1);
       j["class_reading"] = {{"accuracy", accuracy(read, test_y)},
@@ -757,7 +757,7 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
                              {"baseline_chance", 0.5}};
   j["classifier"] = {{"mean_accuracy", mean_of(clf.test_accuracy)}, {"from_cache", classifier_from_cache}};
 
-  if (m.discriminator->has_aux_classifier()) {
+  if (c.reads_attributes()) {
     say(progress, "the attributes D reads in the test faces");
     auto read = read_attributes(m, x);
     auto right = read.index_select(1, cols).eq(y.index_select(1, cols).to(torch::kFloat));

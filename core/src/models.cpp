@@ -484,10 +484,18 @@ torch::Tensor reconstruct(AliModel& m, const torch::Tensor& x, const torch::Tens
   return m.decoder->forward(m.encoder->forward(xd, yd).mu, yd).cpu();
 }
 
+namespace {
+// The column of attribute `name` in `names`, -1 when it is not there.
+int64_t attribute_column(const std::vector<std::string>& names, const std::string& name) {
+  auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? -1 : int64_t(it - names.begin());
+}
+}  // namespace
+
 torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
   const ModelConfig& c = m.config;
   if (!c.conditional()) throw Error("an unconditional model has no attributes to read");
-  if (!m.discriminator->has_aux_classifier())
+  if (!c.reads_attributes())
     throw Error("this model cannot read attributes: its discriminator has no auxiliary classifier "
                 "(fine-tune it with --aux-weight)");
   if (x.dim() != 4 || x.size(1) != c.image_channels || x.size(2) != c.image_size || x.size(3) != c.image_size)
@@ -507,10 +515,7 @@ torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
   auto rows = torch::zeros_like(p);
   if (!is_celeba_attribute_set(names)) return rows.scatter_(1, p.argmax(1, true), 1.0f);
   rows = p.gt(0.5f).to(torch::kFloat);
-  auto column = [&](const std::string& n) -> int64_t {
-    auto it = std::find(names.begin(), names.end(), n);
-    return it == names.end() ? -1 : int64_t(it - names.begin());
-  };
+  auto column = [&](const std::string& n) { return attribute_column(names, n); };
   for (const auto& group : exclusive_attribute_groups(names)) {
     std::vector<int64_t> cols;
     for (const auto& n : group) cols.push_back(column(n));
@@ -585,10 +590,7 @@ std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vect
 
 void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
                        bool on) {
-  auto column = [&](const std::string& n) -> int64_t {
-    auto it = std::find(names.begin(), names.end(), n);
-    return it == names.end() ? -1 : int64_t(it - names.begin());
-  };
+  auto column = [&](const std::string& n) { return attribute_column(names, n); };
   auto set = [&](const std::string& n, float v) {
     if (int64_t k = column(n); k >= 0) rows.select(1, k).fill_(v);
   };

@@ -271,6 +271,10 @@ TEST_F(ExplorerState, ADroppedImageIsEncodedWithWhatTheModelReadsInItAndEditedFr
   auto want = to_pixels(decode(*m, encode_mu(*m, x, bag), bag)[0]);
   EXPECT_LE(max_pixel_difference(d.recon.pixels, want), 1);
   EXPECT_EQ(s->attributes.values(), (std::vector<float>{1, 0, 0})) << "dropping changes no toggle";
+  const uint64_t recon_v = d.recon.version;
+  s->attributes.set(1, true);  // the drop does not take the panel's y: nothing to re-encode
+  settle(*s);
+  EXPECT_EQ(s->drops.images()[0].recon.version, recon_v);
   s->drops.edit(d.id);
   EXPECT_EQ(s->attributes.values(), (std::vector<float>{0, 0, 1})) << "editing starts from its reading";
   EXPECT_EQ(s->explore.inspect_code, d.code);

@@ -5,7 +5,9 @@
 
 #include "imgui.h"
 #include "imgui_stdlib.h"
+#include "ali/text.h"
 #include "panels.h"
+#include "state_util.h"
 
 namespace ali::explorer {
 
@@ -233,10 +235,8 @@ void EncodePanel::draw(AppState& s) {
                               : "keep its code E(x, y), y what the model reads in it, and toggle y in "
                                 "the Attributes panel");
       if (!d.attributes.empty()) {
-        std::string read;
-        for (size_t k = 0; k < d.attributes.size() && k < s.config().attributes.size(); ++k)
-          if (d.attributes[k] > 0.5f) read += (read.empty() ? "" : ", ") + s.config().attributes[k];
-        ImGui::TextWrapped("reads: %s", read.empty() ? "none" : read.c_str());
+        auto on = attributes_on(s.config(), code_tensor(d.attributes));
+        ImGui::TextWrapped("reads: %s", on.empty() ? "none" : joined(on).c_str());
       }
     }
     ImGui::EndGroup();

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "ali/text.h"
 #include "panels.h"
 
 namespace ali::explorer {
@@ -22,9 +23,7 @@ void LiveViewPanel::draw(AppState& s) {
   const auto& rows = s.live.sample_rows;
   if (!rows.empty() && ImGui::IsItemHovered() && size.y > 0) {
     auto r = size_t(std::clamp((ImGui::GetMousePos().y - top.y) / size.y, 0.0f, 0.999f) * float(rows.size()));
-    std::string text;
-    for (const auto& n : rows[r]) text += (text.empty() ? "" : ", ") + n;
-    ImGui::SetTooltip("row %zu: %s", r + 1, text.c_str());
+    ImGui::SetTooltip("row %zu: %s", r + 1, joined(rows[r]).c_str());
   }
   ImGui::EndGroup();
   ImGui::SameLine();

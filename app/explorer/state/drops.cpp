@@ -22,6 +22,11 @@ struct Encoded {
   torch::Tensor read;  // the attributes read in each image, when the model reads them
 };
 
+// The panel's y as far as drops depend on it: not at all for a model that reads their own.
+std::vector<float> panel_y(const AppState& s) {
+  return s.config().reads_attributes() ? std::vector<float>{} : s.attributes.values();
+}
+
 // A drop's y: what the model read in it, else the Attributes panel's (1 x K, or undefined).
 torch::Tensor drop_attributes(const ModelConfig& c, const std::vector<float>& read, const torch::Tensor& panel) {
   if (!read.empty() && int64_t(read.size()) == int64_t(c.attributes.size()))
@@ -56,7 +61,7 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
  private:
   std::optional<Key> key(const AppState& s) const override {
     if (!s.has_model() || drops_.images_.empty()) return std::nullopt;
-    return Key{drops_.version_, s.attributes.values()};
+    return Key{drops_.version_, panel_y(s)};
   }
   Job request(AppState& s, const Key&) override {
     std::vector<std::pair<torch::Tensor, ConformOptions>> inputs;
@@ -74,7 +79,7 @@ class DroppedView : public View<std::tuple<uint64_t, std::vector<float>>, Encode
         out.conformed.back().image = torch::Tensor();
       }
       auto x = torch::stack(xs);
-      const bool reads = m.config.conditional() && m.discriminator->has_aux_classifier();
+      const bool reads = m.config.reads_attributes();
       auto y = reads ? read_attributes(m, x) : attribute_rows(m.config, y1, x.size(0));
       if (reads) out.read = y;
       auto mu = encode_mu(m, x, y);
@@ -122,7 +127,7 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
  private:
   std::optional<Key> key(const AppState& s) const override {
     if (!s.has_model() || drops_.inpainted_requests() == 0) return std::nullopt;
-    return Key{drops_.version_, drops_.holes_version_, s.attributes.values()};
+    return Key{drops_.version_, drops_.holes_version_, panel_y(s)};
   }
   Job request(AppState& s, const Key&) override {
     std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect, std::vector<float>>> work;

@@ -75,6 +75,8 @@ struct ModelConfig {
   // Fills zeros from the preset; throws on unknown arch.
   ModelConfig resolved() const;
   bool conditional() const { return !attributes.empty(); }
+  // D's auxiliary classifier reads a conditional model's attributes in images (read_attributes).
+  bool reads_attributes() const { return conditional() && aux_classifier; }
   Framing framing_in_use() const { return framing.kind.empty() ? framing_for_dataset(dataset) : framing; }
   const ArchSpec& spec() const { return arch_preset(arch); }
 };
