@@ -63,6 +63,13 @@ python3 -c 'import struct, sys; sys.exit(struct.unpack(">II", open(sys.argv[1], 
 "$ALI" encode --model "$ck" --data fashion-mnist --split test --limit 300 --out "$work/zt.csv"
 [ "$(wc -l <"$work/zt.csv")" -eq 301 ] || fail "encode dataset rows"
 sed -n 2p "$work/zt.csv" | grep -qE '^test:0,[0-9],' || fail "dataset rows carry labels"
+# The latent map's layout from the command line: two more columns, and how well it keeps classes.
+"$ALI" encode --model "$ck" --data fashion-mnist --limit 300 --layout tsne --out "$work/zl.csv" >"$work/out"
+head -1 "$work/zl.csv" | grep -q '^source,label,map_x,map_y,mu_0,' || fail "layout columns"
+[ "$(wc -l <"$work/zl.csv")" -eq 301 ] || fail "encode --layout rows"
+grep -qE '^tsne layout: .* for 0\.[0-9]{3} of the codes \(in the codes themselves: 0\.[0-9]{3}\)' "$work/out" ||
+  fail "layout agreement line: $(cat "$work/out")"
+must_fail "layout of too few codes" "$ALI" encode --model "$ck" --layout pca --out "$work/x.csv" "$work/s1.png"
 
 "$ALI" interpolate --model "$ck" --from seed:1 --to seed:2 --steps 6 --out "$work/strip.png"
 "$ALI" interpolate --model "$ck" --from "$work/s1.png" --to seed:2 --steps 5 --slerp --out "$work/sweep.gif"

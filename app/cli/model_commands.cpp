@@ -15,8 +15,10 @@
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
+#include "ali/pca.h"
 #include "ali/refine.h"
 #include "ali/text.h"
+#include "ali/tsne.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -172,10 +174,13 @@ void run_reconstruct(const ModelArgs& a, const RefineArgs& refine, const std::ve
   std::cout << "wrote " << n << " reconstructions to " << a.out << "\n";
 }
 
+// One row per code: source, label (empty when unknown), then the 2-D layout's map_x, map_y when
+// one was asked for, then mu_0 ... mu_{nlat-1}.
 void write_codes(std::ostream& o, const torch::Tensor& mu, const std::vector<std::string>& source,
-                 const torch::Tensor& labels) {
+                 const torch::Tensor& labels, const torch::Tensor& points) {
   int64_t nlat = mu.size(1);
   o << "source,label";
+  if (points.defined()) o << ",map_x,map_y";
   for (int64_t i = 0; i < nlat; ++i) o << ",mu_" << i;
   o << "\n" << std::setprecision(7);
   auto contiguous = mu.contiguous();
@@ -183,13 +188,30 @@ void write_codes(std::ostream& o, const torch::Tensor& mu, const std::vector<std
   for (int64_t r = 0; r < mu.size(0); ++r) {
     o << source[size_t(r)] << ',';
     if (labels.defined()) o << labels[r].item<int64_t>();
+    if (points.defined()) o << ',' << points[r][0].item<float>() << ',' << points[r][1].item<float>();
     for (int64_t i = 0; i < nlat; ++i) o << ',' << m[r][i];
     o << '\n';
   }
 }
 
+// The codes laid out in 2-D ("tsne" or "pca"), as the explorer's latent map does; with labels, says
+// how often a code's 5 nearest neighbours mostly share its label, in the layout and in the codes.
+torch::Tensor layout_codes(const std::string& layout, const torch::Tensor& mu, const torch::Tensor& labels) {
+  if (layout.empty()) return {};
+  if (mu.size(0) < 4) throw Error("--layout needs at least 4 codes, got " + std::to_string(mu.size(0)));
+  torch::Tensor points = layout == "tsne" ? tsne(mu) : fit_pca(mu, 2).apply(mu);
+  if (labels.defined())
+    std::cout << std::fixed << std::setprecision(3) << layout
+              << " layout: a code's 5 nearest neighbours mostly share its label for "
+              << neighbour_agreement(points, labels) << " of the codes (in the codes themselves: "
+              << neighbour_agreement(mu, labels) << ")\n"
+              << std::defaultfloat;
+  return points;
+}
+
 void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<std::string>& files,
-                const std::string& data, const std::string& split, int64_t limit) {
+                const std::string& data, const std::string& split, int64_t limit,
+                const std::string& layout) {
   if (files.empty() == data.empty()) throw Error("give either image files or --data, not both");
   auto l = open_model(a);
   const ModelConfig& c = l.model->config;
@@ -208,8 +230,9 @@ void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<
     mu = codes_for(*l.model, x, attributes_for(l, x, files), refine);
     source = files;
   }
+  torch::Tensor points = layout_codes(layout, mu, labels);
   std::ostringstream o;
-  write_codes(o, mu, source, labels);
+  write_codes(o, mu, source, labels, points);
   write_file_atomically(a.out, o.str(), "codes");
   std::cout << "wrote " << mu.size(0) << " codes of size " << mu.size(1) << " to " << a.out << "\n";
 }
@@ -436,6 +459,7 @@ void add_model_commands(CLI::App& app) {
     auto split = std::make_shared<std::string>("test");
     auto limit = std::make_shared<int64_t>(0);
     auto refine = std::make_shared<RefineArgs>();
+    auto layout = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("encode", "write the encoder's mu for images or a dataset as CSV");
     add_model_options(cmd, *a, /*read_images=*/true);
     add_raw_option(cmd, *a);
@@ -444,10 +468,14 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--data", *data, "a dataset instead of files (fashion-mnist, a folder)");
     cmd->add_option("--split", *split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--limit", *limit, "encode at most this many dataset images");
+    cmd->add_option("--layout", *layout,
+                    "also lay the codes out in 2-D (columns map_x, map_y), as the explorer's latent map: "
+                    "tsne (nearest neighbours kept together) or pca")
+        ->check(CLI::IsMember({"tsne", "pca"}));
     cmd->add_option("images", *files, "image files");
     cmd->callback([=] {
       if (refine->steps > 0 && !data->empty()) throw Error("--refine applies to image files, not --data");
-      run_encode(*a, *refine, *files, *data, *split, *limit);
+      run_encode(*a, *refine, *files, *data, *split, *limit, *layout);
     });
   }
   {

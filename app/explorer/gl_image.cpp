@@ -174,4 +174,11 @@ ImVec2 image_widget(const Image& img, float max_w, float max_h, const char* id) 
   return sz;
 }
 
+bool draw_image(const Image& img, ImVec2 p0, ImVec2 p1, float alpha) {
+  const Texture* tex = current_gpu ? current_gpu->textures.get(img) : nullptr;
+  if (!tex || !tex->valid()) return false;
+  current_gpu->renderer.draw(*tex, p0, p1, alpha);
+  return true;
+}
+
 }  // namespace ali::explorer

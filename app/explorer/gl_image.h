@@ -91,5 +91,8 @@ void set_current_gpu(Gpu* gpu);
 // <10%), reserves the space like ImGui::Image (an outline while the image is empty). Returns the
 // item's rectangle size; hovering/clicking as for any item.
 ImVec2 image_widget(const Image& img, float max_w, float max_h, const char* id = nullptr);
+// Draws `img` into [p0, p1) of the current window without taking layout space (pictures placed on
+// a canvas, e.g. the latent map's thumbnails). False while the image is empty.
+bool draw_image(const Image& img, ImVec2 p0, ImVec2 p1, float alpha = 1.0f);
 
 }  // namespace ali::explorer

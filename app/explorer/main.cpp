@@ -12,6 +12,7 @@
 
 #include "ali/device.h"
 #include "ali/text.h"
+#include "ali/tsne.h"
 #include "app_state.h"
 #include "gl_image.h"
 #include "options.h"
@@ -282,6 +283,19 @@ int main(int argc, char** argv) {
       std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests()
                 << std::endl;
     if (s.has_model()) std::cout << "objective: " << s.config().objective << std::endl;
+    if (s.map.points.defined()) {
+      const ali::explorer::LatentMap& m = s.map;
+      bool tsne = m.layout() == ali::explorer::MapLayout::Tsne && m.tsne_points.defined() &&
+                  m.points.equal(m.tsne_points);
+      std::cout << "map: " << m.points.size(0) << " codes, " << (tsne ? "t-SNE" : "PCA") << " layout";
+      if (m.labels.size() == size_t(m.points.size(0))) {
+        auto labels = torch::tensor(m.labels);
+        std::cout << ", 5 nearest neighbours mostly of the same class for "
+                  << ali::neighbour_agreement(m.points, labels) << " of the codes (in the codes: "
+                  << ali::neighbour_agreement(m.codes, labels) << ")";
+      }
+      std::cout << std::endl;
+    }
     if (s.watch.active()) std::cout << "watch: " << s.watch.status() << std::endl;
     if (s.has_model() && s.config().conditional())
       std::cout << "attributes: " << s.attributes.summary() << std::endl;

@@ -17,6 +17,7 @@
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
+#include "ali/tsne.h"
 #include "app_state.h"
 #include "state_util.h"
 
@@ -436,6 +437,50 @@ TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
   // A rectangle with nothing inside the image is no hole.
   s->drops.set_hole(id, Rect{40, 40, 5, 5});
   EXPECT_FALSE(s->drops.images()[0].hole.has_value());
+  settle(*s);
+}
+
+TEST_F(ExplorerState, LatentMapIsLaidOutByTsneOffTheWorkerAndSwitchesToPcaAtOnce) {
+  auto s = make_state();
+  adopt(*s, model(1));
+  LatentMap& m = s->map;
+  ASSERT_EQ(m.layout(), MapLayout::Tsne);  // the default
+  // Not laid out for a map nobody has looked at: its codes and PCA only.
+  ASSERT_TRUE(pump(*s, [&] { return m.codes.defined(); }));
+  settle(*s);
+  EXPECT_FALSE(m.tsne_points.defined());
+  EXPECT_TRUE(m.points.equal(m.pca_points));
+  m.shown();
+  ASSERT_TRUE(pump(*s, [&] { return m.tsne_points.defined() && !m.laying_out(); }));
+  ASSERT_EQ(m.codes.size(0), 6);
+  // What is shown is t-SNE of these codes, exactly as the core computes it.
+  EXPECT_TRUE(m.points.equal(m.tsne_points));
+  EXPECT_TRUE(m.tsne_points.equal(tsne(m.codes)));
+  // PCA at once, and back to the t-SNE layout already made, without laying out again.
+  uint64_t v = m.version;
+  m.set_layout(MapLayout::Pca);
+  EXPECT_TRUE(m.points.equal(m.pca_points));
+  EXPECT_GT(m.version, v);
+  m.set_layout(MapLayout::Tsne);
+  EXPECT_FALSE(m.laying_out());
+  EXPECT_TRUE(m.points.equal(m.tsne_points));
+  // Encoded again (following training): the new layout goes on from the one shown.
+  auto before = m.tsne_points;
+  m.request();
+  ASSERT_TRUE(pump(*s, [&] { return m.laying_out(); }));
+  EXPECT_TRUE(m.points.equal(before));  // the last layout stays up meanwhile
+  ASSERT_TRUE(pump(*s, [&] { return !m.laying_out() && !m.tsne_points.equal(before); }));
+  TsneOptions o;
+  o.start = before;
+  o.exaggeration_iterations = 0;
+  o.iterations = 300;
+  EXPECT_TRUE(m.tsne_points.equal(tsne(m.codes, o)));
+  // Another model: the old layout goes, and a fresh one (not continued) comes for its codes.
+  adopt(*s, model(2));
+  EXPECT_FALSE(m.points.defined());
+  EXPECT_FALSE(m.laying_out());
+  ASSERT_TRUE(pump(*s, [&] { return m.tsne_points.defined() && !m.laying_out(); }));
+  EXPECT_TRUE(m.tsne_points.equal(tsne(m.codes)));
   settle(*s);
 }
 

@@ -185,6 +185,7 @@ void ExplorePanel::inspect_tab(AppState& s) {
 
 void ExplorePanel::map_tab(AppState& s) {
   LatentMap& m = s.map;
+  m.shown();
   if (ImGui::Button("Encode test set")) s.map.request();
   ImGui::SameLine();
   ImGui::Checkbox("follow training", &s.map.follow);
@@ -195,8 +196,22 @@ void ExplorePanel::map_tab(AppState& s) {
     return;
   }
   ImGui::SameLine();
-  ImGui::TextDisabled("%lld points, PCA %.0f%% + %.0f%% of variance", (long long)m.points.size(0),
-                      100 * m.explained[0], 100 * m.explained[1]);
+  int layout = m.layout() == MapLayout::Tsne ? 0 : 1;
+  bool changed = ImGui::RadioButton("t-SNE", &layout, 0);
+  ImGui::SameLine();
+  changed |= ImGui::RadioButton("PCA", &layout, 1);
+  if (changed) m.set_layout(layout == 0 ? MapLayout::Tsne : MapLayout::Pca);
+  help_marker("t-SNE keeps each code's nearest neighbours near it: the clusters the codes have. PCA "
+              "shows the codes' two main axes, linear but little of the variance where the codes "
+              "match the prior.");
+  ImGui::SameLine();
+  if (m.layout() == MapLayout::Pca)
+    ImGui::TextDisabled("%lld codes, %.0f%% + %.0f%% of variance", (long long)m.points.size(0),
+                        100 * m.explained[0], 100 * m.explained[1]);
+  else if (m.laying_out())
+    ImGui::TextDisabled("%lld codes, laying out (PCA meanwhile)...", (long long)m.points.size(0));
+  else
+    ImGui::TextDisabled("%lld codes", (long long)m.points.size(0));
   // Legend.
   const auto* names = s.data.test_set ? &s.data.test_set->class_names : nullptr;
   if (names && !names->empty() && !m.labels.empty()) {
@@ -204,6 +219,10 @@ void ExplorePanel::map_tab(AppState& s) {
       if (i) ImGui::SameLine();
       ImGui::TextColored(ImColor(label_colour(int64_t(i))), "%s", (*names)[i].c_str());
     }
+  }
+  if (!m.thumbnails.empty()) {
+    ImGui::Checkbox("images", &show_thumbnails_);
+    ImGui::SameLine();
   }
   ImGui::TextDisabled("hover: image; click: load its code; two clicks: interpolate between them");
 
@@ -241,12 +260,17 @@ void ExplorePanel::map_tab(AppState& s) {
   ImVec2 mouse = ImGui::GetIO().MousePos;
   int best = -1;
   float best_d = 36.0f;  // 6 px
+  // Few points (a face model's sample set): each is drawn as its image, and hovering takes the
+  // whole picture.
+  const bool thumbs = show_thumbnails_ && m.thumbnails.size() == size_t(n);
+  const float half = thumbs ? std::clamp(std::min(size.x, size.y) / 20.0f, 10.0f, 32.0f) : 1.5f;
+  if (thumbs) best_d = half * half;
   dl->PushClipRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), true);
   for (int64_t i = 0; i < n; ++i) {
     ImVec2 q = screen(i);
     int64_t label = size_t(i) < m.labels.size() ? m.labels[size_t(i)] : -1;
-    dl->AddRectFilled(ImVec2(q.x - 1.5f, q.y - 1.5f), ImVec2(q.x + 1.5f, q.y + 1.5f),
-                      label_colour(label));
+    ImVec2 a(q.x - half, q.y - half), b(q.x + half, q.y + half);
+    if (!thumbs || !draw_image(m.thumbnails[size_t(i)], a, b)) dl->AddRectFilled(a, b, label_colour(label));
     if (hovered) {
       float dx = q.x - mouse.x, dy = q.y - mouse.y;
       if (dx * dx + dy * dy < best_d) best_d = dx * dx + dy * dy, best = int(i);
@@ -263,7 +287,11 @@ void ExplorePanel::map_tab(AppState& s) {
   dl->PopClipRect();
   m.hovered = best;
   if (best >= 0) {
-    dl->AddCircle(screen(best), 5, IM_COL32(255, 255, 255, 255), 10, 1.5f);
+    ImVec2 q = screen(best);
+    if (thumbs)
+      dl->AddRect(ImVec2(q.x - half, q.y - half), ImVec2(q.x + half, q.y + half), IM_COL32(255, 255, 255, 255), 0, 0, 2);
+    else
+      dl->AddCircle(q, 5, IM_COL32(255, 255, 255, 255), 10, 1.5f);
     if (s.data.test_set && best < s.data.test_set->size()) {
       ImGui::BeginTooltip();
       image_widget(m.hover_image(best), 112, 112);

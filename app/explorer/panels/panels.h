@@ -69,6 +69,7 @@ class ExplorePanel {  // Interpolate | Inspect | Latent map
   void inspect_tab(AppState& s);
   void map_tab(AppState& s);
   bool show_all_dims_ = false;
+  bool show_thumbnails_ = true;  // latent map: points as their images, when there are few
   bool tab_selected_ = false;
   float bounds_[4] = {0, 1, 0, 1};  // latent map view: x0, x1, y0, y1 (1st..99th percentiles)
   uint64_t bounds_version_ = ~0ull;

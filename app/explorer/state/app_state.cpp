@@ -39,6 +39,7 @@ AppState::AppState(Options o)
 
 AppState::~AppState() {
   host.session.reset();  // stops training (saving) before the worker and tasks go
+  map.cancel_layout();
   tasks.wait_all();
 }
 

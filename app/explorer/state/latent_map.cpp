@@ -2,6 +2,7 @@
 
 #include "ali/latent.h"
 #include "ali/pca.h"
+#include "ali/tsne.h"
 #include "app_state.h"
 #include "state_util.h"
 
@@ -16,6 +17,8 @@ struct MapResult {
 }  // namespace
 
 // Slow (2000 encodings and a PCA): it follows the model only when asked (request, follow training).
+// The t-SNE layout is not computed here but on a task of its own (LatentMap::start_tsne): it needs
+// no model, and the worker's other views should not wait seconds behind it.
 class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, MapResult> {
  public:
   explicit MapView(LatentMap& m) : View(ViewKind::Map), m_(m) {}
@@ -40,25 +43,97 @@ class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, Map
   }
   void complete(AppState& s, MapResult&& r) override {
     int64_t n = r.points.size(0);
-    m_.codes = r.codes;
-    m_.points = r.points;
     m_.labels.clear();
     const auto& t = s.data.test_set;
     if (t && t->labels.defined() && t->labels.size(0) >= n) {
       auto l = t->labels.narrow(0, 0, n).to(torch::kLong).contiguous();
       m_.labels.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
     }
+    m_.thumbnails.clear();
+    if (t && n <= LatentMap::kMaxThumbnails && t->size() >= n) {
+      m_.thumbnails.resize(size_t(n));
+      for (int64_t i = 0; i < n; ++i)
+        m_.thumbnails[size_t(i)].set(to_pixels(t->images[i].to(torch::kFloat).div(255.0)));
+    }
     m_.explained[0] = r.explained[0];
     m_.explained[1] = r.explained[1];
     for (int& p : m_.picked)
       if (p >= n) p = -1;
-    ++m_.version;
     s.explore.dim_order = dimensions_by_variance(r.codes);
+    m_.codes_arrived(std::move(r.codes), std::move(r.points), t.get());
   }
   LatentMap& m_;
 };
 
 LatentMap::LatentMap(AppState& app) : app_(app) { app.views.add<MapView>(*this); }
+
+void LatentMap::show(const torch::Tensor& p) {
+  points = p;
+  ++version;
+}
+
+void LatentMap::codes_arrived(torch::Tensor c, torch::Tensor pca, const void* images) {
+  // Following training, the same test images again: the new layout starts from the last one, so
+  // the map moves with the model instead of being laid out afresh each time.
+  torch::Tensor previous = tsne_points;
+  bool same_points = previous.defined() && images == images_ && c.size(0) == previous.size(0);
+  cancel_layout();
+  ++codes_version_;
+  images_ = images;
+  codes = std::move(c);
+  pca_points = std::move(pca);
+  tsne_points = same_points ? previous : torch::Tensor();
+  continue_from_ = same_points;
+  show(layout_ == MapLayout::Tsne && tsne_points.defined() ? tsne_points : pca_points);
+  if (layout_ == MapLayout::Tsne && shown_) start_tsne();
+}
+
+void LatentMap::shown() {
+  if (shown_) return;
+  shown_ = true;
+  if (layout_ == MapLayout::Tsne && (!tsne_points.defined() || continue_from_)) start_tsne();
+}
+
+void LatentMap::start_tsne() {
+  if (!codes.defined() || codes.size(0) < 4 || running_) return;
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  running_ = cancel;
+  TsneOptions o;
+  o.cancel = cancel.get();
+  if (continue_from_ && tsne_points.defined()) {
+    o.start = tsne_points;
+    o.exaggeration_iterations = 0;
+    o.iterations = 300;
+  }
+  app_.tasks.run("map-layout", [codes = codes, o, cancel, v = codes_version_]() -> Apply {
+    torch::Tensor t = tsne(codes, o);
+    return [t, cancel, v](AppState& s) {
+      LatentMap& m = s.map;
+      if (m.running_ == cancel) m.running_.reset();
+      if (!t.defined() || v != m.codes_version_) return;  // cancelled, or made for older codes
+      m.tsne_points = t;
+      m.continue_from_ = false;
+      if (m.layout_ == MapLayout::Tsne) m.show(t);
+    };
+  });
+}
+
+void LatentMap::cancel_layout() {
+  if (running_) running_->store(true);
+  running_.reset();
+}
+
+void LatentMap::set_layout(MapLayout l) {
+  if (l == layout_) return;
+  layout_ = l;
+  if (l == MapLayout::Pca) {
+    if (pca_points.defined()) show(pca_points);
+  } else if (tsne_points.defined() && !continue_from_) {
+    show(tsne_points);
+  } else {
+    start_tsne();
+  }
+}
 
 void LatentMap::request() { ++requests_; }
 
@@ -70,7 +145,11 @@ void LatentMap::poll() {
 }
 
 void LatentMap::model_adopted() {
-  codes = points = torch::Tensor();
+  cancel_layout();
+  ++codes_version_;
+  codes = points = pca_points = tsne_points = torch::Tensor();
+  thumbnails.clear();
+  continue_from_ = false;
   labels.clear();
   picked[0] = picked[1] = -1;
   next_pick = 0;

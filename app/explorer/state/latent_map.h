@@ -1,7 +1,9 @@
-// The latent map: the test set encoded, projected on its two principal components. Points can be
-// hovered (their image) and clicked (their code into the inspector and as an interpolation
-// endpoint).
+// The latent map: the test set encoded and laid out in 2-D, by t-SNE (neighbours kept together: the
+// clusters the codes have) or on the codes' two principal components. Points can be hovered (their
+// image) and clicked (their code into the inspector and as an interpolation endpoint).
 #pragma once
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "ali/models.h"
@@ -11,15 +13,23 @@ namespace ali::explorer {
 
 struct AppState;
 
+enum class MapLayout { Tsne, Pca };
+
 class LatentMap {
  public:
   explicit LatentMap(AppState& app);
 
   torch::Tensor codes;          // N x nlat
-  torch::Tensor points;         // N x 2 (PCA)
+  torch::Tensor points;         // N x 2: the layout shown (PCA until the t-SNE layout is ready)
+  torch::Tensor pca_points;     // N x 2
+  torch::Tensor tsne_points;    // N x 2, undefined until computed
   std::vector<int64_t> labels;  // N, or empty when unlabelled
-  float explained[2] = {0, 0};
-  uint64_t version = 0;      // bumps with every new map
+  // The points' test images, when the map has few enough to draw them on it (a face model's
+  // sample set), else empty.
+  static constexpr int kMaxThumbnails = 256;
+  std::vector<Image> thumbnails;
+  float explained[2] = {0, 0};  // of the PCA layout
+  uint64_t version = 0;      // bumps with every new map or layout shown
   int picked[2] = {-1, -1};  // the last two clicked points (interpolation endpoints)
   int next_pick = 0;
   int hovered = -1;
@@ -31,9 +41,26 @@ class LatentMap {
   void poll();                          // once a frame: following training
   void model_adopted();
 
+  MapLayout layout() const { return layout_; }
+  void set_layout(MapLayout l);
+  // The map is on screen (its panel calls this every frame it draws it): the t-SNE layout is made
+  // only once someone looks, not for every model opened.
+  void shown();
+  bool laying_out() const { return running_ != nullptr; }  // a t-SNE layout is being computed
+  void cancel_layout();  // stops a t-SNE layout in progress (its result is dropped)
+
  private:
   friend class MapView;
+  void codes_arrived(torch::Tensor codes, torch::Tensor pca_points, const void* images);
+  void start_tsne();
+  void show(const torch::Tensor& p);
   AppState& app_;
+  MapLayout layout_ = MapLayout::Tsne;
+  uint64_t codes_version_ = 0;  // bumps with every new set of codes
+  std::shared_ptr<std::atomic<bool>> running_;  // the cancel flag of the t-SNE task in flight
+  const void* images_ = nullptr;  // the test set the codes encode (identity only)
+  bool continue_from_ = false;
+  bool shown_ = false;  // tsne_points is the last model's layout, a start for the next one
   uint64_t requests_ = 0;
   double requested_at_ = -1e9;
   Image hover_;
