@@ -14,6 +14,8 @@ torch::Tensor Projection::apply(const torch::Tensor& rows) const {
 Projection fit_pca(const torch::Tensor& rows, int k) {
   if (rows.dim() != 2 || rows.size(0) < 2) throw Error("PCA needs at least two rows of codes");
   auto x = rows.to(torch::kCPU, torch::kDouble);
+  if (!torch::isfinite(x).all().item<bool>())
+    throw Error("PCA: the codes hold NaN or infinite values (has the model diverged?)");
   const int64_t d = x.size(1);
   k = int(std::min<int64_t>(k, d));
   auto mean = x.mean(0);

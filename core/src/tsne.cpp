@@ -126,7 +126,7 @@ void gradient(const std::vector<float>& y, const Sparse& p, double ex, std::vect
 torch::Tensor tsne(const torch::Tensor& rows, const TsneOptions& o) {
   if (rows.dim() != 2 || rows.size(0) < 4) throw Error("t-SNE needs at least four rows of codes");
   auto x = rows.detach().to(torch::kCPU, torch::kDouble);
-  if (!torch::isfinite(x).all().item<bool>()) throw Error("t-SNE: the codes hold NaN or infinite values");
+  if (!torch::isfinite(x).all().item<bool>()) throw Error("t-SNE: the codes hold NaN or infinite values (has the model diverged?)");
   const int64_t n = x.size(0);
   const double perplexity = std::clamp(o.perplexity, 1.0, double(n - 1) / 3.0);
   const int k = int(std::min<int64_t>(n - 1, int64_t(std::ceil(3 * perplexity))));

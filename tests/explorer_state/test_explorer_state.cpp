@@ -484,6 +484,36 @@ TEST_F(ExplorerState, LatentMapIsLaidOutByTsneOffTheWorkerAndSwitchesToPcaAtOnce
   settle(*s);
 }
 
+TEST_F(ExplorerState, LatentMapOfTooFewCodesOrOfADivergedModelSaysWhyAndKeepsRunning) {
+  for (int i = 3; i < 6; ++i) fs::remove(dir_ / "data" / ("d" + std::to_string(i) + ".png"));
+  auto s = make_state();
+  s->map.shown();
+  adopt(*s, model(1));
+  LatentMap& m = s->map;
+  ASSERT_TRUE(pump(*s, [&] { return m.codes.defined(); }));
+  settle(*s);
+  ASSERT_EQ(m.codes.size(0), 3);
+  EXPECT_FALSE(m.laying_out());
+  EXPECT_TRUE(m.points.equal(m.pca_points));  // PCA, and the reason t-SNE is not shown
+  EXPECT_NE(m.layout_note.find("4 codes or more"), std::string::npos) << m.layout_note;
+  for (const auto& msg : s->messages) EXPECT_FALSE(msg.error) << msg.text;
+  // A model whose encoder diverged: its codes are NaN; the map says so and shows nothing.
+  auto bad = model(2);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : bad->encoder->parameters()) p.fill_(NAN);
+  }
+  adopt(*s, bad);
+  ASSERT_TRUE(pump(*s, [&] {
+    for (const auto& msg : s->messages)
+      if (msg.error && msg.text.find("NaN") != std::string::npos) return true;
+    return false;
+  }));
+  settle(*s);
+  EXPECT_FALSE(m.points.defined());
+  EXPECT_FALSE(m.laying_out());
+}
+
 TEST_F(ExplorerState, NewModelTakesTheChosenObjective) {
   auto s = make_state();
   s->host.objective_choice.objective = "gali4";

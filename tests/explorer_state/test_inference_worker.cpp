@@ -130,6 +130,9 @@ TEST(Pca, FindsTheMainAxisAndOrdersDimensions) {
   auto order = ali::dimensions_by_variance(t);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
   EXPECT_THROW(ali::fit_pca(torch::zeros({1, 3})), ali::Error);
+  auto diverged = rows.clone();
+  diverged[5][1] = NAN;
+  EXPECT_THROW(ali::fit_pca(diverged), ali::Error);  // not LibTorch's "eigh failed to converge"
 }
 
 }  // namespace

@@ -210,6 +210,8 @@ void ExplorePanel::map_tab(AppState& s) {
                         100 * m.explained[0], 100 * m.explained[1]);
   else if (m.laying_out())
     ImGui::TextDisabled("%lld codes, laying out (PCA meanwhile)...", (long long)m.points.size(0));
+  else if (!m.layout_note.empty())
+    ImGui::TextDisabled("%lld codes, PCA shown: %s", (long long)m.points.size(0), m.layout_note.c_str());
   else
     ImGui::TextDisabled("%lld codes", (long long)m.points.size(0));
   // Legend.

@@ -1,5 +1,6 @@
 #include "latent_map.h"
 
+#include "ali/error.h"
 #include "ali/latent.h"
 #include "ali/pca.h"
 #include "ali/tsne.h"
@@ -84,6 +85,7 @@ void LatentMap::codes_arrived(torch::Tensor c, torch::Tensor pca, const void* im
   pca_points = std::move(pca);
   tsne_points = same_points ? previous : torch::Tensor();
   continue_from_ = same_points;
+  layout_note.clear();
   show(layout_ == MapLayout::Tsne && tsne_points.defined() ? tsne_points : pca_points);
   if (layout_ == MapLayout::Tsne && shown_) start_tsne();
 }
@@ -95,7 +97,12 @@ void LatentMap::shown() {
 }
 
 void LatentMap::start_tsne() {
-  if (!codes.defined() || codes.size(0) < 4 || running_) return;
+  if (!codes.defined() || running_) return;
+  if (codes.size(0) < 4) {
+    layout_note = "t-SNE needs 4 codes or more";
+    return;
+  }
+  layout_note.clear();
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   running_ = cancel;
   TsneOptions o;
@@ -106,11 +113,23 @@ void LatentMap::start_tsne() {
     o.iterations = 300;
   }
   app_.tasks.run("map-layout", [codes = codes, o, cancel, v = codes_version_]() -> Apply {
-    torch::Tensor t = tsne(codes, o);
-    return [t, cancel, v](AppState& s) {
+    torch::Tensor t;
+    std::string error;
+    try {
+      t = tsne(codes, o);
+    } catch (const std::exception& e) {
+      error = describe_exception(e);
+    }
+    return [t, error, cancel, v](AppState& s) {
       LatentMap& m = s.map;
       if (m.running_ == cancel) m.running_.reset();
-      if (!t.defined() || v != m.codes_version_) return;  // cancelled, or made for older codes
+      if (v != m.codes_version_) return;  // made for older codes
+      if (!error.empty()) {  // the PCA layout stays up
+        m.layout_note = "t-SNE failed";
+        s.error("latent map: " + error);
+        return;
+      }
+      if (!t.defined()) return;  // cancelled
       m.tsne_points = t;
       m.continue_from_ = false;
       if (m.layout_ == MapLayout::Tsne) m.show(t);
@@ -149,6 +168,7 @@ void LatentMap::model_adopted() {
   ++codes_version_;
   codes = points = pca_points = tsne_points = torch::Tensor();
   thumbnails.clear();
+  layout_note.clear();
   continue_from_ = false;
   labels.clear();
   picked[0] = picked[1] = -1;

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ali/models.h"
@@ -29,6 +30,7 @@ class LatentMap {
   static constexpr int kMaxThumbnails = 256;
   std::vector<Image> thumbnails;
   float explained[2] = {0, 0};  // of the PCA layout
+  std::string layout_note;      // why t-SNE was asked for and PCA is shown (too few codes, an error)
   uint64_t version = 0;      // bumps with every new map or layout shown
   int picked[2] = {-1, -1};  // the last two clicked points (interpolation endpoints)
   int next_pick = 0;

@@ -16,7 +16,8 @@ struct Projection {
 };
 
 // The top-k principal components of rows (N x D, N >= 2). Deterministic (eigendecomposition of the
-// covariance; each component's sign is fixed so its largest coefficient is positive).
+// covariance; each component's sign is fixed so its largest coefficient is positive). ali::Error for
+// fewer than two rows or non-finite values.
 Projection fit_pca(const torch::Tensor& rows, int k = 2);
 
 // Dimension indices sorted by variance over rows, largest first.
