@@ -290,7 +290,9 @@ int main(int argc, char** argv) {
       std::cout << "map: " << m.points.size(0) << " codes, " << (tsne ? "t-SNE" : "PCA") << " layout";
       if (m.labels.size() == size_t(m.points.size(0))) {
         auto labels = torch::tensor(m.labels);
-        std::cout << ", 5 nearest neighbours mostly of the same class for "
+        std::cout << ", 5 nearest neighbours mostly of the same "
+                  << (m.colour_attribute >= 0 ? m.attribute_names[size_t(m.colour_attribute)] + " value" : "class")
+                  << " for "
                   << ali::neighbour_agreement(m.points, labels) << " of the codes (in the codes: "
                   << ali::neighbour_agreement(m.codes, labels) << ")";
       }

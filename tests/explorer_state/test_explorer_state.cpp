@@ -14,6 +14,8 @@
 #include <zlib.h>
 
 #include "ali/celeba.h"
+#include "ali/text.h"
+#include "ali/faces.h"
 #include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
@@ -512,6 +514,58 @@ TEST_F(ExplorerState, LatentMapOfTooFewCodesOrOfADivergedModelSaysWhyAndKeepsRun
   settle(*s);
   EXPECT_FALSE(m.points.defined());
   EXPECT_FALSE(m.laying_out());
+}
+
+TEST_F(ExplorerState, LatentMapOfAnAttributeSetIsColouredByAnAttributeAndKeepsTheChoice) {
+  FaceDatasetOptions fo;
+  fo.count = 200;  // 20 test faces
+  fo.seed = 3;
+  make_face_dataset(dir_ / "faces", fo);
+  Options o;
+  o.config_dir = dir_ / "config";
+  o.data = (dir_ / "faces").string();
+  auto s = std::make_unique<AppState>(o);
+  auto model_of_faces = model(5, celeba_attribute_names());
+  CheckpointHeader h;
+  h.config = model_of_faces->config;  // no class names: CelebA's attributes
+  s->host.adopt(model_of_faces, h, "");
+  LatentMap& m = s->map;
+  ASSERT_TRUE(pump(*s, [&] { return m.codes.defined(); }));
+  settle(*s);
+  ASSERT_TRUE(m.attributes.defined());
+  ASSERT_EQ(m.attributes.size(0), m.codes.size(0));
+  ASSERT_EQ(m.attribute_names, celeba_attribute_names());
+  const auto& names = m.attribute_names;
+  auto index = [&](const std::string& n) { return int(std::find(names.begin(), names.end(), n) - names.begin()); };
+  const int male = index("Male"), smiling = index("Smiling");
+  // Only attributes that vary among the points are offered; faces without classes start on Male.
+  auto offered = [&](int a) { return std::find(m.varying.begin(), m.varying.end(), a) != m.varying.end(); };
+  ASSERT_TRUE(offered(male));
+  ASSERT_TRUE(offered(smiling));
+  EXPECT_FALSE(offered(index("5_o_Clock_Shadow")));  // never on in these faces
+  ASSERT_EQ(m.colour_attribute, male);
+  auto column = [&](int a) {
+    auto c = m.attributes.select(1, a).gt(0.5f).to(torch::kLong).contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  };
+  EXPECT_EQ(m.labels, column(male));
+  // A point's attributes, as its tooltip names them.
+  std::vector<std::string> on;
+  for (int a = 0; a < int(names.size()); ++a)
+    if (m.attributes[0][a].item<float>() > 0.5f) on.push_back(names[size_t(a)]);
+  ASSERT_FALSE(on.empty());
+  EXPECT_EQ(m.point_attributes(0), joined(on));
+  // The user's choice survives the map being encoded again (following training).
+  m.colour_by(smiling);
+  EXPECT_EQ(m.labels, column(smiling));
+  auto codes_before = m.codes;
+  m.request();
+  ASSERT_TRUE(pump(*s, [&] { return !m.codes.is_same(codes_before); }));
+  EXPECT_EQ(m.colour_attribute, smiling);
+  EXPECT_EQ(m.labels, column(smiling));
+  m.colour_by(-1);  // no classes here: uncoloured
+  EXPECT_TRUE(m.labels.empty());
+  settle(*s);
 }
 
 TEST_F(ExplorerState, NewModelTakesTheChosenObjective) {

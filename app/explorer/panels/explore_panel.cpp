@@ -214,9 +214,23 @@ void ExplorePanel::map_tab(AppState& s) {
     ImGui::TextDisabled("%lld codes, PCA shown: %s", (long long)m.points.size(0), m.layout_note.c_str());
   else
     ImGui::TextDisabled("%lld codes", (long long)m.points.size(0));
-  // Legend.
+  // Legend: the classes, or the attribute chosen to colour an attribute set.
   const auto* names = s.data.test_set ? &s.data.test_set->class_names : nullptr;
-  if (names && !names->empty() && !m.labels.empty()) {
+  if (!m.varying.empty()) {
+    const int a = m.colour_attribute;
+    ImGui::SetNextItemWidth(180);
+    if (ImGui::BeginCombo("##colour", a >= 0 ? m.attribute_names[size_t(a)].c_str() : "classes")) {
+      for (int v : m.varying)
+        if (ImGui::Selectable(m.attribute_names[size_t(v)].c_str(), v == a)) m.colour_by(v);
+      ImGui::EndCombo();
+    }
+    if (a >= 0) {
+      ImGui::SameLine();
+      ImGui::TextColored(ImColor(label_colour(1)), "%s", m.attribute_names[size_t(a)].c_str());
+      ImGui::SameLine();
+      ImGui::TextColored(ImColor(label_colour(0)), "not");
+    }
+  } else if (names && !names->empty() && !m.labels.empty()) {
     for (size_t i = 0; i < names->size() && i < 10; ++i) {
       if (i) ImGui::SameLine();
       ImGui::TextColored(ImColor(label_colour(int64_t(i))), "%s", (*names)[i].c_str());
@@ -298,7 +312,12 @@ void ExplorePanel::map_tab(AppState& s) {
       ImGui::BeginTooltip();
       image_widget(m.hover_image(best), 112, 112);
       int64_t label = size_t(best) < m.labels.size() ? m.labels[size_t(best)] : -1;
-      if (names && label >= 0 && label < int64_t(names->size()))
+      if (m.attributes.defined()) {
+        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 24);
+        ImGui::TextWrapped("test #%d: %s", best, m.point_attributes(best).c_str());
+        ImGui::PopTextWrapPos();
+      }
+      else if (names && label >= 0 && label < int64_t(names->size()))
         ImGui::Text("test #%d: %s", best, (*names)[size_t(label)].c_str());
       else
         ImGui::Text("test #%d", best);

@@ -1,8 +1,11 @@
 #include "latent_map.h"
 
+#include <algorithm>
+
 #include "ali/error.h"
 #include "ali/latent.h"
 #include "ali/pca.h"
+#include "ali/text.h"
 #include "ali/tsne.h"
 #include "app_state.h"
 #include "state_util.h"
@@ -44,12 +47,38 @@ class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, Map
   }
   void complete(AppState& s, MapResult&& r) override {
     int64_t n = r.points.size(0);
-    m_.labels.clear();
+    m_.class_labels_.clear();
     const auto& t = s.data.test_set;
     if (t && t->labels.defined() && t->labels.size(0) >= n) {
       auto l = t->labels.narrow(0, 0, n).to(torch::kLong).contiguous();
-      m_.labels.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
+      m_.class_labels_.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
     }
+    const int chosen = m_.colour_attribute;  // kept across re-encodings of the same set
+    const std::vector<std::string> names_before = std::move(m_.attribute_names);
+    m_.attributes = torch::Tensor();
+    m_.attribute_names.clear();
+    m_.varying.clear();
+    int colour = -1;
+    if (t && t->attributes.defined() && t->attributes.size(0) >= n && !t->attribute_names.empty()) {
+      m_.attributes = t->attributes.narrow(0, 0, n).to(torch::kFloat).contiguous();
+      m_.attribute_names = t->attribute_names;
+      auto rate = m_.attributes.mean(0);
+      for (int a = 0; a < int(rate.size(0)); ++a) {
+        float r = rate[a].item<float>();
+        if (r >= 0.02f && r <= 0.98f) m_.varying.push_back(a);
+      }
+      // No classes to colour by: an attribute that varies, Male where it does (the first thing a
+      // face map separates).
+      if (m_.class_labels_.empty() && !m_.varying.empty()) {
+        colour = m_.varying.front();
+        for (int a : m_.varying)
+          if (m_.attribute_names[size_t(a)] == "Male") colour = a;
+      }
+      if (chosen >= 0 && names_before == m_.attribute_names &&
+          std::find(m_.varying.begin(), m_.varying.end(), chosen) != m_.varying.end())
+        colour = chosen;
+    }
+    m_.colour_by(colour);
     m_.thumbnails.clear();
     if (t && n <= LatentMap::kMaxThumbnails && t->size() >= n) {
       m_.thumbnails.resize(size_t(n));
@@ -137,6 +166,26 @@ void LatentMap::start_tsne() {
   });
 }
 
+void LatentMap::colour_by(int attribute) {
+  if (!attributes.defined() || attribute < 0 || attribute >= int(attributes.size(1))) {
+    colour_attribute = -1;
+    labels = class_labels_;
+    return;
+  }
+  colour_attribute = attribute;
+  auto column = attributes.select(1, attribute).gt(0.5f).to(torch::kLong).contiguous();
+  labels.assign(column.data_ptr<int64_t>(), column.data_ptr<int64_t>() + column.numel());
+}
+
+std::string LatentMap::point_attributes(int index) const {
+  if (!attributes.defined() || index < 0 || index >= attributes.size(0)) return {};
+  std::vector<std::string> on;
+  auto row = attributes[index];
+  for (int64_t a = 0; a < row.size(0) && size_t(a) < attribute_names.size(); ++a)
+    if (row[a].item<float>() > 0.5f) on.push_back(attribute_names[size_t(a)]);
+  return on.empty() ? std::string("none") : joined(on);
+}
+
 void LatentMap::cancel_layout() {
   if (running_) running_->store(true);
   running_.reset();
@@ -166,7 +215,11 @@ void LatentMap::poll() {
 void LatentMap::model_adopted() {
   cancel_layout();
   ++codes_version_;
-  codes = points = pca_points = tsne_points = torch::Tensor();
+  codes = points = pca_points = tsne_points = attributes = torch::Tensor();
+  attribute_names.clear();
+  varying.clear();
+  class_labels_.clear();
+  colour_attribute = -1;
   thumbnails.clear();
   layout_note.clear();
   continue_from_ = false;

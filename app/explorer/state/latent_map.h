@@ -24,7 +24,15 @@ class LatentMap {
   torch::Tensor points;         // N x 2: the layout shown (PCA until the t-SNE layout is ready)
   torch::Tensor pca_points;     // N x 2
   torch::Tensor tsne_points;    // N x 2, undefined until computed
-  std::vector<int64_t> labels;  // N, or empty when unlabelled
+  std::vector<int64_t> labels;  // N: what colours the points (classes or colour_attribute), or empty
+  // Attribute sets (CelebA layout): the points' attribute rows, the attributes that vary among them
+  // (on for 2 % to 98 % of the points) and the one that colours them (-1: the classes, if any).
+  torch::Tensor attributes;  // N x K in {0, 1}, or undefined
+  std::vector<std::string> attribute_names;
+  std::vector<int> varying;
+  int colour_attribute = -1;
+  void colour_by(int attribute);
+  std::string point_attributes(int index) const;  // "Male, Smiling": the attributes on at a point
   // The points' test images, when the map has few enough to draw them on it (a face model's
   // sample set), else empty.
   static constexpr int kMaxThumbnails = 256;
@@ -62,7 +70,8 @@ class LatentMap {
   std::shared_ptr<std::atomic<bool>> running_;  // the cancel flag of the t-SNE task in flight
   const void* images_ = nullptr;  // the test set the codes encode (identity only)
   bool continue_from_ = false;
-  bool shown_ = false;  // tsne_points is the last model's layout, a start for the next one
+  bool shown_ = false;
+  std::vector<int64_t> class_labels_;  // tsne_points is the last model's layout, a start for the next one
   uint64_t requests_ = 0;
   double requested_at_ = -1e9;
   Image hover_;
