@@ -46,56 +46,61 @@ class MapView : public View<std::tuple<uint64_t, uint64_t, const ImageSet*>, Map
     };
   }
   void complete(AppState& s, MapResult&& r) override {
-    int64_t n = r.points.size(0);
-    m_.class_labels_.clear();
-    const auto& t = s.data.test_set;
-    if (t && t->labels.defined() && t->labels.size(0) >= n) {
-      auto l = t->labels.narrow(0, 0, n).to(torch::kLong).contiguous();
-      m_.class_labels_.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
-    }
-    const int chosen = m_.colour_attribute;  // kept across re-encodings of the same set
-    const std::vector<std::string> names_before = std::move(m_.attribute_names);
-    m_.attributes = torch::Tensor();
-    m_.attribute_names.clear();
-    m_.varying.clear();
-    int colour = -1;
-    if (t && t->attributes.defined() && t->attributes.size(0) >= n && !t->attribute_names.empty()) {
-      m_.attributes = t->attributes.narrow(0, 0, n).to(torch::kFloat).contiguous();
-      m_.attribute_names = t->attribute_names;
-      auto rate = m_.attributes.mean(0);
-      for (int a = 0; a < int(rate.size(0)); ++a) {
-        float r = rate[a].item<float>();
-        if (r >= 0.02f && r <= 0.98f) m_.varying.push_back(a);
-      }
-      // No classes to colour by: an attribute that varies, Male where it does (the first thing a
-      // face map separates).
-      if (m_.class_labels_.empty() && !m_.varying.empty()) {
-        colour = m_.varying.front();
-        for (int a : m_.varying)
-          if (m_.attribute_names[size_t(a)] == "Male") colour = a;
-      }
-      if (chosen >= 0 && names_before == m_.attribute_names &&
-          std::find(m_.varying.begin(), m_.varying.end(), chosen) != m_.varying.end())
-        colour = chosen;
-    }
-    m_.colour_by(colour);
-    m_.thumbnails.clear();
-    if (t && n <= LatentMap::kMaxThumbnails && t->size() >= n) {
-      m_.thumbnails.resize(size_t(n));
-      for (int64_t i = 0; i < n; ++i)
-        m_.thumbnails[size_t(i)].set(to_pixels(t->images[i].to(torch::kFloat).div(255.0)));
-    }
+    const int64_t n = r.points.size(0);
+    m_.describe_points(s.data.test_set.get(), n);
     m_.explained[0] = r.explained[0];
     m_.explained[1] = r.explained[1];
     for (int& p : m_.picked)
       if (p >= n) p = -1;
     s.explore.dim_order = dimensions_by_variance(r.codes);
-    m_.codes_arrived(std::move(r.codes), std::move(r.points), t.get());
+    m_.codes_arrived(std::move(r.codes), std::move(r.points), s.data.test_set.get());
   }
   LatentMap& m_;
 };
 
 LatentMap::LatentMap(AppState& app) : app_(app) { app.views.add<MapView>(*this); }
+
+void LatentMap::describe_points(const ImageSet* t, int64_t n) {
+  class_labels_.clear();
+  if (t && t->labels.defined() && t->labels.size(0) >= n) {
+    auto l = t->labels.narrow(0, 0, n).to(torch::kLong).contiguous();
+    class_labels_.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
+  }
+  const int chosen = colour_attribute;  // kept across re-encodings of the same set
+  const std::vector<std::string> names_before = std::move(attribute_names);
+  attributes = torch::Tensor();
+  attribute_names.clear();
+  varying.clear();
+  int colour = -1;
+  if (t && t->attributes.defined() && t->attributes.size(0) >= n && !t->attribute_names.empty()) {
+    attributes = t->attributes.narrow(0, 0, n).to(torch::kFloat).contiguous();
+    attribute_names = t->attribute_names;
+    auto rate = attributes.mean(0);
+    for (int a = 0; a < int(rate.size(0)); ++a) {
+      float r = rate[a].item<float>();
+      if (r >= 0.02f && r <= 0.98f) varying.push_back(a);
+    }
+    // No classes to colour by: an attribute that varies, Male where it does (the first thing a
+    // face map separates).
+    if (class_labels_.empty() && !varying.empty()) {
+      colour = varying.front();
+      for (int a : varying)
+        if (attribute_names[size_t(a)] == "Male") colour = a;
+    }
+    if (chosen >= 0 && names_before == attribute_names &&
+        std::find(varying.begin(), varying.end(), chosen) != varying.end())
+      colour = chosen;
+  }
+  colour_by(colour);
+  // Thumbnails of the same images are kept (a map following training re-encodes them).
+  if (t == images_ && thumbnails.size() == size_t(n)) return;
+  thumbnails.clear();
+  if (t && n <= kMaxThumbnails && t->size() >= n) {
+    thumbnails.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i)
+      thumbnails[size_t(i)].set(to_pixels(t->images[i].to(torch::kFloat).div(255.0)));
+  }
+}
 
 void LatentMap::show(const torch::Tensor& p) {
   points = p;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ali/data.h"
 #include "ali/models.h"
 #include "image.h"
 
@@ -61,6 +62,8 @@ class LatentMap {
 
  private:
   friend class MapView;
+  // The points' classes, attributes (and the colouring) and thumbnails, from the first n of `t`.
+  void describe_points(const ImageSet* t, int64_t n);
   void codes_arrived(torch::Tensor codes, torch::Tensor pca_points, const void* images);
   void start_tsne();
   void show(const torch::Tensor& p);
@@ -69,9 +72,9 @@ class LatentMap {
   uint64_t codes_version_ = 0;  // bumps with every new set of codes
   std::shared_ptr<std::atomic<bool>> running_;  // the cancel flag of the t-SNE task in flight
   const void* images_ = nullptr;  // the test set the codes encode (identity only)
-  bool continue_from_ = false;
+  bool continue_from_ = false;  // tsne_points is the last codes' layout: the next one starts there
   bool shown_ = false;
-  std::vector<int64_t> class_labels_;  // tsne_points is the last model's layout, a start for the next one
+  std::vector<int64_t> class_labels_;  // N, the test set's classes (or empty)
   uint64_t requests_ = 0;
   double requested_at_ = -1e9;
   Image hover_;
