@@ -105,9 +105,27 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
   EXPECT_GT(hole_mean, 0.01);
   EXPECT_LT(hole, 1.0);
   EXPECT_NEAR(hole, hole_mean, 0.5 * hole_mean);
-  // Seeded: the same evaluation gives the same holes and figures.
+  EXPECT_FALSE(j.contains("reconstruction_refined"));  // only when asked
+  // Seeded: the same evaluation gives the same holes and figures; asked, it also reconstructs the
+  // first test images from refined codes (pixels alone), beside E's own (how much nearer refinement
+  // brings a trained model's reconstructions is a figure of the report, not asserted here: this
+  // untrained decoder hardly depends on z).
+  o.refine_steps = 30;
+  o.refine_limit = 40;
   auto again = evaluate_model(m, train, test, clf, cr, o);
   EXPECT_DOUBLE_EQ(double(again["inpainting"]["hole_mse"]), hole);
+  ASSERT_TRUE(again.contains("reconstruction_refined"));
+  const auto& rr = again["reconstruction_refined"];
+  EXPECT_EQ(rr["images"].get<int64_t>(), 40);
+  auto rows = torch::arange(40);
+  auto x = test.float_images(rows);
+  EXPECT_NEAR(rr["encoder_pixel_mse"].get<double>(), (reconstruct_all(m, test, rows) - x).pow(2).mean().item<double>(), 1e-6);
+  EXPECT_NEAR(rr["pixel_mse"].get<double>(),
+              (refined_reconstructions(m, test, rows, 30) - x).pow(2).mean().item<double>(), 1e-6);
+  for (const char* k : {"label_preservation", "encoder_label_preservation"}) {
+    EXPECT_GE(rr[k].get<double>(), 0.0) << k;
+    EXPECT_LE(rr[k].get<double>(), 1.0) << k;
+  }
 }
 
 // A conditional encoder takes the class: the probes must not be handed it. On images that carry
@@ -359,6 +377,22 @@ TEST(Attributes, FidelityOfADecoderThatIgnoresItsAttributesIsChance) {
   EXPECT_NEAR(j["attribute_fidelity"]["mean"].get<double>(), 0.5, 1e-12);
   for (const char* k : {"reconstruction", "sample_quality", "classifier"}) EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_FALSE(j.contains("attribute_reading")) << "this D cannot read attributes";
+  {
+    EvalOptions r;
+    r.refine_steps = 20;
+    r.refine_limit = 30;
+    auto jf = evaluate_attribute_model(m, test, clf, false, r);
+    ASSERT_TRUE(jf.contains("reconstruction_refined"));
+    const auto& rr = jf["reconstruction_refined"];
+    EXPECT_EQ(rr["images"].get<int64_t>(), 30);
+    auto rows = torch::arange(30);
+    auto x = test.float_images(rows);
+    EXPECT_NEAR(rr["pixel_mse"].get<double>(),
+                (refined_reconstructions(m, test, rows, 20) - x).pow(2).mean().item<double>(), 1e-6);
+    EXPECT_NEAR(rr["encoder_pixel_mse"].get<double>(), (reconstruct_all(m, test, rows) - x).pow(2).mean().item<double>(), 1e-6);
+    EXPECT_GE(rr["attribute_preservation"].get<double>(), 0.0);
+    EXPECT_LE(rr["attribute_preservation"].get<double>(), 1.0);
+  }
   // A D that reads attribute 0 on in everything (and so, one name per row here, nothing else): its
   // reading is right where the test images have exactly that.
   c.aux_classifier = true;

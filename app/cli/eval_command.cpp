@@ -81,6 +81,13 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("attribute preservation G(E(x))", r["attribute_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
+  if (j.contains("reconstruction_refined")) {
+    const auto& rr = j["reconstruction_refined"];
+    const std::string n = std::to_string(rr["steps"].get<int>()) + " steps";
+    row("refined (" + n + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
+    row("refined attribute preservation", rr["attribute_preservation"], "encoder's, same images",
+        rr["encoder_attribute_preservation"]);
+  }
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "test half vs half", s["baseline_half_vs_half"]);
   if (j.contains("attribute_reading")) {
@@ -119,6 +126,13 @@ void run_eval(const EvalArgs& a) {
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
+  if (j.contains("reconstruction_refined")) {
+    const auto& rr = j["reconstruction_refined"];
+    const std::string n = std::to_string(rr["steps"].get<int>()) + " steps";
+    row("refined (" + n + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
+    row("refined label preservation", rr["label_preservation"], "encoder's, same images",
+        rr["encoder_label_preservation"]);
+  }
   if (j.contains("inpainting"))
     row("inpainting MSE in the holes", j["inpainting"]["hole_mse"], "mean image",
         j["inpainting"]["baseline_mean_image_mse"]);
@@ -163,6 +177,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--probe-per-class", a->options.probe_per_class, "labels per class")->capture_default_str();
   cmd->add_option("--samples", a->options.fd_samples, "generated samples for the Frechet distance")->capture_default_str();
   cmd->add_option("--seed", a->options.seed)->capture_default_str();
+  cmd->add_option("--refine-steps", a->options.refine_steps,
+                  "also reconstruct from codes refined this many steps from E(x) (pixels only), beside "
+                  "the encoder's own: what Refine buys")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--refine-limit", a->options.refine_limit, "test images refined (the first N)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   cmd->callback([a] { run_eval(*a); });
 }
 

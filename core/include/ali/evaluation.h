@@ -105,6 +105,10 @@ struct EvalOptions {
   int64_t fd_samples = 10000;  // generated samples for the Frechet distance
   int fidelity_per_class = 500;
   uint64_t seed = 0;
+  // > 0: also reconstruct the first refine_limit test images from codes refined this many steps
+  // from E's mu (ali/refine.h, pixels only), beside the encoder's own on the same images.
+  int refine_steps = 0;
+  int64_t refine_limit = 2000;
 };
 
 // Every figure above for a model on a labelled dataset (train and test splits shaped as the model
@@ -172,5 +176,10 @@ torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& 
 // EncoderImpl::layer_features (the last `hidden` layers and mu) of the rows.
 torch::Tensor encode_layers_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int hidden = 3);
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows);
+// G(refined z, y) for the rows: each code refined `steps` steps from E's mu on pixels alone (the
+// evaluation classifier's features would make its own preservation figure circular). `seconds`
+// (optional): the refinement's wall time is added there.
+torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
+                                      int steps, double* seconds = nullptr);
 
 }  // namespace ali
