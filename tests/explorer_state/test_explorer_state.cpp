@@ -357,6 +357,13 @@ TEST_F(ExplorerState, FirstModelShowsItsOwnDataAndDataWithoutItsAttributesIsNotS
   EXPECT_TRUE(s->data.test_set_problem.empty());
   EXPECT_FALSE(s->live.recons.empty());
   for (const auto& msg : s->messages) EXPECT_FALSE(msg.error) << msg.text;
+  // Its map is coloured by the classes (their one-hot rows are not attributes of their own).
+  ASSERT_TRUE(s->map.codes.defined());
+  EXPECT_FALSE(s->map.attributes.defined());
+  EXPECT_TRUE(s->map.varying.empty());
+  auto classes_of = s->data.test_set->labels.narrow(0, 0, s->map.codes.size(0)).contiguous();
+  EXPECT_EQ(s->map.labels, std::vector<int64_t>(classes_of.data_ptr<int64_t>(),
+                                                classes_of.data_ptr<int64_t>() + classes_of.numel()));
   // Letters chosen as the next run's data: kept for training, but not run through this model.
   s->data.set_dataset(letters);
   settle(*s);

@@ -292,6 +292,12 @@ void ExplorePanel::map_tab(AppState& s) {
       if (dx * dx + dy * dy < best_d) best_d = dx * dx + dy * dy, best = int(i);
     }
   }
+  if (thumbs && best >= 0) {  // the hovered image on top of its neighbours, framed
+    ImVec2 q = screen(best);
+    ImVec2 a(q.x - half, q.y - half), b(q.x + half, q.y + half);
+    draw_image(m.thumbnails[size_t(best)], a, b);
+    dl->AddRect(a, b, IM_COL32(255, 255, 255, 255), 0, 0, 2);
+  }
   for (int k = 0; k < 2; ++k)
     if (m.picked[k] >= 0 && m.picked[k] < n) {
       ImVec2 q = screen(m.picked[k]);
@@ -303,11 +309,7 @@ void ExplorePanel::map_tab(AppState& s) {
   dl->PopClipRect();
   m.hovered = best;
   if (best >= 0) {
-    ImVec2 q = screen(best);
-    if (thumbs)
-      dl->AddRect(ImVec2(q.x - half, q.y - half), ImVec2(q.x + half, q.y + half), IM_COL32(255, 255, 255, 255), 0, 0, 2);
-    else
-      dl->AddCircle(q, 5, IM_COL32(255, 255, 255, 255), 10, 1.5f);
+    if (!thumbs) dl->AddCircle(screen(best), 5, IM_COL32(255, 255, 255, 255), 10, 1.5f);
     if (s.data.test_set && best < s.data.test_set->size()) {
       ImGui::BeginTooltip();
       image_widget(m.hover_image(best), 112, 112);
@@ -316,8 +318,7 @@ void ExplorePanel::map_tab(AppState& s) {
         ImGui::PushTextWrapPos(ImGui::GetFontSize() * 24);
         ImGui::TextWrapped("test #%d: %s", best, m.point_attributes(best).c_str());
         ImGui::PopTextWrapPos();
-      }
-      else if (names && label >= 0 && label < int64_t(names->size()))
+      } else if (names && label >= 0 && label < int64_t(names->size()))
         ImGui::Text("test #%d: %s", best, (*names)[size_t(label)].c_str());
       else
         ImGui::Text("test #%d", best);

@@ -72,7 +72,10 @@ void LatentMap::describe_points(const ImageSet* t, int64_t n) {
   attribute_names.clear();
   varying.clear();
   int colour = -1;
-  if (t && t->attributes.defined() && t->attributes.size(0) >= n && !t->attribute_names.empty()) {
+  // Attributes of their own (a class set's one-hot rows, for a class-conditional model, are its
+  // classes again: coloured and named as classes).
+  if (class_labels_.empty() && t && t->attributes.defined() && t->attributes.size(0) >= n &&
+      !t->attribute_names.empty()) {
     attributes = t->attributes.narrow(0, 0, n).to(torch::kFloat).contiguous();
     attribute_names = t->attribute_names;
     auto rate = attributes.mean(0);
@@ -80,9 +83,8 @@ void LatentMap::describe_points(const ImageSet* t, int64_t n) {
       float r = rate[a].item<float>();
       if (r >= 0.02f && r <= 0.98f) varying.push_back(a);
     }
-    // No classes to colour by: an attribute that varies, Male where it does (the first thing a
-    // face map separates).
-    if (class_labels_.empty() && !varying.empty()) {
+    // An attribute that varies, Male where it does (the first thing a face map separates).
+    if (!varying.empty()) {
       colour = varying.front();
       for (int a : varying)
         if (attribute_names[size_t(a)] == "Male") colour = a;
