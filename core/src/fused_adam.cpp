@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "cpu_kernels.h"
+
 namespace ali {
 namespace {
 
@@ -15,7 +17,7 @@ using torch::optim::AdamParamState;
 // (sqrt(v) / sqrt(bc2) + eps): Adam::step's arithmetic, in its order, one element at a time.
 // Compiled for AVX-512, AVX2 and baseline x86-64 (picked at load time); the file is built with
 // -fno-math-errno (core/CMakeLists.txt), so that the square root vectorises.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void adam_update(
+ALI_KERNEL void adam_update(
     float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
     int64_t n, float beta1, float beta2, float a1, float a2, float inv_sqrt_bc2, float eps,
     float step_size) {
