@@ -39,6 +39,17 @@ void row(const std::string& what, double value, const std::string& baseline_name
   std::cout << "\n";
 }
 
+// `ali eval --refine-steps`: the refined reconstructions beside the encoder's (what = "label" or
+// "attribute", the preservation figure's kind).
+void refined_rows(const nlohmann::json& j, const std::string& what) {
+  if (!j.contains("reconstruction_refined")) return;
+  const auto& rr = j["reconstruction_refined"];
+  const std::string steps = std::to_string(rr["steps"].get<int>()) + " steps";
+  row("refined (" + steps + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
+  row("refined " + what + " preservation", rr[what + "_preservation"], "encoder's, same images",
+      rr["encoder_" + what + "_preservation"]);
+}
+
 void write_report(const EvalArgs& a, const nlohmann::json& j) {
   std::cout << "  (" << std::setprecision(1) << j["seconds"].get<double>() << " s)\n";
   if (a.out.empty()) return;
@@ -81,13 +92,7 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("attribute preservation G(E(x))", r["attribute_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
-  if (j.contains("reconstruction_refined")) {
-    const auto& rr = j["reconstruction_refined"];
-    const std::string n = std::to_string(rr["steps"].get<int>()) + " steps";
-    row("refined (" + n + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
-    row("refined attribute preservation", rr["attribute_preservation"], "encoder's, same images",
-        rr["encoder_attribute_preservation"]);
-  }
+  refined_rows(j, "attribute");
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "test half vs half", s["baseline_half_vs_half"]);
   if (j.contains("attribute_reading")) {
@@ -126,13 +131,7 @@ void run_eval(const EvalArgs& a) {
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
-  if (j.contains("reconstruction_refined")) {
-    const auto& rr = j["reconstruction_refined"];
-    const std::string n = std::to_string(rr["steps"].get<int>()) + " steps";
-    row("refined (" + n + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
-    row("refined label preservation", rr["label_preservation"], "encoder's, same images",
-        rr["encoder_label_preservation"]);
-  }
+  refined_rows(j, "label");
   if (j.contains("inpainting"))
     row("inpainting MSE in the holes", j["inpainting"]["hole_mse"], "mean image",
         j["inpainting"]["baseline_mean_image_mse"]);
