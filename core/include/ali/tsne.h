@@ -28,8 +28,8 @@ struct TsneOptions {
 // without options.start, the start is the rows' first two principal components, scaled small (no
 // random draw), so the same rows give the same layout. The affinities use each point's 3 perplexity
 // nearest neighbours; the layout's gradient is exact (O(N^2) per iteration: 2,000 codes take about
-// 3 s on two cores). ali::Error for fewer than 4 rows, non-finite values or a start of another
-// shape.
+// 1.7 s with two intra-op threads, 3 s with one, bench_map). ali::Error for fewer than 4 rows,
+// non-finite values or a start of another shape.
 torch::Tensor tsne(const torch::Tensor& rows, const TsneOptions& options = {});
 
 // The fraction of points whose k nearest other points (Euclidean, in `points`) mostly share its
