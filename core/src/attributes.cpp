@@ -22,12 +22,16 @@ const std::vector<std::vector<std::string>>& showcase_rows() {
 }
 }  // namespace
 
-std::vector<std::string> attributes_on(const ModelConfig& c, const torch::Tensor& row) {
+std::vector<std::string> attributes_on(const std::vector<std::string>& names, const torch::Tensor& row) {
   std::vector<std::string> on;
   auto r = row.reshape({-1}).to(torch::kCPU, torch::kFloat);
-  for (int64_t k = 0; k < r.size(0) && k < int64_t(c.attributes.size()); ++k)
-    if (r[k].item<float>() > 0.5f) on.push_back(c.attributes[size_t(k)]);
+  for (int64_t k = 0; k < r.size(0) && k < int64_t(names.size()); ++k)
+    if (r[k].item<float>() > 0.5f) on.push_back(names[size_t(k)]);
   return on;
+}
+
+std::vector<std::string> attributes_on(const ModelConfig& c, const torch::Tensor& row) {
+  return attributes_on(c.attributes, row);
 }
 
 std::vector<std::vector<std::string>> sample_grid_row_names(const ModelConfig& c, int64_t grid_rows) {

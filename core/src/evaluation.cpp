@@ -480,7 +480,8 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                               {"baseline_untrained_encoder_std", layers_untrained.std}};
 
   say(progress, "reconstructions");
-  auto rf = reconstruction_figures(test_x, reconstruct_all(m, te, test_rows), test_y, classifier, o.seed);
+  auto rec = reconstruct_all(m, te, test_rows);
+  auto rf = reconstruction_figures(test_x, rec, test_y, classifier, o.seed);
   j["reconstruction"] = {{"pixel_mse", rf.pixel_mse},
                          {"baseline_random_pairs_mse", rf.random_pairs_mse},
                          {"label_preservation", rf.label_preservation},
@@ -492,7 +493,7 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
     double seconds = 0;
     auto refined = refined_reconstructions(m, te, rows, o.refine_steps, &seconds);
     auto x = test_x.narrow(0, 0, k), y = test_y.narrow(0, 0, k);
-    auto enc = reconstruction_figures(x, reconstruct_all(m, te, rows), y, classifier, o.seed);
+    auto enc = reconstruction_figures(x, rec.narrow(0, 0, k), y, classifier, o.seed);
     auto ref = reconstruction_figures(x, refined, y, classifier, o.seed);
     j["reconstruction_refined"] = {{"steps", o.refine_steps},
                                    {"images", k},

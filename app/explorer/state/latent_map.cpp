@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ali/attributes.h"
 #include "ali/error.h"
 #include "ali/latent.h"
 #include "ali/pca.h"
@@ -98,9 +99,9 @@ void LatentMap::describe_points(const ImageSet* t, int64_t n) {
   if (t == images_ && thumbnails.size() == size_t(n)) return;
   thumbnails.clear();
   if (t && n <= kMaxThumbnails && t->size() >= n) {
+    auto images = t->float_images(torch::arange(n));
     thumbnails.resize(size_t(n));
-    for (int64_t i = 0; i < n; ++i)
-      thumbnails[size_t(i)].set(to_pixels(t->images[i].to(torch::kFloat).div(255.0)));
+    for (int64_t i = 0; i < n; ++i) thumbnails[size_t(i)].set(to_pixels(images[i]));
   }
 }
 
@@ -122,14 +123,14 @@ void LatentMap::codes_arrived(torch::Tensor c, torch::Tensor pca, const void* im
   tsne_points = same_points ? previous : torch::Tensor();
   continue_from_ = same_points;
   layout_note.clear();
-  show(layout_ == MapLayout::Tsne && tsne_points.defined() ? tsne_points : pca_points);
+  show(layout_ == MapLayout::Tsne && tsne_points.defined() ? tsne_points : pca_points);  // the last layout meanwhile
   if (layout_ == MapLayout::Tsne && shown_) start_tsne();
 }
 
 void LatentMap::shown() {
   if (shown_) return;
   shown_ = true;
-  if (layout_ == MapLayout::Tsne && (!tsne_points.defined() || continue_from_)) start_tsne();
+  if (layout_ == MapLayout::Tsne && !tsne_current()) start_tsne();
 }
 
 void LatentMap::start_tsne() {
@@ -186,10 +187,7 @@ void LatentMap::colour_by(int attribute) {
 
 std::string LatentMap::point_attributes(int index) const {
   if (!attributes.defined() || index < 0 || index >= attributes.size(0)) return {};
-  std::vector<std::string> on;
-  auto row = attributes[index];
-  for (int64_t a = 0; a < row.size(0) && size_t(a) < attribute_names.size(); ++a)
-    if (row[a].item<float>() > 0.5f) on.push_back(attribute_names[size_t(a)]);
+  auto on = attributes_on(attribute_names, attributes[index]);
   return on.empty() ? std::string("none") : joined(on);
 }
 
@@ -203,7 +201,7 @@ void LatentMap::set_layout(MapLayout l) {
   layout_ = l;
   if (l == MapLayout::Pca) {
     if (pca_points.defined()) show(pca_points);
-  } else if (tsne_points.defined() && !continue_from_) {
+  } else if (tsne_current()) {
     show(tsne_points);
   } else {
     start_tsne();
@@ -254,7 +252,7 @@ void LatentMap::pick(int index) {
 const Image& LatentMap::hover_image(int index) {
   const auto& t = app_.data.test_set;
   if (index != hover_index_ && t && index >= 0 && index < t->size()) {
-    hover_.set(to_pixels(t->images[index].to(torch::kFloat).div(255.0)));
+    hover_.set(to_pixels(t->float_images(torch::tensor({int64_t(index)}))[0]));
     hover_index_ = index;
   }
   return hover_;

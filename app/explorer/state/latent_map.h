@@ -67,6 +67,8 @@ class LatentMap {
   void codes_arrived(torch::Tensor codes, torch::Tensor pca_points, const void* images);
   void start_tsne();
   void show(const torch::Tensor& p);
+  // tsne_points lays out the codes held now (not the last codes', waiting to be continued).
+  bool tsne_current() const { return tsne_points.defined() && !continue_from_; }
   AppState& app_;
   MapLayout layout_ = MapLayout::Tsne;
   uint64_t codes_version_ = 0;  // bumps with every new set of codes

@@ -29,7 +29,9 @@ void request_attribute(const std::vector<std::string>& names, torch::Tensor& row
 // Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
 torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,
                               uint64_t seed);
-// The names of the attributes on (above 0.5) in one row (K values) of a conditional model's y.
+// The names of the attributes on (above 0.5) in one row (K values) of attributes named `names`
+// (a dataset's), or of a conditional model's y.
+std::vector<std::string> attributes_on(const std::vector<std::string>& names, const torch::Tensor& row);
 std::vector<std::string> attributes_on(const ModelConfig& c, const torch::Tensor& row);
 // The attributes of each of a sample grid's `grid_rows` rows, as `ali train` and the explorer draw
 // them. Class models (names that are not CelebA's): one class per row, cycling. CelebA attribute sets:
