@@ -133,7 +133,7 @@ TEST(Checkpoint, BadFilesAreRefusedWithAReason) {
   test::write_file(dir / "empty.ali", "");
   EXPECT_NE(error_of(load("empty.ali")).find("not an ALI checkpoint"), std::string::npos);
 
-  test::write_file(dir / "torch.pt", std::string("PK\x03\x04", 4) + std::string(100, 'x'));
+  test::write_file(dir / "torch.pt", std::string("PK\x03\x04", 4).append(100, 'x'));
   EXPECT_NE(error_of(load("torch.pt")).find("zip"), std::string::npos);
 
   std::string newer = good;

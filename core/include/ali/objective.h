@@ -185,7 +185,7 @@ torch::Tensor aux_loss(const torch::Tensor& logits, const torch::Tensor& y);
 // ---- K-way (GALI) ----
 // One joint tuple: (x1, z1) and, for two-slot discriminators, (x2, z2); f: M's features (pretrain).
 struct JointTuple {
-  torch::Tensor x1, z1, x2, z2, f;
+  torch::Tensor x1, z1, x2 = {}, z2 = {}, f = {};  // a single pair leaves the second and f undefined
 };
 // The model's cycle samples on a batch: z_hat = E(x), x_r = G(z_hat), z_hat_r = E(x_r);
 // x_f = G(z), z_t = E(x_f), x_rf = G(z_t). Each of E and G called once per source.

@@ -134,10 +134,10 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
   auto logits = m.discriminator->forward_parts(
       {with_instance_noise(x, instance_noise), with_instance_noise(x_tilde, instance_noise)},
       {z_hat, z}, y.defined() ? torch::cat({y, y}) : y, terms.aux > 0 ? &aux : nullptr);
-  GradientResult r{ali_losses(logits.narrow(0, 0, n), logits.narrow(0, n, n)),
-                   logits.narrow(0, 0, n),
-                   logits.narrow(0, n, n),
-                   {}};
+  GradientResult r;
+  r.l_q = logits.narrow(0, 0, n);
+  r.l_p = logits.narrow(0, n, n);
+  r.losses = ali_losses(r.l_q, r.l_p);
   torch::Tensor d_loss = r.losses.d_loss, g_loss = r.losses.g_loss;
   if (terms.aux > 0) {  // D learns the attributes from real images; G is asked to show them
     r.aux_real = aux_loss(aux.narrow(0, 0, n), y);
