@@ -385,6 +385,13 @@ TEST(Losses, FineTuningTakesEveryMatchingWeightAndLeavesNewPartsFresh) {
   EXPECT_EQ(read_checkpoint_header(dir / "r.ali").extra.at("started_from").at("step"), 1);
   a.save(dir / "a.ali");
   EXPECT_FALSE(read_checkpoint_header(dir / "a.ali").extra.contains("started_from"));
+  // ali info and the explorer's Model panel say so beside the step.
+  EXPECT_EQ(describe_steps(read_checkpoint_header(dir / "r.ali")),
+            "1 (fine-tuned from a.ali, its step 1)");
+  EXPECT_EQ(describe_steps(read_checkpoint_header(dir / "a.ali")), "1");
+  EXPECT_EQ(describe_steps(7, {{"started_from", {{"file", 3}, {"step", "x"}}}}),
+            "7 (fine-tuned from another model)");
+  EXPECT_EQ(describe_steps(7, {{"started_from", "a.ali"}}), "7");
 
   ModelConfig other = plain;
   other.nlat = 32;

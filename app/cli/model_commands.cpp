@@ -388,7 +388,7 @@ void run_info(const std::string& path) {
             << "weights:      " << std::fixed << std::setprecision(1)
             << double(f.payload.size()) / (1 << 20) << " MiB" << std::defaultfloat
             << std::setprecision(6) << "\n"
-            << "step:         " << h.step << "\n"
+            << "step:         " << describe_steps(h) << "\n"
             << "dataset:      " << (c.dataset.empty() ? "-" : c.dataset) << "\n"
             << "framing:      " << c.framing_in_use().kind
             << (c.framing_in_use().kind == "object" && c.framing_in_use().fill < 1.0

@@ -499,6 +499,24 @@ void check_compatible(const ModelConfig& have, const ModelConfig& want, const st
   if (h.bigan != w.bigan) throw Error(what + (h.bigan ? " is a BiGAN" : " is not a BiGAN"));
 }
 
+std::string describe_steps(int64_t step, const nlohmann::json& extra) {
+  std::string s = std::to_string(step);
+  auto it = extra.find("started_from");
+  if (!extra.is_object() || it == extra.end() || !it->is_object()) return s;
+  std::string from = "fine-tuned from ";
+  if (auto f = it->find("file"); f != it->end() && f->is_string())
+    from += fs::path(f->get<std::string>()).filename().string();
+  else
+    from += "another model";
+  if (auto k = it->find("step"); k != it->end() && k->is_number_integer())
+    from += ", its step " + std::to_string(k->get<int64_t>());
+  return s + " (" + from + ")";
+}
+
+std::string describe_steps(const CheckpointHeader& header) {
+  return describe_steps(header.step, header.extra);
+}
+
 bool looks_like_checkpoint(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block
   if (fd < 0) return false;

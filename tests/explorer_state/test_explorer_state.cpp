@@ -37,8 +37,8 @@ class ExplorerState : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "data");
-    for (int i = 0; i < 6; ++i)  // a tiny image-folder dataset, so the test split loads at once
-      save_png(dir_ / "data" / ("d" + std::to_string(i) + ".png"), torch::rand({1, 28, 28}));
+    for (char i = '0'; i < '6'; ++i)  // a tiny image-folder dataset, so the test split loads at once
+      save_png(dir_ / "data" / (std::string("d") + i + ".png"), torch::rand({1, 28, 28}));
   }
   void TearDown() override { fs::remove_all(dir_); }
 

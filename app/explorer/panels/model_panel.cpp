@@ -36,7 +36,7 @@ void ModelPanel::draw(AppState& s) {
     row("latent", std::to_string(c.nlat) + " dimensions");
     row("images", std::to_string(c.image_channels) + " x " + std::to_string(c.image_size) + " x " +
                       std::to_string(c.image_size));
-    row("step", std::to_string(s.step()));
+    row("step", describe_steps(s.step(), s.host.header.extra));
     row("dataset", c.dataset.empty() ? "-" : c.dataset);
     if (c.conditional()) row("conditional", std::to_string(c.attributes.size()) + " attributes");
     ImGui::EndTable();

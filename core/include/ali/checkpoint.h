@@ -87,6 +87,10 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointHe
 // nested or with a field of the wrong type or outside its range.
 CheckpointFile read_checkpoint_file(const std::filesystem::path& path);
 CheckpointHeader read_checkpoint_header(const std::filesystem::path& path);
+// A header's step, and for a fine-tuned model what it started from: "500 (fine-tuned from
+// fmnist28.ali, its step 16276)". Fields of the wrong type in extra.started_from are left out.
+std::string describe_steps(const CheckpointHeader& header);
+std::string describe_steps(int64_t step, const nlohmann::json& extra);
 
 // Thrown instead of writing a model whose weights hold NaN or Inf: a file nothing could use would
 // replace the last good one.
