@@ -499,10 +499,9 @@ void check_compatible(const ModelConfig& have, const ModelConfig& want, const st
   if (h.bigan != w.bigan) throw Error(what + (h.bigan ? " is a BiGAN" : " is not a BiGAN"));
 }
 
-std::string describe_steps(int64_t step, const nlohmann::json& extra) {
-  std::string s = std::to_string(step);
+std::string describe_origin(const nlohmann::json& extra) {
   auto it = extra.find("started_from");
-  if (!extra.is_object() || it == extra.end() || !it->is_object()) return s;
+  if (!extra.is_object() || it == extra.end() || !it->is_object()) return "";
   std::string from = "fine-tuned from ";
   if (auto f = it->find("file"); f != it->end() && f->is_string())
     from += fs::path(f->get<std::string>()).filename().string();
@@ -510,11 +509,12 @@ std::string describe_steps(int64_t step, const nlohmann::json& extra) {
     from += "another model";
   if (auto k = it->find("step"); k != it->end() && k->is_number_integer())
     from += ", its step " + std::to_string(k->get<int64_t>());
-  return s + " (" + from + ")";
+  return from;
 }
 
 std::string describe_steps(const CheckpointHeader& header) {
-  return describe_steps(header.step, header.extra);
+  const std::string origin = describe_origin(header.extra);
+  return std::to_string(header.step) + (origin.empty() ? "" : " (" + origin + ")");
 }
 
 bool looks_like_checkpoint(const fs::path& path) {

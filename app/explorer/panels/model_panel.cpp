@@ -36,7 +36,9 @@ void ModelPanel::draw(AppState& s) {
     row("latent", std::to_string(c.nlat) + " dimensions");
     row("images", std::to_string(c.image_channels) + " x " + std::to_string(c.image_size) + " x " +
                       std::to_string(c.image_size));
-    row("step", describe_steps(s.step(), s.host.header.extra));
+    const std::string origin = describe_origin(s.host.header.extra);
+    row("step", std::to_string(s.step()) + (origin.empty() ? "" : " (fine-tuned)"));
+    if (!origin.empty() && ImGui::IsItemHovered()) ImGui::SetTooltip("%s", origin.c_str());
     row("dataset", c.dataset.empty() ? "-" : c.dataset);
     if (c.conditional()) row("conditional", std::to_string(c.attributes.size()) + " attributes");
     ImGui::EndTable();

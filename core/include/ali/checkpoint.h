@@ -87,10 +87,11 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointHe
 // nested or with a field of the wrong type or outside its range.
 CheckpointFile read_checkpoint_file(const std::filesystem::path& path);
 CheckpointHeader read_checkpoint_header(const std::filesystem::path& path);
-// A header's step, and for a fine-tuned model what it started from: "500 (fine-tuned from
-// fmnist28.ali, its step 16276)". Fields of the wrong type in extra.started_from are left out.
+// What a fine-tuned model started from, "fine-tuned from fmnist28.ali, its step 16276", or "" for
+// a model trained from initialisation. Fields of the wrong type in extra.started_from are left out.
+std::string describe_origin(const nlohmann::json& extra);
+// A header's step with its origin: "500 (fine-tuned from fmnist28.ali, its step 16276)".
 std::string describe_steps(const CheckpointHeader& header);
-std::string describe_steps(int64_t step, const nlohmann::json& extra);
 
 // Thrown instead of writing a model whose weights hold NaN or Inf: a file nothing could use would
 // replace the last good one.
