@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ali/batch_statistics.h"
 #include "ali/evaluation.h"
 #include "ali/trainer.h"
 #include "test_util.h"
@@ -316,8 +317,46 @@ TEST(Losses, AuxiliaryClassifierLearnsAttributesItCanSee) {
   // In training mode, as the objective reads it (D's BatchNorm running statistics are taken over
   // real and generated images together, so evaluation mode is not what training taught).
   torch::NoGradGuard ng;
-  auto pred = t.model().discriminator->classify(data->float_images(torch::arange(64))).argmax(1);
+  auto x = data->float_images(torch::arange(64));
+  auto pred = t.model().discriminator->classify(x).argmax(1);
   EXPECT_GT(pred.eq(data->labels).to(torch::kFloat).mean().item<double>(), 0.9);
+
+  // Saved, D's image branch normalises with the training images' statistics, so the model loaded
+  // for inference (eval mode, as read_attributes and the explorer run it) reads them as training
+  // did; the save leaves the trainer's own statistics and modes as they were.
+  std::vector<torch::Tensor> live;
+  for (const auto& b : all_tensors(t.model(), /*buffers=*/true)) live.push_back(b.clone());
+  test::TempDir dir;
+  t.save(dir / "a.ali");
+  auto after = all_tensors(t.model(), true);
+  for (size_t i = 0; i < live.size(); ++i) EXPECT_TRUE(torch::equal(live[i], after[i])) << i;
+  EXPECT_TRUE(t.model().discriminator->is_training());
+  EXPECT_TRUE(t.model().encoder->is_training());
+  CheckpointHeader h;
+  auto loaded = load_model(dir / "a.ali", torch::kCPU, &h);
+  EXPECT_EQ(h.extra.at("reading_statistics_refit").at("batches"), 1);
+  auto eval_pred = loaded->discriminator->classify(x).argmax(1);
+  EXPECT_GT(eval_pred.eq(data->labels).to(torch::kFloat).mean().item<double>(), 0.9);
+  // What the file holds is refit_batch_norm's reading-only refit of the trained model: D's
+  // statistics refit, E's and G's as trained.
+  auto copy = t.model().clone_to(torch::kCPU);
+  BatchNormRefit r;
+  r.batch = 64;
+  r.batches = 1;
+  r.seed = uint64_t(t.step_count());
+  r.reading_only = true;
+  refit_batch_norm(*copy, *data, r);
+  auto want = all_tensors(*copy, true), got = all_tensors(*loaded, true);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(torch::equal(want[i], got[i])) << i;
+  const size_t eg = t.model().encoder->buffers().size() + t.model().decoder->buffers().size();
+  for (size_t i = 0; i < eg; ++i) EXPECT_TRUE(torch::equal(live[i], got[i])) << i;
+  // A model that does not read attributes has nothing of the kind to refit.
+  ModelConfig plain = c;
+  plain.aux_classifier = false;
+  AliModel p(plain);
+  EXPECT_NE(test::error_of([&] { refit_batch_norm(p, *data, r); }).find("needs a model that reads"),
+            std::string::npos);
 }
 
 TEST(Losses, AuxiliaryWeightAndClassifierAreKeptInTheCheckpoint) {

@@ -21,6 +21,10 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
   if (o.batches < 1 || o.batch < 2)
     throw Error("re-estimating BatchNorm statistics needs at least 1 batch of at least 2 images");
   check_images_fit(c, data, "the images", "images");
+  const bool reads = c.reads_attributes();
+  if (o.reading_only && !reads)
+    throw Error("refitting the statistics D reads attributes with needs a model that reads them "
+                "(a conditional model trained with --aux-weight)");
   if (data.size() < o.batch)
     throw Error("the data has " + std::to_string(data.size()) + " images, fewer than one batch of " +
                 std::to_string(o.batch));
@@ -33,8 +37,8 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
   std::vector<Saved> saved;
   // D's statistics only where it reads attributes (its auxiliary classifier, read_attributes): its
   // BatchNorm modules alone in training mode, so its dropout stays off as at inference.
-  const bool reads = c.reads_attributes();
-  std::vector<torch::nn::Module*> nets{m.encoder.get(), m.decoder.get()};
+  std::vector<torch::nn::Module*> nets;
+  if (!o.reading_only) nets = {m.encoder.get(), m.decoder.get()};
   if (reads) nets.push_back(m.discriminator.get());
   for (torch::nn::Module* net : nets)
     for (auto* bn : batch_norms(*net)) {
@@ -47,8 +51,8 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
     }
   const auto device = m.device();
   m.train(false);
-  m.encoder->train(true);
-  m.decoder->train(true);
+  m.encoder->train(!o.reading_only);
+  m.decoder->train(!o.reading_only);
   if (reads)
     for (auto* bn : batch_norms(*m.discriminator)) bn->train(true);
   auto restore = [](Saved& s) {
@@ -67,8 +71,10 @@ void refit_batch_norm(AliModel& m, const ImageSet& data, const BatchNormRefit& o
       auto x = data.float_images(index).to(device);
       torch::Tensor y;
       if (c.conditional()) y = data.attributes.index_select(0, index).to(device, torch::kFloat);
-      m.encoder->forward(x, y);
-      m.decoder->forward(torch::randn({o.batch, c.nlat}, gen).to(device), y);
+      if (!o.reading_only) {
+        m.encoder->forward(x, y);
+        m.decoder->forward(torch::randn({o.batch, c.nlat}, gen).to(device), y);
+      }
       if (reads) m.discriminator->classify(x);  // the image branch, on real images
     }
   } catch (...) {  // the statistics as they were

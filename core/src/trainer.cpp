@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "ali/batch_statistics.h"
 #include "ali/error.h"
 #include "ali/fused_adam.h"
 
@@ -271,7 +272,23 @@ void Trainer::set_learning_rate(double lr) {
 
 void Trainer::save(const std::filesystem::path& path, const nlohmann::json& extra) const {
   torch::serialize::OutputArchive archive;
-  save_networks(*model_, archive);
+  nlohmann::json reading_refit;
+  std::shared_ptr<AliModel> saved = model_;  // the archive refers to its tensors until save_to
+  if (model_->config.reads_attributes() && data_ && data_->size() >= 2) {
+    // D's running statistics average real and generated batches (they share its BatchNorm), so
+    // in eval mode it misread real images' attributes (the face model: 0.83 mean accuracy against
+    // 0.95 refit). The file gets a copy whose image-branch statistics are taken over training
+    // images; the model in memory trains on unchanged.
+    saved = model_->clone_to(device_);
+    BatchNormRefit o;
+    o.batch = int(std::min<int64_t>(100, data_->size()));
+    o.batches = int(std::max<int64_t>(1, std::min<int64_t>(20, data_->size() / o.batch)));
+    o.seed = uint64_t(step_);
+    o.reading_only = true;
+    refit_batch_norm(*saved, *data_, o);
+    reading_refit = {{"batches", o.batches}, {"batch", o.batch}};
+  }
+  save_networks(*saved, archive);
   torch::serialize::OutputArchive od, og;
   opt_d_->save(od);
   opt_g_->save(og);
@@ -291,6 +308,7 @@ void Trainer::save(const std::filesystem::path& path, const nlohmann::json& extr
   if (data_) h.class_names = data_->class_names;
   if (!extra.is_null()) h.extra = extra;
   if (!started_from_.is_null()) h.extra["started_from"] = started_from_;
+  if (!reading_refit.is_null()) h.extra["reading_statistics_refit"] = reading_refit;
   write_checkpoint_file(path, h, os.str());
 }
 
