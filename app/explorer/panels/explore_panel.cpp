@@ -286,7 +286,10 @@ void ExplorePanel::map_tab(AppState& s) {
     ImVec2 q = screen(i);
     int64_t label = size_t(i) < m.labels.size() ? m.labels[size_t(i)] : -1;
     ImVec2 a(q.x - half, q.y - half), b(q.x + half, q.y + half);
-    if (!thumbs || !draw_image(m.thumbnails[size_t(i)], a, b)) dl->AddRectFilled(a, b, label_colour(label));
+    if (!thumbs || !draw_image(m.thumbnails[size_t(i)], a, b))
+      dl->AddRectFilled(a, b, label_colour(label));
+    else if (label >= 0)  // an image keeps its class or attribute colour as a frame
+      dl->AddRect(a, b, label_colour(label), 0, 0, 2);
     if (hovered) {
       float dx = q.x - mouse.x, dy = q.y - mouse.y;
       if (dx * dx + dy * dy < best_d) best_d = dx * dx + dy * dy, best = int(i);
