@@ -211,6 +211,15 @@ TEST(Attributes, RequestsKeepRowsConsistent) {
   request_attribute(classes, one_hot, "c", true);
   EXPECT_TRUE(torch::equal(one_hot, torch::tensor({{0.0f, 0.0f, 1.0f}})));
   EXPECT_EQ(exclusive_attribute_groups(names).size(), 2u);  // hair colour, hair style
+  // A CelebA folder reduced to a few of its attributes is still multi-label, whichever they are:
+  // turning one on leaves the others.
+  std::vector<std::string> subset{"Bangs", "Young", "Wavy_Hair"};
+  EXPECT_TRUE(is_celeba_attribute_set(subset));
+  EXPECT_TRUE(exclusive_attribute_groups(subset).empty());
+  auto multi = torch::tensor({{1.0f, 1.0f, 0.0f}});
+  request_attribute(subset, multi, "Wavy_Hair", true);
+  EXPECT_TRUE(torch::equal(multi, torch::tensor({{1.0f, 1.0f, 1.0f}})));
+  EXPECT_FALSE(is_celeba_attribute_set(classes));
 }
 
 TEST(Attributes, SampleGridRowsAreConsistentShowcasesOrOneClassEach) {

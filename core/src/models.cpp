@@ -1,5 +1,7 @@
 #include "ali/models.h"
 
+#include "ali/celeba.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
@@ -569,8 +571,9 @@ torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std:
 }
 
 bool is_celeba_attribute_set(const std::vector<std::string>& names) {
-  for (const char* n : {"Black_Hair", "Smiling", "Male", "Eyeglasses"})
-    if (std::find(names.begin(), names.end(), n) != names.end()) return true;
+  const auto& celeba = celeba_attribute_names();
+  for (const auto& n : names)
+    if (std::find(celeba.begin(), celeba.end(), n) != celeba.end()) return true;
   return false;
 }
 

@@ -19,6 +19,9 @@ torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std:
 // far as the names are present; for a class-conditional model (names that are not CelebA's) all
 // names form one group (exactly one class on).
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names);
+// Multi-label CelebA attributes (any of CelebA's 40 names among them, so a folder reduced to a few
+// of them counts) rather than class names, whose rows are one-hot. Names of neither kind are taken
+// as classes.
 bool is_celeba_attribute_set(const std::vector<std::string>& names);
 // Sets attribute `name` on or off in every row of `rows` (N x K float, columns in `names` order) and
 // keeps the rows consistent: the others of its exclusive group off; Mustache or Goatee imply Male and
