@@ -196,3 +196,48 @@ TEST(Session, TheErrorKeepsItsType) {
   ASSERT_EQ(s.state(), TrainState::Error);
   EXPECT_THROW(std::rethrow_exception(s.error_exception()), NonFiniteLoss);
 }
+
+TEST(Session, SnapshotsOfAModelThatReadsAttributesReadWithRefitStatistics) {
+  // D's running statistics average real and generated batches; a window reading drops from the
+  // snapshots gets its image branch's statistics refit on training images, as a checkpoint does,
+  // while the trainer's own model is left alone.
+  ModelConfig c;
+  c.arch = "fmnist28";
+  c.nlat = 8;
+  c.attributes = {"class0", "class1", "class2"};
+  c.aux_classifier = true;
+  TrainOptions to;
+  to.batch = 10;
+  to.aux_weight = 1.0;
+  auto data = std::make_shared<const ImageSet>(with_class_attributes(*test::synthetic_set(300, 1, 28, 3)));
+  auto run = [&](double interval, int64_t steps) {
+    auto t = std::make_unique<Trainer>(c, to, torch::kCPU);
+    t->set_data(data);
+    auto want = t->model().clone_to(torch::kCPU);
+    EXPECT_EQ(t->refit_reading_statistics(*want, 2).at("batches"), 2);
+    std::vector<torch::Tensor> live;
+    for (const auto& b : t->model().discriminator->buffers()) live.push_back(b.clone());
+    const Trainer* raw = t.get();
+    SessionOptions o;
+    o.max_steps = steps;
+    o.checkpoint_every = 0;
+    o.reading_refit_interval_s = interval;
+    auto s = std::make_unique<TrainingSession>(std::move(t), o);
+    auto first = s->snapshot()->discriminator->image_branch_buffers();
+    auto refit = want->discriminator->image_branch_buffers();
+    bool as_refit = true;
+    for (size_t i = 0; i < first.size(); ++i) as_refit = as_refit && torch::equal(first[i], refit[i]);
+    auto after = raw->model().discriminator->buffers();
+    for (size_t i = 0; i < live.size(); ++i) EXPECT_TRUE(torch::equal(live[i], after[i])) << i;
+    s->start();
+    s->wait();
+    EXPECT_EQ(s->state(), TrainState::Completed) << s->error();
+    // The last snapshot, after training moved the statistics: the first refit's, carried.
+    auto last = s->snapshot()->discriminator->image_branch_buffers();
+    bool carried = true;
+    for (size_t i = 0; i < last.size(); ++i) carried = carried && torch::equal(last[i], refit[i]);
+    return std::make_pair(as_refit, carried);
+  };
+  EXPECT_EQ(run(1e9, 3), std::make_pair(true, true));
+  EXPECT_EQ(run(-1, 3), std::make_pair(false, false));  // never: training's own statistics
+}

@@ -98,6 +98,24 @@ std::shared_ptr<const AliModel> TrainingSession::snapshot() const {
 
 void TrainingSession::publish_snapshot() {
   auto snap = trainer_->model().clone_to(torch::kCPU);
+  if (config_.reads_attributes() && options_.reading_refit_interval_s >= 0) {
+    // So that a window's drops are read as a saved checkpoint reads them (Trainer::save).
+    const auto now = std::chrono::steady_clock::now();
+    if (reading_statistics_.empty() ||
+        now - reading_refit_at_ >= std::chrono::duration<double>(options_.reading_refit_interval_s)) {
+      if (!trainer_->refit_reading_statistics(*snap, 2).is_null()) {
+        reading_statistics_.clear();
+        for (const auto& b : snap->discriminator->image_branch_buffers())
+          reading_statistics_.push_back(b.clone());
+        reading_refit_at_ = now;
+      }
+    } else {
+      torch::NoGradGuard ng;
+      auto live = snap->discriminator->image_branch_buffers();
+      for (size_t i = 0; i < live.size() && i < reading_statistics_.size(); ++i)
+        live[i].copy_(reading_statistics_[i]);
+    }
+  }
   snap->train(false);
   {
     std::lock_guard lock(mu_);

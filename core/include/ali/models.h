@@ -105,6 +105,8 @@ class JointDiscriminatorImpl : public torch::nn::Module {
   // The auxiliary classifier on its own: attribute logits B x A of images B x C x H x W (D(x)'s
   // branch, then a 1x1 conv; averaged over positions when the branch leaves a map larger than 1x1).
   torch::Tensor classify(const torch::Tensor& x);
+  // The image branch's buffers (its BatchNorm statistics), which classify() normalises with.
+  std::vector<torch::Tensor> image_branch_buffers() const { return dx_->buffers(); }
 
  private:
   // The joint stack and the output layer over the branches' features (one per slot), and y.

@@ -88,7 +88,15 @@ class Trainer {
   Precision precision() const { return resolve_precision(options_.precision, device_); }
   void set_precision(Precision p) { options_.precision = p; }
 
+  // Writes model, optimisers, step and RNG state. A model that reads attributes is written with
+  // refit_reading_statistics(20 batches) applied to a copy.
   void save(const std::filesystem::path& path, const nlohmann::json& extra = {}) const;
+  // For a model that reads attributes (D's auxiliary classifier, read_attributes): refits `copy`'s
+  // (a copy of this model: a file's, a snapshot's) discriminator image-branch statistics on up to
+  // `batches` batches of 100 training images (refit_batch_norm, reading_only, seeded by the step).
+  // Training leaves them an average over real and generated batches, which misreads real images.
+  // Returns {batches, batch}, or null (nothing done) for a model that does not read or without data.
+  nlohmann::json refit_reading_statistics(AliModel& copy, int batches) const;
 
  private:
   void rebuild_loader();

@@ -5,6 +5,7 @@
 // the rank policy of a data-parallel run (all ranks stop together, only rank 0 writes) live here.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <filesystem>
@@ -42,6 +43,10 @@ struct SessionOptions {
   // Also keep checkpoint_STEP.ali beside checkpoint_path every this many steps (0: never).
   int64_t keep_every = 0;
   double snapshot_interval_s = 0.25;         // how often a fresh snapshot is published
+  // A model that reads attributes: its snapshots' discriminator image-branch statistics are refit on
+  // 2 batches of training images this often (Trainer::refit_reading_statistics) and carried to the
+  // snapshots in between; negative: never (snapshots read with training's statistics).
+  double reading_refit_interval_s = 10.0;
   // > 0: the training thread runs at this nice value (Linux; lower priority), so that a window's
   // frames and its inference take the cores first when they need them and training has the rest.
   int thread_nice = 0;
@@ -109,6 +114,8 @@ class TrainingSession {
   std::condition_variable_any cv_;
   std::vector<StepStats> history_;
   std::shared_ptr<const AliModel> snapshot_;
+  std::vector<torch::Tensor> reading_statistics_;  // the last refit's image-branch buffers
+  std::chrono::steady_clock::time_point reading_refit_at_;
   std::string error_, last_saved_;
   std::exception_ptr error_exception_;
   int64_t saved_step_ = -1;  // the step of the last checkpoint written (the final save is not repeated)
