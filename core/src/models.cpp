@@ -1,7 +1,5 @@
 #include "ali/models.h"
 
-#include "ali/celeba.h"
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "ali/data.h"
 #include "ali/conv_transpose.h"
 #include "ali/batch_norm_act.h"
+#include "ali/celeba.h"
 #include "ali/dropout.h"
 #include "ali/error.h"
 #include "ali/precision.h"
