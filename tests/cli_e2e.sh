@@ -176,6 +176,19 @@ must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$wo
 # A face dataset in the CelebA layout, readable as a dataset.
 "$ALI" make-faces --out "$work/faces" --count 12 --seed 2 >/dev/null
 [ "$(sed -n 1p "$work/faces/list_attr_celeba.txt" | tr -d '\r')" = "12" ] || fail "make-faces count line"
+"$ALI" info "$work/cond/checkpoint.ali" | grep -q "attributes: .*(classes: one at a time)" ||
+  fail "a class-conditional model's attributes are classes"
+# A CelebA-layout folder with names of its own: labels, any of which may be on together.
+mkdir -p "$work/own" && ln -s "$work/faces/img_align_celeba" "$work/own/img_align_celeba"
+cp "$work/faces/list_eval_partition.txt" "$work/own/"
+awk 'NR == 1 { print; next } NR == 2 { print "Striped Dotted Red"; next } { print $1, $2, $3, $4 }' \
+  "$work/faces/list_attr_celeba.txt" >"$work/own/list_attr_celeba.txt"
+"$ALI" train --data "$work/own" --conditional --arch celeba64 --steps 1 --batch 4 --checkpoint-every 0 \
+  --out "$work/own_run" --device cpu >/dev/null
+"$ALI" info "$work/own_run/checkpoint.ali" |
+  grep -q "attributes: *Striped, Dotted, Red (labels: any may be on together)" || fail "own attribute names"
+"$ALI" sample --model "$work/own_run/checkpoint.ali" --attrs "Striped,Dotted,Red" --count 2 \
+  --out "$work/own.png" || fail "sampling with three labels on"
 "$ALI" export --model "$ck" --out "$work/small.ali"
 "$ALI" info "$work/small.ali" | grep -q "step: *30" || fail "exported model"
 # Several checkpoints of one model: the mean of their weights (the last one's header); another

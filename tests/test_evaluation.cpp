@@ -220,6 +220,30 @@ TEST(Attributes, RequestsKeepRowsConsistent) {
   request_attribute(subset, multi, "Wavy_Hair", true);
   EXPECT_TRUE(torch::equal(multi, torch::tensor({{1.0f, 1.0f, 1.0f}})));
   EXPECT_FALSE(is_celeba_attribute_set(classes));
+  // Names of its own are classes unless the model says they are labels, as `ali train` records from
+  // the data; the kind is kept in its configuration (files from before it: guessed from the names).
+  ModelConfig own;
+  own.attributes = {"Striped", "Dotted", "Red"};
+  EXPECT_TRUE(own.attributes_are_classes());
+  own.attribute_classes = false;
+  EXPECT_FALSE(own.attributes_are_classes());
+  EXPECT_TRUE(exclusive_attribute_groups(own).empty());
+  auto two = torch::tensor({{1.0f, 0.0f, 0.0f}});
+  request_attribute(own, two, "Red", true);
+  EXPECT_TRUE(torch::equal(two, torch::tensor({{1.0f, 0.0f, 1.0f}})));
+  EXPECT_EQ(sample_grid_row_names(own, 4),
+            (std::vector<std::vector<std::string>>{{"Striped"}, {"Dotted"}, {"Red"}, {"Striped"}}));
+  nlohmann::json j = own;
+  EXPECT_EQ(j.at("attribute_classes"), false);
+  EXPECT_FALSE(j.get<ModelConfig>().attributes_are_classes());
+  j.erase("attribute_classes");  // a file from before the field
+  EXPECT_TRUE(j.get<ModelConfig>().attributes_are_classes());
+  ModelConfig face;
+  face.attributes = {"Bangs", "Young"};
+  nlohmann::json jf = face;
+  jf.erase("attribute_classes");
+  EXPECT_FALSE(jf.get<ModelConfig>().attributes_are_classes());
+  EXPECT_FALSE(nlohmann::json(ModelConfig{}).contains("attribute_classes"));  // unconditional
 }
 
 TEST(Attributes, SampleGridRowsAreConsistentShowcasesOrOneClassEach) {
@@ -312,6 +336,19 @@ TEST(Attributes, ReadAttributesGivesConsistentRowsFromTheAuxiliaryClassifier) {
   }
   EXPECT_TRUE(torch::equal(read_attributes(k, torch::rand({2, 1, 28, 28})),
                            torch::tensor({{0.0f, 1.0f, 0.0f}, {0.0f, 1.0f, 0.0f}})));
+  // The same names as labels of their own (a CelebA-layout folder with its own header): each read
+  // above even odds, together.
+  ModelConfig labels = classes;
+  labels.attribute_classes = false;
+  AliModel l(labels);
+  {
+    torch::NoGradGuard ng;
+    auto params = l.discriminator->named_parameters();
+    params["aux.weight"].zero_();
+    params["aux.bias"].copy_(torch::tensor({1.0f, -0.5f, 2.0f}));
+  }
+  EXPECT_TRUE(torch::equal(read_attributes(l, torch::rand({1, 1, 28, 28})),
+                           torch::tensor({{1.0f, 0.0f, 1.0f}})));
   // Models that cannot read.
   ModelConfig plain = classes;
   plain.aux_classifier = false;

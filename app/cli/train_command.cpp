@@ -356,6 +356,9 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
         throw Error("--init-from: " + a.init_from + " is conditioned on other attributes than " +
                     a.data + " carries");
       c.attributes = names;
+      // Labels when the data brings its own (a CelebA-layout folder's, whatever their names), else
+      // its classes one-hot (an IDX set's, an image folder's).
+      c.attribute_classes = !(probe.attributes.defined() && !probe.attribute_names.empty());
     }
     TrainOptions o;
     o.batch = a.batch;

@@ -38,7 +38,7 @@ std::vector<std::vector<std::string>> sample_grid_row_names(const ModelConfig& c
   if (!c.conditional() || grid_rows <= 0) return {};
   const auto& names = c.attributes;
   std::vector<std::vector<std::string>> cycle;
-  if (is_celeba_attribute_set(names))
+  if (!c.attributes_are_classes())
     for (const auto& row : showcase_rows()) {
       std::vector<std::string> present;
       for (const auto& n : row)
@@ -60,7 +60,7 @@ torch::Tensor sample_grid_attributes(const ModelConfig& c, int64_t n, int cols) 
   auto y = torch::zeros({n, int64_t(c.attributes.size())});
   for (int64_t r = 0; r < int64_t(rows.size()); ++r) {
     auto slice = y.narrow(0, r * per_row, std::min(per_row, n - r * per_row));
-    for (const auto& name : rows[size_t(r)]) request_attribute(c.attributes, slice, name, true);
+    for (const auto& name : rows[size_t(r)]) request_attribute(c, slice, name, true);
   }
   return y;
 }

@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "ali/attributes.h"
 #include "ali/error.h"
 
 namespace ali {
@@ -174,6 +175,11 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"spectral_norm", c.spectral_norm},
                      {"aux_classifier", c.aux_classifier},
                      {"framing", c.framing_in_use()}};
+  if (c.conditional()) j["attribute_classes"] = c.attributes_are_classes();
+}
+
+bool ModelConfig::attributes_are_classes() const {
+  return conditional() && attribute_classes.value_or(!is_celeba_attribute_set(attributes));
 }
 
 std::string config_difference(const ModelConfig& a, const ModelConfig& b) {
@@ -194,6 +200,9 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.image_size = j.at("image_size").get<int>();
   c.bigan = j.value("bigan", false);
   c.attributes = j.value("attributes", std::vector<std::string>{});
+  c.attribute_classes = j.contains("attribute_classes")
+                            ? std::optional<bool>(j.at("attribute_classes").get<bool>())
+                            : std::nullopt;
   c.dataset = j.value("dataset", std::string{});
   c.objective = j.value("objective", std::string("ali"));  // files from before objectives existed
   c.disc_outputs = j.value("disc_outputs", 1);

@@ -700,7 +700,7 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
   auto z = seeded_normal(base.size(0), m.config.nlat, seed);
   auto images_for = [&](const std::string& name, bool on) {
     auto y = base.to(torch::kFloat).clone();
-    request_attribute(names, y, name, on);
+    request_attribute(m.config, y, name, on);
     return batched(z.size(0), 250, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b), y.slice(0, a, b)); });
   };
   std::vector<AttributeFidelity> out;
@@ -719,7 +719,8 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
 std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
                                                   const AttributeClassifier& c, const torch::Tensor& base,
                                                   const torch::Tensor& real_rows,
-                                                  const torch::Tensor& real_probs) {
+                                                  const torch::Tensor& real_probs,
+                                                  std::optional<bool> classes) {
   const int64_t k = int64_t(names.size());
   if (base.dim() != 2 || base.size(1) != k || real_rows.dim() != 2 || real_rows.size(1) != k)
     throw Error("attribute rows do not match the model's " + std::to_string(k) + " attributes");
@@ -753,7 +754,7 @@ std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>
     r.name = c.names[a];
     for (bool on : {true, false}) {
       auto y = base.to(torch::kFloat).clone();
-      request_attribute(names, y, r.name, on);
+      request_attribute(names, classes.value_or(!is_celeba_attribute_set(names)), y, r.name, on);
       double sum = 0;
       int64_t matched = 0;
       for (const auto& key : keys_of(y)) {
@@ -793,7 +794,8 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
   auto fid = attribute_fidelity(m, clf, y, o.seed + 17);
   // The same requests, read by the classifier on the real test images that carry them.
   auto as_asked = real_reading_of_requests(c.attributes, clf, y, test.attributes,
-                                       attribute_probabilities(clf, test.float_images(torch::arange(test.size()))));
+                                       attribute_probabilities(clf, test.float_images(torch::arange(test.size()))),
+                                       c.attributes_are_classes());
   auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json per = nlohmann::json::array();
   std::vector<double> fids;

@@ -514,10 +514,10 @@ torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
   }
   const auto& names = c.attributes;
   auto rows = torch::zeros_like(p);
-  if (!is_celeba_attribute_set(names)) return rows.scatter_(1, p.argmax(1, true), 1.0f);
+  if (c.attributes_are_classes()) return rows.scatter_(1, p.argmax(1, true), 1.0f);
   rows = p.gt(0.5f).to(torch::kFloat);
   auto column = [&](const std::string& n) { return attribute_column(names, n); };
-  for (const auto& group : exclusive_attribute_groups(names)) {
+  for (const auto& group : exclusive_attribute_groups(c)) {
     std::vector<int64_t> cols;
     for (const auto& n : group) cols.push_back(column(n));
     auto idx = torch::tensor(cols, torch::kLong);
@@ -531,7 +531,7 @@ torch::Tensor read_attributes(AliModel& m, const torch::Tensor& x) {
     auto which = rows.select(1, k).gt(0.5f).nonzero().flatten();
     if (which.numel() == 0) continue;
     auto bearded = rows.index_select(0, which);
-    request_attribute(names, bearded, hair, true);
+    request_attribute(c, bearded, hair, true);
     rows.index_copy_(0, which, bearded);
   }
   return rows;
@@ -576,9 +576,10 @@ bool is_celeba_attribute_set(const std::vector<std::string>& names) {
   return false;
 }
 
-std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names) {
+std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names,
+                                                                 bool classes) {
   if (names.empty()) return {};
-  if (!is_celeba_attribute_set(names)) return {names};
+  if (classes) return {names};
   std::vector<std::vector<std::string>> groups;
   for (const auto& group : std::vector<std::vector<std::string>>{
            {"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"}, {"Straight_Hair", "Wavy_Hair"}}) {
@@ -590,8 +591,25 @@ std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vect
   return groups;
 }
 
+std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names) {
+  return exclusive_attribute_groups(names, !is_celeba_attribute_set(names));
+}
+
+std::vector<std::vector<std::string>> exclusive_attribute_groups(const ModelConfig& c) {
+  return exclusive_attribute_groups(c.attributes, c.attributes_are_classes());
+}
+
 void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
                        bool on) {
+  request_attribute(names, !is_celeba_attribute_set(names), rows, name, on);
+}
+
+void request_attribute(const ModelConfig& c, torch::Tensor& rows, const std::string& name, bool on) {
+  request_attribute(c.attributes, c.attributes_are_classes(), rows, name, on);
+}
+
+void request_attribute(const std::vector<std::string>& names, bool classes, torch::Tensor& rows,
+                       const std::string& name, bool on) {
   auto column = [&](const std::string& n) { return attribute_column(names, n); };
   auto set = [&](const std::string& n, float v) {
     if (int64_t k = column(n); k >= 0) rows.select(1, k).fill_(v);
@@ -603,11 +621,11 @@ void request_attribute(const std::vector<std::string>& names, torch::Tensor& row
   }
   set(name, on ? 1.0f : 0.0f);
   if (on)
-    for (const auto& g : exclusive_attribute_groups(names))
+    for (const auto& g : exclusive_attribute_groups(names, classes))
       if (std::find(g.begin(), g.end(), name) != g.end())
         for (const auto& other : g)
           if (other != name) set(other, 0.0f);
-  if (!is_celeba_attribute_set(names)) return;
+  if (classes) return;
   const bool facial_hair = name == "Mustache" || name == "Goatee";
   if (facial_hair && on) {
     set("Male", 1.0f);

@@ -10,12 +10,6 @@ namespace fs = std::filesystem;
 
 namespace ali::explorer {
 
-bool is_class_attributes(const std::vector<std::string>& names,
-                         const std::vector<std::string>& class_names) {
-  if (names.empty()) return false;
-  return names == class_names || !is_celeba_attribute_set(names);
-}
-
 std::vector<AttributeGroup> attribute_groups(const std::vector<std::string>& names, bool one_hot) {
   std::vector<AttributeGroup> groups;
   if (names.empty()) return groups;
@@ -28,7 +22,7 @@ std::vector<AttributeGroup> attribute_groups(const std::vector<std::string>& nam
   // CelebA labels at most one hair colour and one hair style per face (the core's exclusive
   // groups): they toggle like radio buttons, none on being a valid label.
   std::vector<bool> used(names.size(), false);
-  for (const auto& members : exclusive_attribute_groups(names)) {
+  for (const auto& members : exclusive_attribute_groups(names, /*classes=*/false)) {
     bool colour = std::find(members.begin(), members.end(), "Black_Hair") != members.end();
     AttributeGroup g{colour ? "Hair colour" : "Hair style", {}, true, false};
     for (const auto& m : members) {
@@ -146,7 +140,7 @@ void Attributes::model_adopted() {
   if (names == names_ && values_.size() == names.size())
     return;  // same attributes: keep the choice
   names_ = names;
-  one_hot = is_class_attributes(names, app_.host.header.class_names);
+  one_hot = app_.config().attributes_are_classes();
   groups = attribute_groups(names, one_hot);
   // Start as the sample grid's first row does: a class model's first class (it draws one class),
   // a face model's consistent face (CelebA's rows have No_Beard on wherever there is no beard).
@@ -161,7 +155,7 @@ void Attributes::set(int index, bool on) {
   if (!on && one_hot) return;  // a class model always draws one class
   // The core keeps the row consistent (exclusive groups, Mustache/Goatee imply Male, ...).
   auto r = code_tensor(values_);
-  request_attribute(names_, r, names_[size_t(index)], on);
+  request_attribute(names_, one_hot, r, names_[size_t(index)], on);
   values_ = code_vector(r[0]);
 }
 

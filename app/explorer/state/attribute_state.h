@@ -22,9 +22,6 @@ struct AttributeGroup {
 // The groups for these attribute names: one required group of classes when one_hot, else CelebA's
 // hair colour and hair style groups and the rest under "Other".
 std::vector<AttributeGroup> attribute_groups(const std::vector<std::string>& names, bool one_hot);
-// One-hot class attributes: the training data's class names, or no known CelebA name among them.
-bool is_class_attributes(const std::vector<std::string>& names,
-                         const std::vector<std::string>& class_names);
 // The paper's attribute figure, rows whose names all exist in `names`; for class models every
 // class.
 std::string default_sweep_rows(const std::vector<std::string>& names, bool one_hot);

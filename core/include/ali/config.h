@@ -1,6 +1,7 @@
 // Architecture presets (the reference tables) and the model configuration stored in checkpoints.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,11 @@ struct ModelConfig {
   int image_size = 0;      // 0: the preset's
   bool bigan = false;      // deterministic encoder (z = mu)
   std::vector<std::string> attributes;  // non-empty: conditional model on these binary attributes
+  // Whether the attributes are a dataset's classes (one on per row: Fashion-MNIST's) rather than
+  // labels of which any may be on together (a CelebA-layout folder's, whatever their names). Set by
+  // `ali train` from the data; unset (files from before it): classes unless CelebA's names are among
+  // them. Read it through attributes_are_classes().
+  std::optional<bool> attribute_classes;
   std::string dataset;                  // what it was trained on (informative)
   // The training objective (see ali/objective.h); checkpoints written before it existed read "ali".
   std::string objective = "ali";
@@ -75,6 +81,7 @@ struct ModelConfig {
   // Fills zeros from the preset; throws on unknown arch.
   ModelConfig resolved() const;
   bool conditional() const { return !attributes.empty(); }
+  bool attributes_are_classes() const;
   // D's auxiliary classifier reads a conditional model's attributes in images (read_attributes).
   bool reads_attributes() const { return conditional() && aux_classifier; }
   Framing framing_in_use() const { return framing.kind.empty() ? framing_for_dataset(dataset) : framing; }

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "ali/data.h"
@@ -153,7 +154,8 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
 // whose attribute rows (`real_rows`, N x K; `real_probs`, the classifier's N x evaluated
 // probabilities of them) equal the requested row, and the fraction of them read as asked, averaged
 // over the requested rows that have any (`matched`: the fraction that do; NaN readings when none
-// does). A fidelity near these is the classifier's limit, not the model's.
+// does). A fidelity near these is the classifier's limit, not the model's. `classes`: the model's
+// attributes_are_classes() (unset: guessed from the names, as request_attribute does).
 struct RealReading {
   std::string name;
   double on = 0, off = 0;
@@ -162,7 +164,8 @@ struct RealReading {
 std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
                                                   const AttributeClassifier& c, const torch::Tensor& base,
                                                   const torch::Tensor& real_rows,
-                                                  const torch::Tensor& real_probs);
+                                                  const torch::Tensor& real_probs,
+                                                  std::optional<bool> classes = std::nullopt);
 
 // A conditional model on a CelebA-layout dataset: attribute classifier accuracy, per-attribute
 // fidelity and its mean, reconstruction MSE against random pairs, attribute preservation of
