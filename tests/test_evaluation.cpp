@@ -473,10 +473,10 @@ TEST(Attributes, RealReadingOfRequestsIsTheClassifierOnRealImagesCarryingThem) {
   auto real = torch::tensor({1, 0, 0,  1, 0, 0,  0, 1, 0,  0, 0, 0}, torch::kFloat).view({4, 3});
   // Read on: the first (1,0,0) image yes, the second no; (0,1,0) read on for attribute 0 too.
   auto probs = torch::tensor({0.9, 0.1,  0.2, 0.1,  0.8, 0.7,  0.1, 0.3}, torch::kFloat).view({4, 2});
-  // Requests from two rows, (0,0,0) and (0,0,1). These names are not CelebA's, so they are
-  // exclusive (classes): asking one on clears the others.
+  // Requests from two rows, (0,0,0) and (0,0,1), of a class model's names: exclusive (classes),
+  // asking one on clears the others.
   auto base = torch::tensor({0, 0, 0,  0, 0, 1}, torch::kFloat).view({2, 3});
-  auto r = real_reading_of_requests(names, clf, base, real, probs);
+  auto r = real_reading_of_requests(names, clf, base, real, probs, true);
   ASSERT_EQ(r.size(), 2u);
   // Attribute 0 asked on: both rows become (1,0,0), two real images, one read on: 0.5.
   EXPECT_NEAR(r[0].on, 0.5, 1e-12);
@@ -490,10 +490,10 @@ TEST(Attributes, RealReadingOfRequestsIsTheClassifierOnRealImagesCarryingThem) {
   // A classifier that reads the (1,0,0) images the other way round: the reading follows it.
   auto flipped = probs.clone();
   flipped.select(1, 0).narrow(0, 0, 2).copy_(torch::tensor({0.1f, 0.1f}));
-  EXPECT_NEAR(real_reading_of_requests(names, clf, base, real, flipped)[0].on, 0.0, 1e-12);
+  EXPECT_NEAR(real_reading_of_requests(names, clf, base, real, flipped, true)[0].on, 0.0, 1e-12);
   // No request matched: NaN, not a number that looks measured.
-  auto none = real_reading_of_requests(names, clf, torch::tensor({0, 0, 1}, torch::kFloat).view({1, 3}), real, probs);
+  auto none = real_reading_of_requests(names, clf, torch::tensor({0, 0, 1}, torch::kFloat).view({1, 3}), real, probs, true);
   EXPECT_TRUE(std::isnan(none[0].off));
   EXPECT_EQ(none[0].off_matched, 0.0);
-  EXPECT_THROW(real_reading_of_requests(names, clf, base, real, probs.narrow(0, 0, 3)), Error);
+  EXPECT_THROW(real_reading_of_requests(names, clf, base, real, probs.narrow(0, 0, 3), true), Error);
 }

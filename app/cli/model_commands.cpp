@@ -306,14 +306,14 @@ void run_edit(const ModelArgs& a, const RefineArgs& refine, const std::string& t
   auto y = attributes_for(l, x, files);
   auto z = codes_for(*l.model, x, y, refine);
   std::vector<torch::Tensor> rows{x, decode(*l.model, z, y)};
-  const bool labels = !c.attributes_are_classes();
+  const bool classes = c.attributes_are_classes();
   for (const auto& name : toggles) {
     const auto k = int64_t(std::find(c.attributes.begin(), c.attributes.end(), name) - c.attributes.begin());
     auto edited = y.clone();
     for (int64_t i = 0; i < n; ++i) {
       auto row = edited.narrow(0, i, 1);
       // A class model draws one class: its toggle switches to the class named.
-      request_attribute(c, row, name, !labels || y[i][k].item<float>() < 0.5f);
+      request_attribute(c, row, name, classes || y[i][k].item<float>() < 0.5f);
     }
     rows.push_back(decode(*l.model, z, edited));
   }

@@ -179,7 +179,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
 }
 
 bool ModelConfig::attributes_are_classes() const {
-  return conditional() && attribute_classes.value_or(!is_celeba_attribute_set(attributes));
+  return conditional() && attribute_classes.value_or(guessed_attribute_classes(attributes));
 }
 
 std::string config_difference(const ModelConfig& a, const ModelConfig& b) {

@@ -719,8 +719,7 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
 std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
                                                   const AttributeClassifier& c, const torch::Tensor& base,
                                                   const torch::Tensor& real_rows,
-                                                  const torch::Tensor& real_probs,
-                                                  std::optional<bool> classes) {
+                                                  const torch::Tensor& real_probs, bool classes) {
   const int64_t k = int64_t(names.size());
   if (base.dim() != 2 || base.size(1) != k || real_rows.dim() != 2 || real_rows.size(1) != k)
     throw Error("attribute rows do not match the model's " + std::to_string(k) + " attributes");
@@ -754,7 +753,7 @@ std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>
     r.name = c.names[a];
     for (bool on : {true, false}) {
       auto y = base.to(torch::kFloat).clone();
-      request_attribute(names, classes.value_or(!is_celeba_attribute_set(names)), y, r.name, on);
+      request_attribute(names, classes, y, r.name, on);
       double sum = 0;
       int64_t matched = 0;
       for (const auto& key : keys_of(y)) {

@@ -591,8 +591,12 @@ std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vect
   return groups;
 }
 
+bool guessed_attribute_classes(const std::vector<std::string>& names) {
+  return !is_celeba_attribute_set(names);
+}
+
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names) {
-  return exclusive_attribute_groups(names, !is_celeba_attribute_set(names));
+  return exclusive_attribute_groups(names, guessed_attribute_classes(names));
 }
 
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const ModelConfig& c) {
@@ -601,7 +605,7 @@ std::vector<std::vector<std::string>> exclusive_attribute_groups(const ModelConf
 
 void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
                        bool on) {
-  request_attribute(names, !is_celeba_attribute_set(names), rows, name, on);
+  request_attribute(names, guessed_attribute_classes(names), rows, name, on);
 }
 
 void request_attribute(const ModelConfig& c, torch::Tensor& rows, const std::string& name, bool on) {

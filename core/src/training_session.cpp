@@ -98,30 +98,34 @@ std::shared_ptr<const AliModel> TrainingSession::snapshot() const {
 
 void TrainingSession::publish_snapshot() {
   auto snap = trainer_->model().clone_to(torch::kCPU);
-  if (config_.reads_attributes() && options_.reading_refit_interval_s >= 0) {
-    // So that a window's drops are read as a saved checkpoint reads them (Trainer::save).
-    const auto now = std::chrono::steady_clock::now();
-    if (reading_statistics_.empty() ||
-        now - reading_refit_at_ >= std::chrono::duration<double>(options_.reading_refit_interval_s)) {
-      if (!trainer_->refit_reading_statistics(*snap, 2).is_null()) {
-        reading_statistics_.clear();
-        for (const auto& b : snap->discriminator->image_branch_buffers())
-          reading_statistics_.push_back(b.clone());
-        reading_refit_at_ = now;
-      }
-    } else {
-      torch::NoGradGuard ng;
-      auto live = snap->discriminator->image_branch_buffers();
-      for (size_t i = 0; i < live.size() && i < reading_statistics_.size(); ++i)
-        live[i].copy_(reading_statistics_[i]);
-    }
-  }
+  if (config_.reads_attributes() && options_.reading_refit_interval_s >= 0)
+    give_reading_statistics(*snap);
   snap->train(false);
   {
     std::lock_guard lock(mu_);
     snapshot_ = std::move(snap);
   }
   ++snapshot_version_;
+}
+
+// So that a window's drops are read as a saved checkpoint reads them (Trainer::save): refit every
+// reading_refit_interval_s, the last refit's statistics carried to the snapshots in between.
+void TrainingSession::give_reading_statistics(AliModel& snap) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::chrono::duration<double> interval(options_.reading_refit_interval_s);
+  const bool due = reading_statistics_.empty() || now - reading_refit_at_ >= interval;
+  if (!due) {
+    torch::NoGradGuard ng;
+    auto live = snap.discriminator->image_branch_buffers();
+    for (size_t i = 0; i < live.size() && i < reading_statistics_.size(); ++i)
+      live[i].copy_(reading_statistics_[i]);
+    return;
+  }
+  if (trainer_->refit_reading_statistics(snap, 2).is_null()) return;
+  reading_statistics_.clear();
+  for (const auto& b : snap.discriminator->image_branch_buffers())
+    reading_statistics_.push_back(b.clone());
+  reading_refit_at_ = now;
 }
 
 void TrainingSession::save_checkpoint(bool periodic) {

@@ -27,6 +27,9 @@ std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vect
 // of them counts) rather than class names, whose rows are one-hot. Names of neither kind are taken
 // as classes.
 bool is_celeba_attribute_set(const std::vector<std::string>& names);
+// The kind of bare names, where nothing records it (files from before ModelConfig::
+// attribute_classes): classes unless CelebA's names are among them. The one place it is guessed.
+bool guessed_attribute_classes(const std::vector<std::string>& names);
 // Sets attribute `name` on or off in every row of `rows` (N x K float, columns in `names` order) and
 // keeps the rows consistent: the others of its exclusive group off; Mustache or Goatee imply Male and
 // not No_Beard; not Male implies neither (and No_Beard). Unknown names throw ali::Error.

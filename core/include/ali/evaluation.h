@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <functional>
-#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "ali/data.h"
@@ -155,7 +154,7 @@ std::vector<AttributeFidelity> attribute_fidelity(AliModel& m, AttributeClassifi
 // probabilities of them) equal the requested row, and the fraction of them read as asked, averaged
 // over the requested rows that have any (`matched`: the fraction that do; NaN readings when none
 // does). A fidelity near these is the classifier's limit, not the model's. `classes`: the model's
-// attributes_are_classes() (unset: guessed from the names, as request_attribute does).
+// attributes_are_classes(), which the requests follow.
 struct RealReading {
   std::string name;
   double on = 0, off = 0;
@@ -164,8 +163,7 @@ struct RealReading {
 std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>& names,
                                                   const AttributeClassifier& c, const torch::Tensor& base,
                                                   const torch::Tensor& real_rows,
-                                                  const torch::Tensor& real_probs,
-                                                  std::optional<bool> classes = std::nullopt);
+                                                  const torch::Tensor& real_probs, bool classes);
 
 // A conditional model on a CelebA-layout dataset: attribute classifier accuracy, per-attribute
 // fidelity and its mean, reconstruction MSE against random pairs, attribute preservation of

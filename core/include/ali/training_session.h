@@ -96,6 +96,7 @@ class TrainingSession {
   static bool live(TrainState s) { return s == TrainState::Running || s == TrainState::Paused; }
   void run(StopToken st);
   void publish_snapshot();
+  void give_reading_statistics(AliModel& snap);  // a snapshot of a model that reads attributes
   // Collective in a data-parallel run (every rank calls it at the same step); rank 0 writes.
   void save_checkpoint(bool periodic);
   bool writer() const { return trainer_->rank() == 0; }
