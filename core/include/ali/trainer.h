@@ -94,7 +94,8 @@ class Trainer {
   // For a model that reads attributes (D's auxiliary classifier, read_attributes): refits `copy`'s
   // (a copy of this model: a file's, a snapshot's) discriminator image-branch statistics on up to
   // `batches` batches of 100 training images (refit_batch_norm, reading_only, seeded by the step).
-  // Training leaves them an average over real and generated batches, which misreads real images.
+  // Training leaves them statistics of dropped-out activations (batch_statistics.h), which misread
+  // real images.
   // Returns {batches, batch}, or null (nothing done) for a model that does not read or without data.
   nlohmann::json refit_reading_statistics(AliModel& copy, int batches) const;
 
