@@ -374,7 +374,9 @@ void Drops::handle(const std::vector<std::string>& paths) {
       app_.watch.watch(fs::path(p).parent_path());
       continue;
     }
-    if (looks_like_checkpoint(p)) {
+    // Named .ali but unreadable: the checkpoint loader's own error ("not an ALI checkpoint",
+    // "truncated") says more than an image decoder's would.
+    if (looks_like_checkpoint(p) || fs::path(p).extension() == ".ali") {
       app_.host.open(p);
       continue;
     }
