@@ -189,6 +189,16 @@ awk 'NR == 1 { print; next } NR == 2 { print "Striped Dotted Red"; next } { prin
   grep -q "attributes: *Striped, Dotted, Red (labels: any may be on together)" || fail "own attribute names"
 "$ALI" sample --model "$work/own_run/checkpoint.ali" --attrs "Striped,Dotted,Red" --count 2 \
   --out "$work/own.png" || fail "sampling with three labels on"
+# A plain image folder (no classes, no attributes): the figures that need no labels.
+mkdir -p "$work/plain" && cp "$work/faces/img_align_celeba/"*.jpg "$work/plain/"
+"$ALI" eval --model "$ck" --data "$work/plain" --out "$work/plain.json" >"$work/plain.out" 2>/dev/null ||
+  fail "eval on an image folder without labels"
+grep -q "12 images without labels (a folder without a test split" "$work/plain.out" || fail "unlabelled eval's header"
+grep -q "reconstruction pixel MSE" "$work/plain.out" || fail "unlabelled eval's reconstruction row"
+grep -q '"kl_to_prior"' "$work/plain.json" || fail "unlabelled eval's report"
+! grep -q '"linear_probe"' "$work/plain.json" || fail "a probe without labels"
+must_fail "a conditional model on images without labels" "$ALI" eval --model "$work/cond/checkpoint.ali" \
+  --data "$work/plain"
 "$ALI" export --model "$ck" --out "$work/small.ali"
 "$ALI" info "$work/small.ali" | grep -q "step: *30" || fail "exported model"
 # Several checkpoints of one model: the mean of their weights (the last one's header); another

@@ -165,6 +165,57 @@ TEST(Evaluation, ConditionalProbesAreNotHandedTheLabel) {
             0.9);
 }
 
+// Images without labels (a plain image folder): the figures that need none, each equal to what the
+// labelled report computes the same way, and a conditional model refused.
+TEST(Evaluation, UnlabelledImagesGetTheFiguresThatNeedNoLabels) {
+  auto unlabelled = [](int n, uint64_t seed) {
+    auto s = labelled(n, seed);
+    s.labels = torch::Tensor();
+    s.class_names.clear();
+    return s;
+  };
+  auto train = unlabelled(300, 1), test = unlabelled(120, 2);
+  ModelConfig c;
+  c.arch = "fmnist28";
+  AliModel m(c);
+  EvalOptions o;
+  torch::manual_seed(9);  // the prior match samples E(x)'s codes
+  auto j = evaluate_unlabelled_model(m, train, test, o);
+  EXPECT_EQ(j["test_images"].get<int64_t>(), 120);
+  EXPECT_FALSE(j["images_seen_in_training"].get<bool>());
+  for (const char* k : {"linear_probe", "linear_probe_layers", "conditional_fidelity", "reconstruction_refined"})
+    EXPECT_FALSE(j.contains(k)) << k;
+  auto rows = torch::arange(120);
+  auto x = test.float_images(rows);
+  EXPECT_NEAR(j["reconstruction"]["pixel_mse"].get<double>(),
+              (reconstruct_all(m, test, rows) - x).pow(2).mean().item<double>(), 1e-6);
+  EXPECT_LT(j["reconstruction"]["pixel_mse"].get<double>(), j["reconstruction"]["baseline_random_pairs_mse"].get<double>());
+  EXPECT_GT(j["inpainting"]["hole_mse"].get<double>(), 0.0);
+  // Pooled pixels: an untrained decoder draws about the mean image, far from the images' spread,
+  // which the two halves of the set share.
+  const auto& sq = j["sample_quality"];
+  EXPECT_GT(sq["frechet_distance"].get<double>(), 0.0);
+  EXPECT_GT(sq["frechet_distance"].get<double>(), sq["baseline_half_vs_half"].get<double>());
+  EXPECT_EQ(sq["samples"].get<int64_t>(), 120);
+  // The prior match is the labelled report's: the same sampled codes.
+  torch::manual_seed(9);
+  auto labelled_report = prior_match(encode_all(m, test, rows, true));
+  EXPECT_NEAR(j["prior_match"]["kl_to_prior"].get<double>(), labelled_report.kl, 1e-9);
+  // One set for both (a folder without a split) is said; refinement gives MSEs alone.
+  o.refine_steps = 5;
+  o.refine_limit = 10;
+  auto same = evaluate_unlabelled_model(m, test, test, o);
+  EXPECT_TRUE(same["images_seen_in_training"].get<bool>());
+  ASSERT_TRUE(same.contains("reconstruction_refined"));
+  EXPECT_EQ(same["reconstruction_refined"]["images"].get<int64_t>(), 10);
+  EXPECT_FALSE(same["reconstruction_refined"].contains("label_preservation"));
+  // A conditional model needs its labels.
+  ModelConfig cc = c;
+  cc.attributes = labelled(10, 3).class_names;
+  AliModel conditional(cc);
+  EXPECT_THROW(evaluate_unlabelled_model(conditional, train, test, o), Error);
+}
+
 TEST(Evaluation, PerfectAndConstantReconstructions) {
   auto train = labelled(400, 4), test = labelled(200, 5);
   double acc = 0;

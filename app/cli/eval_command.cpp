@@ -40,12 +40,13 @@ void row(const std::string& what, double value, const std::string& baseline_name
 }
 
 // `ali eval --refine-steps`: the refined reconstructions beside the encoder's (what = "label" or
-// "attribute", the preservation figure's kind).
+// "attribute", the preservation figure's kind; empty: no labels, the MSE alone).
 void refined_rows(const nlohmann::json& j, const std::string& what) {
   if (!j.contains("reconstruction_refined")) return;
   const auto& rr = j["reconstruction_refined"];
   const std::string steps = std::to_string(rr["steps"].get<int>()) + " steps";
   row("refined (" + steps + ") pixel MSE", rr["pixel_mse"], "encoder's, same images", rr["encoder_pixel_mse"]);
+  if (what.empty()) return;  // no labels: no preservation
   row("refined " + what + " preservation", rr[what + "_preservation"], "encoder's, same images",
       rr["encoder_" + what + "_preservation"]);
 }
@@ -105,6 +106,29 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   write_report(a, j);
 }
 
+// An unconditional model on images without labels (a plain image folder): the figures that need none.
+void run_unlabelled_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& h, const ImageSet& train,
+                         const ImageSet& test) {
+  auto j = evaluate_unlabelled_model(m, train, test, a.options, progress);
+  j["checkpoint"] = {{"path", a.model}, {"step", h.step}};
+  std::cout << "evaluation of " << a.model << " (" << m.config.arch << ", step " << h.step << ") on "
+            << test.name << ", " << j["test_images"].get<int64_t>() << " images without labels";
+  if (j["images_seen_in_training"].get<bool>()) std::cout << " (a folder without a test split: the same images)";
+  std::cout << "\n  (no probe, preservation or classifier features without labels)\n";
+  std::cout << "  " << std::left << std::setw(34) << "figure" << std::right << std::setw(10) << "value"
+            << "   " << std::left << std::setw(30) << "baseline (same run)" << "\n";
+  const auto& r = j["reconstruction"];
+  row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
+  refined_rows(j, "");
+  row("inpainting MSE in the holes", j["inpainting"]["hole_mse"], "mean image",
+      j["inpainting"]["baseline_mean_image_mse"]);
+  const auto& s = j["sample_quality"];
+  row("Frechet distance (8x8 pixels)", s["frechet_distance"], "images half vs half", s["baseline_half_vs_half"]);
+  const auto& q = j["prior_match"];
+  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", q["baseline_prior_samples"]["kl_to_prior"]);
+  write_report(a, j);
+}
+
 void run_eval(const EvalArgs& a) {
   CheckpointHeader h;
   auto m = load_model(a.model, resolve_device(a.device), &h);
@@ -112,6 +136,7 @@ void run_eval(const EvalArgs& a) {
   auto train = load_dataset(a.data, "train", c.image_size, c.image_channels);
   auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
   if (!train.labels.defined() && train.attributes.defined()) return run_attribute_eval(a, *m, h, train, test);
+  if (!train.labels.defined()) return run_unlabelled_eval(a, *m, h, train, test);
   ClassifierReport cr;
   auto clf = cached_classifier(classifier_path(a, c), train, test, &cr, progress);
   auto j = evaluate_model(*m, train, test, clf, cr, a.options, progress);
@@ -167,7 +192,7 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   auto* cmd = app.add_subcommand("eval", "measure a model: probe, reconstruction, samples, prior");
   cmd->add_option("--model", a->model, "checkpoint (.ali)")->required();
-  cmd->add_option("--data", a->data, "labelled dataset: fashion-mnist, an IDX folder, or a CelebA-layout folder (attribute fidelity)")->capture_default_str();
+  cmd->add_option("--data", a->data, "fashion-mnist, an IDX folder, a CelebA-layout folder (attribute fidelity), or an image folder (class subfolders: labels; without them, the figures that need no labels)")->capture_default_str();
   cmd->add_option("--out", a->out, "write the report as JSON");
   cmd->add_option("--classifier", a->classifier, "evaluation classifier (trained and cached when missing)");
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();

@@ -358,6 +358,22 @@ torch::Tensor generate(AliModel& m, int64_t n, uint64_t seed, const torch::Tenso
 }  // namespace
 
 namespace {
+// E(x)'s sampled codes of the rows against the prior, beside prior samples of the same count.
+nlohmann::json prior_match_figures(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
+                                   uint64_t seed) {
+  auto pm = prior_match(encode_all(m, set, rows, true));
+  auto ref = prior_match(seeded_normal(rows.size(0), m.config.nlat, seed + 3));
+  return {{"mean_norm", pm.mean_norm},
+          {"mean_variance", pm.mean_variance},
+          {"mean_abs_offdiag_corr", pm.mean_abs_offdiag},
+          {"kl_to_prior", pm.kl},
+          {"baseline_prior_samples",
+           {{"mean_norm", ref.mean_norm},
+            {"mean_variance", ref.mean_variance},
+            {"mean_abs_offdiag_corr", ref.mean_abs_offdiag},
+            {"kl_to_prior", ref.kl}}}};
+}
+
 // Inpainting (what gali-mix trains for; any model can do it): one random rectangle per test image,
 // sized as gali-mix's masks (each side in [S/8, S/2]), seeded; the MSE inside the holes of
 // G(mu(E(x with the hole masked))) against the image, beside filling the holes with the mean
@@ -546,14 +562,69 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   }
 
   say(progress, "prior match");
-  auto zs = encode_all(m, te, test_rows, true);
-  auto pm = prior_match(zs);
-  auto ref = prior_match(seeded_normal(n_test, c.nlat, o.seed + 3));
-  j["prior_match"] = {{"mean_norm", pm.mean_norm},           {"mean_variance", pm.mean_variance},
-                      {"mean_abs_offdiag_corr", pm.mean_abs_offdiag}, {"kl_to_prior", pm.kl},
-                      {"baseline_prior_samples", {{"mean_norm", ref.mean_norm}, {"mean_variance", ref.mean_variance},
-                                                  {"mean_abs_offdiag_corr", ref.mean_abs_offdiag},
-                                                  {"kl_to_prior", ref.kl}}}};
+  j["prior_match"] = prior_match_figures(m, te, test_rows, o.seed);
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return j;
+}
+
+nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                                         const EvalOptions& o, const Progress& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  const ModelConfig& c = m.config;
+  if (c.conditional())
+    throw Error("a conditional model is evaluated on data with its labels or attributes; " +
+                test.name + " has none");
+  if (test.size() < 2) throw Error("evaluation needs at least 2 images; " + test.name + " has " +
+                                   std::to_string(test.size()));
+  const int64_t n = o.test_limit > 0 ? std::min(o.test_limit, test.size()) : test.size();
+  auto rows = torch::arange(n, torch::kLong);
+  auto x = test.float_images(rows);
+  nlohmann::json j;
+  j["model"] = {{"arch", c.arch},       {"nlat", c.nlat},
+                {"bigan", c.bigan},     {"conditional", false},
+                {"dataset", c.dataset}, {"objective", c.objective}};
+  j["test_images"] = n;
+  j["unlabelled"] = true;
+  const bool same = train.images.defined() && test.images.defined() &&
+                    train.images.sizes() == test.images.sizes() && torch::equal(train.images, test.images);
+  j["images_seen_in_training"] = same;
+
+  say(progress, "reconstructions");
+  auto rec = reconstruct_all(m, test, rows);
+  auto [mse, pairs_mse] = pixel_mse_and_random_pairs(x, rec, o.seed);
+  j["reconstruction"] = {{"pixel_mse", mse}, {"baseline_random_pairs_mse", pairs_mse}};
+  if (o.refine_steps > 0) {
+    say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
+    const int64_t k = std::min<int64_t>(o.refine_limit, n);
+    double seconds = 0;
+    auto refined = refined_reconstructions(m, test, rows.narrow(0, 0, k), o.refine_steps, &seconds);
+    auto xk = x.narrow(0, 0, k);
+    j["reconstruction_refined"] = {{"steps", o.refine_steps},
+                                   {"images", k},
+                                   {"pixel_mse", (xk - refined).pow(2).mean().item<double>()},
+                                   {"encoder_pixel_mse", (xk - rec.narrow(0, 0, k)).pow(2).mean().item<double>()},
+                                   {"seconds_per_image", seconds / double(std::max<int64_t>(1, k))},
+                                   {"what", kRefinedWhat}};
+  }
+
+  say(progress, "inpainting");
+  j["inpainting"] = inpainting_figures(m, train, test, rows, x, o.seed);
+
+  say(progress, "samples and Frechet distance (pixels pooled to 8x8)");
+  auto pooled = [](const torch::Tensor& images) {
+    return torch::adaptive_avg_pool2d(images, {8, 8}).flatten(1).to(torch::kDouble);
+  };
+  auto samples = generate(m, std::max<int64_t>(n, 2), o.seed + 5, {});
+  auto real = pooled(x);
+  const int64_t half = n / 2;
+  j["sample_quality"] = {
+      {"frechet_distance", frechet_distance(pooled(samples), real)},
+      {"baseline_half_vs_half", frechet_distance(real.narrow(0, 0, half), real.narrow(0, half, n - half))},
+      {"samples", samples.size(0)},
+      {"feature_space", "pixels, average-pooled to 8x8 per channel (no labels to train a classifier on)"}};
+
+  say(progress, "prior match");
+  j["prior_match"] = prior_match_figures(m, test, rows, o.seed);
   j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return j;
 }

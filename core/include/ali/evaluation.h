@@ -117,6 +117,14 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                               Classifier& classifier, const ClassifierReport& classifier_report,
                               const EvalOptions& options, const Progress& progress = {});
 
+// The figures that need no labels, for an unconditional model on an image folder without classes:
+// reconstruction MSE (and refined, with options.refine_steps), inpainting, the prior match, and the
+// Frechet distance of samples in pixels pooled to 8x8 (no classifier can be trained without labels;
+// the baseline is the images half vs half). A plain image folder has no test split, so `test` is
+// usually the training images themselves: the report says so when the two are the same set.
+nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                                         const EvalOptions& options, const Progress& progress = {});
+
 // ---- Multi-label attributes (CelebA layout, e.g. `ali make-faces` data) ----
 // A classifier with one logit per evaluated attribute: those whose rate in the training data lies
 // within [2 %, 98 %] (attributes that never vary cannot be asked for or checked).
