@@ -182,7 +182,7 @@ TEST(Evaluation, UnlabelledImagesGetTheFiguresThatNeedNoLabels) {
   torch::manual_seed(9);  // the prior match samples E(x)'s codes
   auto j = evaluate_unlabelled_model(m, train, test, o);
   EXPECT_EQ(j["test_images"].get<int64_t>(), 120);
-  EXPECT_FALSE(j["images_seen_in_training"].get<bool>());
+  EXPECT_FALSE(j["no_test_split"].get<bool>());
   for (const char* k : {"linear_probe", "linear_probe_layers", "conditional_fidelity", "reconstruction_refined"})
     EXPECT_FALSE(j.contains(k)) << k;
   auto rows = torch::arange(120);
@@ -205,7 +205,7 @@ TEST(Evaluation, UnlabelledImagesGetTheFiguresThatNeedNoLabels) {
   o.refine_steps = 5;
   o.refine_limit = 10;
   auto same = evaluate_unlabelled_model(m, test, test, o);
-  EXPECT_TRUE(same["images_seen_in_training"].get<bool>());
+  EXPECT_TRUE(same["no_test_split"].get<bool>());
   ASSERT_TRUE(same.contains("reconstruction_refined"));
   EXPECT_EQ(same["reconstruction_refined"]["images"].get<int64_t>(), 10);
   EXPECT_FALSE(same["reconstruction_refined"].contains("label_preservation"));

@@ -113,7 +113,7 @@ void run_unlabelled_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader&
   j["checkpoint"] = {{"path", a.model}, {"step", h.step}};
   std::cout << "evaluation of " << a.model << " (" << m.config.arch << ", step " << h.step << ") on "
             << test.name << ", " << j["test_images"].get<int64_t>() << " images without labels";
-  if (j["images_seen_in_training"].get<bool>()) std::cout << " (a folder without a test split: the same images)";
+  if (j["no_test_split"].get<bool>()) std::cout << " (a folder without a test split: the same images)";
   std::cout << "\n  (no probe, preservation or classifier features without labels)\n";
   std::cout << "  " << std::left << std::setw(34) << "figure" << std::right << std::setw(10) << "value"
             << "   " << std::left << std::setw(30) << "baseline (same run)" << "\n";

@@ -585,9 +585,10 @@ nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, con
                 {"dataset", c.dataset}, {"objective", c.objective}};
   j["test_images"] = n;
   j["unlabelled"] = true;
-  const bool same = train.images.defined() && test.images.defined() &&
-                    train.images.sizes() == test.images.sizes() && torch::equal(train.images, test.images);
-  j["images_seen_in_training"] = same;
+  // A plain image folder loads as the same images for either split.
+  j["no_test_split"] = train.images.defined() && test.images.defined() &&
+                       train.images.sizes() == test.images.sizes() &&
+                       torch::equal(train.images, test.images);
 
   say(progress, "reconstructions");
   auto rec = reconstruct_all(m, test, rows);
@@ -614,7 +615,7 @@ nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, con
   auto pooled = [](const torch::Tensor& images) {
     return torch::adaptive_avg_pool2d(images, {8, 8}).flatten(1).to(torch::kDouble);
   };
-  auto samples = generate(m, std::max<int64_t>(n, 2), o.seed + 5, {});
+  auto samples = generate(m, n, o.seed + 5, {});
   auto real = pooled(x);
   const int64_t half = n / 2;
   j["sample_quality"] = {
