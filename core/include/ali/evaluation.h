@@ -121,7 +121,8 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
 // reconstruction MSE (and refined, with options.refine_steps), inpainting, the prior match, and the
 // Frechet distance of samples in pixels pooled to 8x8 (no classifier can be trained without labels;
 // the baseline is the images half vs half). A plain image folder has no test split, so `test` is
-// usually the training images themselves: the report says so (no_test_split) when the two are the same images.
+// usually the training images themselves: the report says so (no_test_split) when both are the
+// same images.
 nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, const ImageSet& test,
                                          const EvalOptions& options, const Progress& progress = {});
 
