@@ -619,9 +619,9 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train an ALI model");
   cmd->add_option("--data", a->data, "fashion-mnist, an IDX folder or an image folder")
       ->capture_default_str();
-  cmd->add_option("--arch", a->arch,
-                  "architecture preset: fmnist28, svhn32, cifar32, celeba64, tinyimagenet64")
-      ->capture_default_str();
+  std::string presets;
+  for (const auto& name : arch_preset_names()) presets += (presets.empty() ? "" : ", ") + name;
+  cmd->add_option("--arch", a->arch, "architecture preset: " + presets)->capture_default_str();
   cmd->add_flag("--bigan", a->bigan, "deterministic encoder (BiGAN)");
   cmd->add_flag("--conditional", a->conditional, "condition on the dataset's class labels");
   cmd->add_option("--nlat", a->nlat, "latent size (default: the preset's)")
