@@ -9,6 +9,7 @@
 
 #include "ali/evaluation.h"
 #include "ali/inpaint.h"
+#include "ali/refine.h"
 #include "ali/objective.h"
 #include "ali/spectral_norm.h"
 #include "ali/trainer.h"
@@ -498,6 +499,84 @@ TEST(Inpaint, KeepsEveryPixelOutsideTheHole) {
                        "does not lie inside"));
   EXPECT_TRUE(contains(error_of([&] { parse_rect("1,2,3"); }), "X,Y,W,H"));
   EXPECT_EQ(parse_rect("1,2,3,4").h, 4);
+}
+
+// A model not trained on holes: the hole starts as its mean sample, then takes its own
+// reconstruction `rounds` times; whatever the hole held, and with refinement fitting the known
+// pixels alone.
+TEST(Inpaint, OtherModelsFillTheHoleWithTheirMeanSampleThenTheirReconstruction) {
+  torch::manual_seed(2);
+  AliModel m(config_for("ali"));
+  {
+    // Weights of a trained scale: the initial N(0, 0.01) ones make G nearly blind to z.
+    torch::NoGradGuard ng;
+    for (auto* net : std::vector<torch::nn::Module*>{m.encoder.get(), m.decoder.get()})
+      for (auto& p : net->parameters())
+        if (p.dim() > 1) p.mul_(15.0);
+  }
+  auto x = test::synthetic_set(3, 1, 28)->float_images(torch::arange(3));
+  auto mask = torch::zeros({3, 1, 28, 28});
+  mask.slice(2, 7, 13).slice(3, 5, 15).fill_(1.0f);
+  InpaintOptions o;
+  o.samples = 3;
+  o.rounds = 2;
+  o.seed = 11;
+  auto out = inpaint_masked(m, x, mask, {}, o);
+  // The procedure, spelled out.
+  torch::Tensor want;
+  {
+    torch::NoGradGuard ng;
+    m.train(false);
+    auto fill = torch::zeros_like(x);
+    for (int k = 0; k < 3; ++k) fill += m.decoder->forward(seeded_normal(3, m.config.nlat, 11 + k));
+    auto z = m.encoder->forward(x * (1 - mask) + fill / 3 * mask).mu;
+    for (int r = 0; r < 2; ++r) z = m.encoder->forward(x * (1 - mask) + m.decoder->forward(z) * mask).mu;
+    want = m.decoder->forward(z);
+  }
+  auto in = mask.to(torch::kBool).expand_as(x);
+  EXPECT_TRUE(torch::allclose(out.masked_select(in), want.masked_select(in), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(out.masked_select(~in), x.masked_select(~in)));
+  // Not the GALI-mix path: that one encodes the constant hole once.
+  auto once = m.decoder->forward(m.encoder->forward(fill_holes(x, mask)).mu).detach();
+  EXPECT_FALSE(torch::allclose(out.masked_select(in), once.masked_select(in), 1e-4, 1e-5));
+  // What the hole held does not matter, with or without refinement, and refinement on the known
+  // pixels changes the fill.
+  auto y = x.clone();
+  y.slice(2, 7, 13).slice(3, 5, 15).fill_(0.9f);
+  EXPECT_TRUE(torch::equal(inpaint_masked(m, y, mask, {}, o), out));
+  o.refine_steps = 5;
+  auto refined = inpaint_masked(m, x, mask, {}, o);
+  EXPECT_TRUE(torch::equal(inpaint_masked(m, y, mask, {}, o), refined));
+  EXPECT_FALSE(torch::equal(refined, out));
+  EXPECT_TRUE(torch::equal(refined.masked_select(~in), x.masked_select(~in)));
+  o.samples = 0;
+  EXPECT_THROW(inpaint_masked(m, x, mask, {}, o), Error);
+}
+
+// Refinement with a mask fits the known pixels alone: its MSE is theirs, and a hole's content
+// changes nothing.
+TEST(Inpaint, RefinementOnKnownPixelsIgnoresTheHole) {
+  torch::manual_seed(4);
+  AliModel m(config_for("ali"));
+  auto x = test::synthetic_set(2, 1, 28)->float_images(torch::arange(2));
+  auto known = torch::ones({2, 1, 28, 28});
+  known.slice(2, 0, 10).fill_(0.0f);
+  auto z0 = torch::randn({2, m.config.nlat});
+  RefineOptions o;
+  o.steps = 3;
+  o.known = known;
+  auto a = refine_codes(m, x, z0, {}, o);
+  auto y = x.clone();
+  y.slice(2, 0, 10).fill_(1.0f);
+  auto b = refine_codes(m, y, z0, {}, o);
+  EXPECT_TRUE(torch::equal(a.z, b.z));
+  torch::NoGradGuard ng;
+  auto g = m.decoder->forward(a.z);
+  EXPECT_NEAR(a.mse.back(), ((g - x).pow(2) * known).sum().item<double>() / known.sum().item<double>(), 1e-6);
+  o.known = torch::zeros({2, 1, 28, 28});
+  EXPECT_THROW(refine_codes(m, x, z0, {}, o), Error);
+  o.known = torch::ones({2, 1, 14, 14});
+  EXPECT_THROW(refine_codes(m, x, z0, {}, o), Error);
 }
 
 TEST(Inpaint, RandomRectanglesScaleWithTheImage) {

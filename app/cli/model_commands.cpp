@@ -272,13 +272,15 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
             << " interpolation to " << a.out << "\n";
 }
 
-void run_inpaint(const ModelArgs& a, const std::string& mask,
+void run_inpaint(const ModelArgs& a, const std::string& mask, int refine_steps,
                  const std::vector<std::string>& files) {
   Rect hole = parse_rect(mask);
   auto l = open_model(a);
   auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
-  auto filled = inpaint(*l.model, x, hole, attributes_for(l, x, files));
+  InpaintOptions o;
+  o.refine_steps = refine_steps;
+  auto filled = inpaint(*l.model, x, hole, attributes_for(l, x, files), o);
   auto shown = x.clone();  // the hole as the encoder sees it, clamped to black for display
   shown.slice(2, hole.y, hole.y + hole.h).slice(3, hole.x, hole.x + hole.w).fill_(0.0f);
   // Rows: inputs, inputs with the hole, inpainted.
@@ -502,14 +504,22 @@ void add_model_commands(CLI::App& app) {
     auto a = std::make_shared<ModelArgs>();
     auto files = std::make_shared<std::vector<std::string>>();
     auto mask = std::make_shared<std::string>();
+    auto refine = std::make_shared<int>(0);
     auto* cmd = app.add_subcommand(
-        "inpaint", "fill a rectangular hole: input outside it, G(mu(E(masked x))) inside");
+        "inpaint", "fill a rectangular hole: input outside it, G(mu(E(x with the hole filled))) inside "
+                   "(the hole filled with the model's mean sample, then twice with its reconstruction; "
+                   "a gali-mix model's as it trained)");
     add_model_options(cmd, *a, /*read_images=*/true);
     add_raw_option(cmd, *a);
     cmd->add_option("--mask", *mask, "the hole as X,Y,W,H in the model's pixels")->required();
+    cmd->add_option("--refine", *refine,
+                    "then refine each code by this many steps of gradient descent on z, fitting the "
+                    "pixels outside the hole (0: none)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100000));
     cmd->add_option("--out", a->out, "PNG grid: inputs, holes, inpainted")->required();
     cmd->add_option("images", *files, "image files")->required();
-    cmd->callback([=] { run_inpaint(*a, *mask, *files); });
+    cmd->callback([=] { run_inpaint(*a, *mask, *refine, *files); });
   }
   {
     auto a = std::make_shared<ModelArgs>();

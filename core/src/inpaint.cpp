@@ -1,6 +1,7 @@
 #include "ali/inpaint.h"
 
 #include "ali/error.h"
+#include "ali/refine.h"
 
 namespace ali {
 
@@ -34,8 +35,45 @@ torch::Tensor random_rectangles(int64_t n, int64_t size) {
   return torch::stack({x, y, w, h}, 1);
 }
 
+torch::Tensor inpaint_masked(AliModel& m, const torch::Tensor& images, const torch::Tensor& mask,
+                             const torch::Tensor& y, const InpaintOptions& o) {
+  if (o.samples < 1 || o.rounds < 0 || o.refine_steps < 0)
+    throw Error("inpainting: samples must be positive, rounds and refinement steps 0 or more");
+  m.train(false);
+  const auto dev = m.device();
+  auto x = images.to(dev, torch::kFloat);
+  auto hole = mask.to(dev, torch::kFloat);
+  auto yd = y.defined() ? y.to(dev, torch::kFloat) : y;
+  auto with_hole = [&](const torch::Tensor& fill) { return x * (1 - hole) + fill * hole; };
+  torch::Tensor z;
+  {
+    torch::InferenceMode guard;
+    auto encode = [&](const torch::Tensor& in) { return m.encoder->forward(in, yd).mu; };
+    if (m.config.objective == "gali-mix") {
+      z = encode(fill_holes(x, hole));
+    } else {
+      auto fill = torch::zeros_like(x);
+      for (int k = 0; k < o.samples; ++k)
+        fill += m.decoder->forward(seeded_normal(x.size(0), m.config.nlat, o.seed + uint64_t(k)).to(dev), yd);
+      z = encode(with_hole(fill / o.samples));
+      for (int r = 0; r < o.rounds; ++r) z = encode(with_hole(m.decoder->forward(z, yd)));
+    }
+  }
+  if (o.refine_steps > 0) {
+    RefineOptions ro;
+    ro.steps = o.refine_steps;
+    ro.feature_weight = 0;
+    ro.known = 1 - hole;
+    z = refine_codes(m, x, z, yd, ro).z.to(dev);
+  }
+  torch::InferenceMode guard;
+  auto filled = m.decoder->forward(z, yd);
+  // Outside the hole the input itself, exactly (a select, not a blend, so no rounding touches it).
+  return torch::where(hole.to(torch::kBool), filled, x).cpu();
+}
+
 torch::Tensor inpaint(AliModel& m, const torch::Tensor& images, const Rect& hole,
-                      const torch::Tensor& y) {
+                      const torch::Tensor& y, const InpaintOptions& o) {
   const int64_t h = images.size(2), w = images.size(3);
   if (hole.w <= 0 || hole.h <= 0 || hole.x < 0 || hole.y < 0 || hole.x + hole.w > w ||
       hole.y + hole.h > h)
@@ -43,17 +81,10 @@ torch::Tensor inpaint(AliModel& m, const torch::Tensor& images, const Rect& hole
                 std::to_string(hole.w) + "," + std::to_string(hole.h) +
                 " does not lie inside the " + std::to_string(w) + "x" + std::to_string(h) +
                 " image");
-  torch::InferenceMode guard;
-  m.train(false);
-  auto x = images.to(m.device(), torch::kFloat);
   auto rects = torch::tensor({hole.x, hole.y, hole.w, hole.h}, torch::kLong)
                    .view({1, 4})
-                   .expand({x.size(0), 4});
-  auto mask = rectangle_mask(rects, h, w, x.options());
-  auto yd = y.defined() ? y.to(m.device(), torch::kFloat) : y;
-  auto filled = m.decoder->forward(m.encoder->forward(fill_holes(x, mask), yd).mu, yd);
-  // Outside the hole the input itself, exactly (a select, not a blend, so no rounding touches it).
-  return torch::where(mask.to(torch::kBool), filled, x).cpu();
+                   .expand({images.size(0), 4});
+  return inpaint_masked(m, images, rectangle_mask(rects, h, w), y, o);
 }
 
 Rect parse_rect(const std::string& text) {

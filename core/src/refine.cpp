@@ -61,8 +61,21 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
     }
   } restore{frozen};
 
+  torch::Tensor known;
+  if (o.known.defined()) {
+    if (o.known.dim() != 4 || o.known.size(0) != x.size(0) || o.known.size(2) != x.size(2) ||
+        o.known.size(3) != x.size(3) || (o.known.size(1) != 1 && o.known.size(1) != x.size(1)))
+      throw Error("refinement: the known-pixel mask does not fit the images");
+    known = o.known.to(dev, torch::kFloat).expand_as(target).contiguous();
+    if (!(known.sum().item<double>() > 0)) throw Error("refinement: no known pixel to fit");
+  }
+  // The fit's error: the mean over every pixel, or over the known ones.
+  auto error = [&](const torch::Tensor& g) {
+    auto sq = (g - target).pow(2);
+    return known.defined() ? (sq * known).sum() / known.sum() : sq.mean();
+  };
   torch::Tensor target_features, feature_scale;
-  bool use_features = features && o.feature_weight > 0;
+  bool use_features = features && o.feature_weight > 0 && !known.defined();
   if (use_features) {
     torch::NoGradGuard ng;
     target_features = features(target).detach();
@@ -84,7 +97,7 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
   RefineResult r;
   for (int step = 0;; ++step) {
     auto g = m.decoder->forward(z, yd);
-    auto mse = (g - target).pow(2).mean();
+    auto mse = error(g);
     r.mse.push_back(mse.item<double>());  // after `step` updates
     if (step > 0 && on_step && !on_step(step, r.mse.back(), z.detach().cpu())) break;
     if (step == o.steps) break;

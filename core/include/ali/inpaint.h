@@ -1,7 +1,8 @@
 // Inpainting, which every model can do and GALI-mix trains for: the pixels outside a rectangular
-// hole are the input's exactly; inside it, G(mu(E(masked x))), where the masked image has the hole
-// filled with a constant outside the data range [0, 1]. The same masks serve GALI-mix's training
-// tuples.
+// hole are the input's exactly; inside it, G(mu(E(x with the hole filled))). A GALI-mix model was
+// trained on holes filled with a constant outside the data range [0, 1] and takes them so; the same
+// masks serve its training tuples. Any other model's encoder never saw such a hole, so the hole is
+// filled with what the model draws on average there, then with its own reconstruction (inpaint_masked).
 #pragma once
 #include <torch/torch.h>
 
@@ -24,10 +25,25 @@ torch::Tensor fill_holes(const torch::Tensor& x, const torch::Tensor& mask);
 // [max(1, size/8), size/2], the position uniform; from the default generator.
 torch::Tensor random_rectangles(int64_t n, int64_t size);
 
-// Images N x C x H x W in [0, 1] (y: attributes of a conditional model) with `hole` filled in; CPU
-// output. Throws ali::Error when the rectangle is empty or leaves the image.
+struct InpaintOptions {
+  // Not GALI-mix: the hole starts as the mean of G(z, y) over `samples` prior codes (seeded, each
+  // row with its own y), then takes G(mu(E(.))) of the image so filled `rounds` times. On the first
+  // 2,000 Fashion-MNIST test images with ali eval's holes (fmnist28.ali) the hole MSE is 0.227 with
+  // the constant, 0.056 from the mean, 0.051 after 2 rounds (the mean image alone: 0.101).
+  int samples = 8;
+  int rounds = 2;
+  uint64_t seed = 0;
+  // > 0: then refine the code this many steps on the known pixels alone (refine.h, `known`).
+  int refine_steps = 0;
+};
+
+// Images N x C x H x W in [0, 1] with the holes of `mask` (N x 1 x H x W, 1 in a hole) filled in
+// (y: attributes of a conditional model); CPU output, the pixels outside the holes the input's.
+torch::Tensor inpaint_masked(AliModel& m, const torch::Tensor& images, const torch::Tensor& mask,
+                             const torch::Tensor& y = {}, const InpaintOptions& options = {});
+// One rectangle for every image. Throws ali::Error when the rectangle is empty or leaves the image.
 torch::Tensor inpaint(AliModel& m, const torch::Tensor& images, const Rect& hole,
-                      const torch::Tensor& y = {});
+                      const torch::Tensor& y = {}, const InpaintOptions& options = {});
 // "X,Y,W,H" -> Rect; throws ali::Error on anything else.
 Rect parse_rect(const std::string& text);
 

@@ -28,6 +28,10 @@ struct RefineOptions {
   double feature_weight = 0.1;   // relative feature error (0, or no feature network: pixels alone)
   double prior_weight = 0.01;    // keeps z where the decoder was trained (N(0, I))
   RefineMoments resume;          // go on from an earlier call's result.moments (its z as z0)
+  // Inpainting: N x 1 x H x W (or N x C x H x W) weights of the pixels the fit counts, 1 where the
+  // image is known and 0 in a hole; undefined: every pixel. The MSE is then over the known pixels,
+  // and the feature term is not used (features of a holed image are not the image's).
+  torch::Tensor known;
 };
 
 // Differentiable images (N x C x H x W in [0, 1]) -> features (N x D).
@@ -42,7 +46,7 @@ FeatureFn evaluation_features(const ModelConfig& config, const std::string& spec
 
 struct RefineResult {
   torch::Tensor z;                // N x nlat, CPU: the refined codes
-  std::vector<double> mse;        // pixel MSE over the batch: before step 1, then after each step
+  std::vector<double> mse;        // pixel MSE over the batch (its known pixels): before step 1, then after each step
   double seconds = 0;             // wall time of the descent
   RefineMoments moments;          // Adam's state after the last step (for RefineOptions::resume)
 };
