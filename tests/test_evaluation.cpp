@@ -241,34 +241,34 @@ TEST(Attributes, RequestsKeepRowsConsistent) {
   auto rows = torch::zeros({2, int64_t(names.size())});
   rows.select(1, col("Brown_Hair")).fill_(1);
   rows.select(1, col("No_Beard")).fill_(1);
-  request_attribute(names, rows, "Blond_Hair", true);  // hair colours exclude each other
+  request_attribute(names, guessed_attribute_classes(names), rows, "Blond_Hair", true);  // hair colours exclude each other
   EXPECT_EQ(rows[0][col("Blond_Hair")].item<float>(), 1.0f);
   EXPECT_EQ(rows[0][col("Brown_Hair")].item<float>(), 0.0f);
-  request_attribute(names, rows, "Goatee", true);  // a goatee makes a bearded man
+  request_attribute(names, guessed_attribute_classes(names), rows, "Goatee", true);  // a goatee makes a bearded man
   EXPECT_EQ(rows[1][col("Male")].item<float>(), 1.0f);
   EXPECT_EQ(rows[1][col("No_Beard")].item<float>(), 0.0f);
-  request_attribute(names, rows, "Goatee", false);  // and without it the face is beardless again
+  request_attribute(names, guessed_attribute_classes(names), rows, "Goatee", false);  // and without it the face is beardless again
   EXPECT_EQ(rows[1][col("No_Beard")].item<float>(), 1.0f);
-  request_attribute(names, rows, "Mustache", true);
-  request_attribute(names, rows, "Male", false);  // women here have no mustache
+  request_attribute(names, guessed_attribute_classes(names), rows, "Mustache", true);
+  request_attribute(names, guessed_attribute_classes(names), rows, "Male", false);  // women here have no mustache
   EXPECT_EQ(rows[0][col("Mustache")].item<float>(), 0.0f);
   EXPECT_EQ(rows[0][col("No_Beard")].item<float>(), 1.0f);
-  EXPECT_NE(test::error_of([&] { request_attribute(names, rows, "Purple_Hair", true); }).find("valid: 5_o_Clock"),
+  EXPECT_NE(test::error_of([&] { request_attribute(names, guessed_attribute_classes(names), rows, "Purple_Hair", true); }).find("valid: 5_o_Clock"),
             std::string::npos);
   // Class names (not CelebA's) are one exclusive group: one class at a time.
   std::vector<std::string> classes{"a", "b", "c"};
-  EXPECT_EQ(exclusive_attribute_groups(classes).size(), 1u);
+  EXPECT_EQ(exclusive_attribute_groups(classes, guessed_attribute_classes(classes)).size(), 1u);
   auto one_hot = torch::tensor({{1.0f, 0.0f, 0.0f}});
-  request_attribute(classes, one_hot, "c", true);
+  request_attribute(classes, guessed_attribute_classes(classes), one_hot, "c", true);
   EXPECT_TRUE(torch::equal(one_hot, torch::tensor({{0.0f, 0.0f, 1.0f}})));
-  EXPECT_EQ(exclusive_attribute_groups(names).size(), 2u);  // hair colour, hair style
+  EXPECT_EQ(exclusive_attribute_groups(names, guessed_attribute_classes(names)).size(), 2u);  // hair colour, hair style
   // A CelebA folder reduced to a few of its attributes is still multi-label, whichever they are:
   // turning one on leaves the others.
   std::vector<std::string> subset{"Bangs", "Young", "Wavy_Hair"};
   EXPECT_TRUE(is_celeba_attribute_set(subset));
-  EXPECT_TRUE(exclusive_attribute_groups(subset).empty());
+  EXPECT_TRUE(exclusive_attribute_groups(subset, guessed_attribute_classes(subset)).empty());
   auto multi = torch::tensor({{1.0f, 1.0f, 0.0f}});
-  request_attribute(subset, multi, "Wavy_Hair", true);
+  request_attribute(subset, guessed_attribute_classes(subset), multi, "Wavy_Hair", true);
   EXPECT_TRUE(torch::equal(multi, torch::tensor({{1.0f, 1.0f, 1.0f}})));
   EXPECT_FALSE(is_celeba_attribute_set(classes));
   // Names of its own are classes unless the model says they are labels, as `ali train` records from

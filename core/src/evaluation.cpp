@@ -358,6 +358,38 @@ torch::Tensor generate(AliModel& m, int64_t n, uint64_t seed, const torch::Tenso
 }  // namespace
 
 namespace {
+// What every report says of its model.
+nlohmann::json model_figures(const ModelConfig& c) {
+  return {{"arch", c.arch},       {"nlat", c.nlat},
+          {"bigan", c.bigan},     {"conditional", c.conditional()},
+          {"dataset", c.dataset}, {"objective", c.objective}};
+}
+
+// `--refine-steps`: the first refine_limit rows (x, the encoder's reconstructions rec) reconstructed
+// from refined codes beside the encoder's own; with `preservation(images, k)` (of the first k rows),
+// that figure of both as `kind`_preservation and encoder_`kind`_preservation.
+nlohmann::json refined_figures(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
+                               const torch::Tensor& x, const torch::Tensor& rec, const EvalOptions& o,
+                               const Progress& progress, const std::string& kind = {},
+                               const std::function<double(const torch::Tensor&, int64_t)>& preservation = {}) {
+  say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
+  const int64_t k = std::min<int64_t>(o.refine_limit, rows.size(0));
+  double seconds = 0;
+  auto refined = refined_reconstructions(m, set, rows.narrow(0, 0, k), o.refine_steps, &seconds);
+  auto xk = x.narrow(0, 0, k), enc = rec.narrow(0, 0, k);
+  nlohmann::json j = {{"steps", o.refine_steps},
+                      {"images", k},
+                      {"pixel_mse", (refined - xk).pow(2).mean().item<double>()},
+                      {"encoder_pixel_mse", (enc - xk).pow(2).mean().item<double>()},
+                      {"seconds_per_image", seconds / double(std::max<int64_t>(1, k))},
+                      {"what", kRefinedWhat}};
+  if (preservation) {
+    j[kind + "_preservation"] = preservation(refined, k);
+    j["encoder_" + kind + "_preservation"] = preservation(enc, k);
+  }
+  return j;
+}
+
 // E(x)'s sampled codes of the rows against the prior, beside prior samples of the same count.
 nlohmann::json prior_match_figures(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
                                    uint64_t seed) {
@@ -376,7 +408,7 @@ nlohmann::json prior_match_figures(AliModel& m, const ImageSet& set, const torch
 
 // Inpainting (what gali-mix trains for; any model can do it): one random rectangle per test image,
 // sized as gali-mix's masks (each side in [S/8, S/2]), seeded; the MSE inside the holes of
-// G(mu(E(x with the hole masked))) against the image, beside filling the holes with the mean
+// inpaint_masked's fill against the image, beside filling the holes with the mean
 // training image.
 nlohmann::json inpainting_figures(AliModel& m, const ImageSet& train, const ImageSet& test,
                                   const torch::Tensor& rows, const torch::Tensor& x_all,
@@ -415,10 +447,7 @@ nlohmann::json inpainting_figures(AliModel& m, const ImageSet& train, const Imag
   return {{"hole_mse", err / pixels},
           {"baseline_mean_image_mse", err_mean / pixels},
           {"holes", "one per test image, each side in [S/8, S/2], seeded"},
-          {"method", m.config.objective == "gali-mix"
-                         ? "G(mu(E(x with the hole at the constant GALI-mix trains on)))"
-                         : "the hole filled with the mean of 8 samples G(z, y), then twice with G(mu(E(.))) "
-                           "of the image so filled (inpaint_masked)"}};
+          {"method", inpainting_method(m.config)}};
 }
 }  // namespace
 
@@ -443,9 +472,7 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   auto test_x = te.float_images(test_rows);
 
   nlohmann::json j;
-  j["model"] = {{"arch", c.arch},       {"nlat", c.nlat},
-                {"bigan", c.bigan},     {"conditional", c.conditional()},
-                {"dataset", c.dataset}, {"objective", c.objective}};
+  j["model"] = model_figures(c);
   j["test_images"] = n_test;
   j["classifier"] = {{"test_accuracy", cr.test_accuracy}, {"path", cr.path.string()},
                      {"from_cache", cr.from_cache}};
@@ -507,24 +534,11 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                          {"baseline_random_pairs_mse", rf.random_pairs_mse},
                          {"label_preservation", rf.label_preservation},
                          {"classifier_accuracy_on_inputs", rf.classifier_accuracy}};
-  if (o.refine_steps > 0) {
-    say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
-    const int64_t k = std::min<int64_t>(o.refine_limit, n_test);
-    auto rows = test_rows.narrow(0, 0, k);
-    double seconds = 0;
-    auto refined = refined_reconstructions(m, te, rows, o.refine_steps, &seconds);
-    auto x = test_x.narrow(0, 0, k), y = test_y.narrow(0, 0, k);
-    auto enc = reconstruction_figures(x, rec.narrow(0, 0, k), y, classifier, o.seed);
-    auto ref = reconstruction_figures(x, refined, y, classifier, o.seed);
-    j["reconstruction_refined"] = {{"steps", o.refine_steps},
-                                   {"images", k},
-                                   {"pixel_mse", ref.pixel_mse},
-                                   {"label_preservation", ref.label_preservation},
-                                   {"encoder_pixel_mse", enc.pixel_mse},
-                                   {"encoder_label_preservation", enc.label_preservation},
-                                   {"seconds_per_image", seconds / double(std::max<int64_t>(1, k))},
-                                   {"what", kRefinedWhat}};
-  }
+  if (o.refine_steps > 0)
+    j["reconstruction_refined"] = refined_figures(
+        m, te, test_rows, test_x, rec, o, progress, "label", [&](const torch::Tensor& images, int64_t k) {
+          return accuracy(classify(classifier, images), test_y.narrow(0, 0, k));
+        });
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
 
   say(progress, "inpainting");
@@ -585,9 +599,7 @@ nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, con
   auto rows = torch::arange(n, torch::kLong);
   auto x = test.float_images(rows);
   nlohmann::json j;
-  j["model"] = {{"arch", c.arch},       {"nlat", c.nlat},
-                {"bigan", c.bigan},     {"conditional", false},
-                {"dataset", c.dataset}, {"objective", c.objective}};
+  j["model"] = model_figures(c);
   j["test_images"] = n;
   j["unlabelled"] = true;
   // A plain image folder loads as the same images for either split.
@@ -599,19 +611,7 @@ nlohmann::json evaluate_unlabelled_model(AliModel& m, const ImageSet& train, con
   auto rec = reconstruct_all(m, test, rows);
   auto [mse, pairs_mse] = pixel_mse_and_random_pairs(x, rec, o.seed);
   j["reconstruction"] = {{"pixel_mse", mse}, {"baseline_random_pairs_mse", pairs_mse}};
-  if (o.refine_steps > 0) {
-    say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
-    const int64_t k = std::min<int64_t>(o.refine_limit, n);
-    double seconds = 0;
-    auto refined = refined_reconstructions(m, test, rows.narrow(0, 0, k), o.refine_steps, &seconds);
-    auto xk = x.narrow(0, 0, k);
-    j["reconstruction_refined"] = {{"steps", o.refine_steps},
-                                   {"images", k},
-                                   {"pixel_mse", (xk - refined).pow(2).mean().item<double>()},
-                                   {"encoder_pixel_mse", (xk - rec.narrow(0, 0, k)).pow(2).mean().item<double>()},
-                                   {"seconds_per_image", seconds / double(std::max<int64_t>(1, k))},
-                                   {"what", kRefinedWhat}};
-  }
+  if (o.refine_steps > 0) j["reconstruction_refined"] = refined_figures(m, test, rows, x, rec, o, progress);
 
   say(progress, "inpainting");
   j["inpainting"] = inpainting_figures(m, train, test, rows, x, o.seed);
@@ -917,24 +917,12 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
                          {"baseline_random_pairs_mse", pairs_mse},
                          {"attribute_preservation", mean_of(kept)},
                          {"classifier_accuracy_on_inputs", mean_of(clf.test_accuracy)}};
-  if (o.refine_steps > 0) {
-    say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
-    const int64_t k = std::min<int64_t>(o.refine_limit, n);
-    auto sub = rows.narrow(0, 0, k);
-    auto xk = x.narrow(0, 0, k), truth = y.narrow(0, 0, k).index_select(1, cols);
-    double seconds = 0;
-    auto refined = refined_reconstructions(m, test, sub, o.refine_steps, &seconds);
-    auto enc = rec.narrow(0, 0, k);
-    j["reconstruction_refined"] = {
-        {"steps", o.refine_steps},
-        {"images", k},
-        {"pixel_mse", (refined - xk).pow(2).mean().item<double>()},
-        {"attribute_preservation", mean_of(per_column_accuracy(attribute_probabilities(clf, refined), truth))},
-        {"encoder_pixel_mse", (enc - xk).pow(2).mean().item<double>()},
-        {"encoder_attribute_preservation", mean_of(per_column_accuracy(attribute_probabilities(clf, enc), truth))},
-        {"seconds_per_image", seconds / double(std::max<int64_t>(1, k))},
-        {"what", kRefinedWhat}};
-  }
+  if (o.refine_steps > 0)
+    j["reconstruction_refined"] = refined_figures(
+        m, test, rows, x, rec, o, progress, "attribute", [&](const torch::Tensor& images, int64_t k) {
+          auto truth = y.narrow(0, 0, k).index_select(1, cols);
+          return mean_of(per_column_accuracy(attribute_probabilities(clf, images), truth));
+        });
 
   // The decoder is sampled with z independent of y; codes that tell an attribute are codes it meets
   // with the wrong value of it (what --independence-weight trains away).

@@ -35,6 +35,16 @@ torch::Tensor random_rectangles(int64_t n, int64_t size) {
   return torch::stack({x, y, w, h}, 1);
 }
 
+bool trained_on_holes(const ModelConfig& c) { return c.objective == "gali-mix"; }
+
+std::string inpainting_method(const ModelConfig& c) {
+  if (trained_on_holes(c)) return "G(mu(E(x with the hole at the constant GALI-mix trains on)))";
+  const InpaintOptions o;
+  return "the hole filled with the mean of " + std::to_string(o.samples) +
+         " samples G(z, y), then " + std::to_string(o.rounds) +
+         " times with G(mu(E(.))) of the image so filled (inpaint_masked)";
+}
+
 torch::Tensor inpaint_masked(AliModel& m, const torch::Tensor& images, const torch::Tensor& mask,
                              const torch::Tensor& y, const InpaintOptions& o) {
   if (o.samples < 1 || o.rounds < 0 || o.refine_steps < 0)
@@ -49,7 +59,7 @@ torch::Tensor inpaint_masked(AliModel& m, const torch::Tensor& images, const tor
   {
     torch::InferenceMode guard;
     auto encode = [&](const torch::Tensor& in) { return m.encoder->forward(in, yd).mu; };
-    if (m.config.objective == "gali-mix") {
+    if (trained_on_holes(m.config)) {
       z = encode(fill_holes(x, hole));
     } else {
       auto fill = torch::zeros_like(x);

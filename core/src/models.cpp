@@ -595,17 +595,8 @@ bool guessed_attribute_classes(const std::vector<std::string>& names) {
   return !is_celeba_attribute_set(names);
 }
 
-std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names) {
-  return exclusive_attribute_groups(names, guessed_attribute_classes(names));
-}
-
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const ModelConfig& c) {
   return exclusive_attribute_groups(c.attributes, c.attributes_are_classes());
-}
-
-void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
-                       bool on) {
-  request_attribute(names, guessed_attribute_classes(names), rows, name, on);
 }
 
 void request_attribute(const ModelConfig& c, torch::Tensor& rows, const std::string& name, bool on) {

@@ -17,12 +17,11 @@ struct AliModel;
 torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
 // Groups of attributes of which at most one is on (CelebA's hair colours, straight/wavy hair), as
 // far as the names are present; for classes all names form one group (exactly one class on). The
-// model's kind (ModelConfig::attributes_are_classes), given, or for bare names guessed: classes
-// unless CelebA's names are among them.
+// kind is the model's (ModelConfig::attributes_are_classes) or, for bare names, given
+// (guessed_attribute_classes where nothing records it).
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names,
                                                                  bool classes);
 std::vector<std::vector<std::string>> exclusive_attribute_groups(const ModelConfig& c);
-std::vector<std::vector<std::string>> exclusive_attribute_groups(const std::vector<std::string>& names);
 // Multi-label CelebA attributes (any of CelebA's 40 names among them, so a folder reduced to a few
 // of them counts) rather than class names, whose rows are one-hot. Names of neither kind are taken
 // as classes.
@@ -34,12 +33,10 @@ bool guessed_attribute_classes(const std::vector<std::string>& names);
 // keeps the rows consistent: the others of its exclusive group off; Mustache or Goatee imply Male and
 // not No_Beard; not Male implies neither (and No_Beard). Unknown names throw ali::Error.
 // Classes, as exclusive_attribute_groups: the named one on turns the others off; CelebA's rules
-// apply only to labels. The names-only form guesses the kind as exclusive_attribute_groups does.
+// apply only to labels.
 void request_attribute(const std::vector<std::string>& names, bool classes, torch::Tensor& rows,
                        const std::string& name, bool on);
 void request_attribute(const ModelConfig& c, torch::Tensor& rows, const std::string& name, bool on);
-void request_attribute(const std::vector<std::string>& names, torch::Tensor& rows, const std::string& name,
-                       bool on);
 // The paper's conditional figure: one fixed code per column (seeded), one attribute set per row.
 // Returns rows*cols images (row-major), float in [0,1] on the CPU. Unknown names throw.
 torch::Tensor attribute_sweep(AliModel& m, const std::vector<std::vector<std::string>>& rows, int cols,

@@ -25,11 +25,17 @@ torch::Tensor fill_holes(const torch::Tensor& x, const torch::Tensor& mask);
 // [max(1, size/8), size/2], the position uniform; from the default generator.
 torch::Tensor random_rectangles(int64_t n, int64_t size);
 
+// Whether the model trained on holes at kHoleValue (GALI-mix), and so is inpainted from them.
+bool trained_on_holes(const ModelConfig& c);
+// How inpaint_masked (default options) fills this model's holes, in words (ali eval's report).
+std::string inpainting_method(const ModelConfig& c);
+
 struct InpaintOptions {
-  // Not GALI-mix: the hole starts as the mean of G(z, y) over `samples` prior codes (seeded, each
-  // row with its own y), then takes G(mu(E(.))) of the image so filled `rounds` times. On the first
-  // 2,000 Fashion-MNIST test images with ali eval's holes (fmnist28.ali) the hole MSE is 0.227 with
-  // the constant, 0.056 from the mean, 0.051 after 2 rounds (the mean image alone: 0.101).
+  // Not trained on holes: the hole starts as the mean of G(z, y) over `samples` prior codes
+  // (seeded, each row with its own y), then takes G(mu(E(.))) of the image so filled `rounds`
+  // times. On the first 2,000 Fashion-MNIST test images with ali eval's holes (fmnist28.ali) the
+  // hole MSE is 0.227 with the constant, 0.058 from the 8-sample mean, 0.051 after 2 rounds (the
+  // mean image alone: 0.101).
   int samples = 8;
   int rounds = 2;
   uint64_t seed = 0;

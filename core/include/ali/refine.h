@@ -46,7 +46,7 @@ FeatureFn evaluation_features(const ModelConfig& config, const std::string& spec
 
 struct RefineResult {
   torch::Tensor z;                // N x nlat, CPU: the refined codes
-  std::vector<double> mse;        // pixel MSE over the batch (its known pixels): before step 1, then after each step
+  std::vector<double> mse;        // pixel MSE (of the known pixels): before step 1, then per step
   double seconds = 0;             // wall time of the descent
   RefineMoments moments;          // Adam's state after the last step (for RefineOptions::resume)
 };
