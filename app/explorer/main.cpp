@@ -279,9 +279,13 @@ int main(int argc, char** argv) {
                     << d.refine_mse.front() << " -> " << d.refine_mse.back();
       std::cout << std::endl;
     }
-    if (s.drops.inpainted_requests())
-      std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests()
-                << std::endl;
+    if (s.drops.inpainted_requests()) {
+      std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests();
+      for (const auto& d : s.drops.images())
+        if (d.hole && d.hole_refine > 0)
+          std::cout << " | " << d.name << " fill refined " << d.hole_refine << " steps";
+      std::cout << std::endl;
+    }
     if (s.has_model()) std::cout << "objective: " << s.config().objective << std::endl;
     if (s.map.points.defined()) {
       const ali::explorer::LatentMap& m = s.map;

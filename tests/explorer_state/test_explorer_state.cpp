@@ -17,6 +17,7 @@
 #include "ali/text.h"
 #include "ali/faces.h"
 #include "ali/image_io.h"
+#include "ali/batch_statistics.h"
 #include "ali/inpaint.h"
 #include "ali/latent.h"
 #include "ali/tsne.h"
@@ -404,6 +405,12 @@ TEST_F(ExplorerState, DamagedSettingsFallBackToDefaults) {
 TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
   auto s = make_state();
   auto a = model(1);
+  // Statistics that fit its inputs: freshly initialised, eval-mode BatchNorm leaves G all but
+  // constant in z (spread 6e-8), and a refined fill could not differ from the encoder's.
+  BatchNormRefit fit;
+  fit.batches = 4;
+  fit.batch = 4;
+  refit_batch_norm(*a, load_dataset((dir_ / "data").string(), "train", 28, 1), fit);
   adopt(*s, a);
   s->pending_drops.push_back(write_image("photo.png", 40, 40));
   ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
@@ -433,6 +440,19 @@ TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
     }
   EXPECT_EQ(outside_differs, 0);
   EXPECT_GT(inside_differs, 0) << "the model's fill replaces the hole";
+
+  // "refine the fill": the fill's code refined on the pixels around the hole, as ali::inpaint does.
+  settle(*s);
+  uint64_t unrefined = d.filled.version;
+  const PixelBuffer before = d.filled.pixels;
+  s->drops.set_hole_refine(id, 30);
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.images()[0].filled.version != unrefined; }));
+  InpaintOptions refined;
+  refined.refine_steps = 30;
+  EXPECT_EQ(max_pixel_difference(d.filled.pixels, to_pixels(inpaint(*a, x, h, {}, refined)[0])), 0);
+  EXPECT_GT(max_pixel_difference(d.filled.pixels, before), 0) << "refinement changes the fill";
+  s->drops.set_hole_refine(id, 0);
+  ASSERT_TRUE(pump(*s, [&] { return max_pixel_difference(s->drops.images()[0].filled.pixels, before) == 0; }));
 
   // Another model: the fill follows it.
   settle(*s);

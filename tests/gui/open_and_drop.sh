@@ -1,7 +1,7 @@
 #!/bin/bash
 # Open a trained checkpoint on the latent map's tab and drop a PNG with a hole to inpaint (--inpaint,
-# as a dragged rectangle): the screenshot exists and is not trivial, the dropped image has a
-# reconstruction, a shelf entry and its fill, the map on screen was laid out by t-SNE, and nothing
+# as a dragged rectangle, its fill refined as "refine the fill" does): the screenshot exists and is
+# not trivial, the dropped image has a reconstruction, a shelf entry and its refined fill, the map on screen was laid out by t-SNE, and nothing
 # was reported as an error.
 EXPLORER=$1 FIXTURE=$2 HERE=$3
 source "$HERE/common.sh"
@@ -19,7 +19,7 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
                               + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
 run_explorer "$T/run" --config-dir "$T/config" --model "$FIXTURE/run/checkpoint.ali" \
-  --drop "$T/shirt.png" --inpaint 8,4,12,10 --tab map --frames 10 --screenshot "$T/shot.png"
+  --drop "$T/shirt.png" --inpaint 8,4,12,10 --inpaint-refine 30 --tab map --frames 10 --screenshot "$T/shot.png"
 rc=$?
 cat "$T/run.out"
 cat "$T/run.err" >&2
@@ -29,7 +29,8 @@ cat "$T/run.err" >&2
 python3 "$HERE/png_check.py" "$T/shot.png" 1600 960 || fail "the screenshot looks empty"
 grep -q "dropped: 1 (1 reconstructed)" "$T/run.out" || fail "the dropped image was not reconstructed"
 grep -q "shelf: 1" "$T/run.out" || fail "the dropped image's code is not on the shelf"
-grep -q "inpainted: 1 of 1" "$T/run.out" || fail "the hole in the dropped image was not filled"
+grep -q "inpainted: 1 of 1 | shirt fill refined 30 steps" "$T/run.out" ||
+  fail "the hole in the dropped image was not filled, or its fill not refined"
 grep -qE "^map: [0-9]+ codes, t-SNE layout, 5 nearest neighbours" "$T/run.out" ||
   fail "the latent map on screen was not laid out by t-SNE"
 grep -qi "error" "$T/run.err" && fail "errors were reported"

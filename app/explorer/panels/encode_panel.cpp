@@ -139,6 +139,13 @@ void conform_controls(AppState& s, const DroppedImage& d) {
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("drop the refined code: back to E(x)");
     }
   }
+  if (d.hole) {
+    bool refine_fill = d.hole_refine > 0;
+    if (ImGui::Checkbox("refine the fill", &refine_fill)) s.drops.set_hole_refine(d.id, refine_fill ? 100 : 0);
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("then 100 steps of gradient descent on the fill's code, fitting the pixels around "
+                        "the hole (about 0.2 s a face on 2 cores; Fashion-MNIST test holes: MSE 0.050 -> 0.025)");
+  }
   if (!d.warning.empty()) ImGui::TextColored(ImVec4(1.0f, 0.7f, 0.25f, 1.0f), "%s", d.warning.c_str());
   if (d.refine_mse.size() >= 2) {
     std::vector<float> curve(d.refine_mse.begin(), d.refine_mse.end());
@@ -198,9 +205,9 @@ void EncodePanel::draw(AppState& s) {
     image_widget(filled ? d.filled : d.recon, cell, cell, "out");
     if (ImGui::IsItemHovered()) {
       if (filled)
-        ImGui::SetTooltip("inpainted, step %lld: outside the hole the input itself, inside "
-                          "G(mu(E(x with the hole masked)))",
-                          (long long)s.step());
+        ImGui::SetTooltip("inpainted, step %lld: outside the hole the input itself, inside\n%s%s",
+                          (long long)s.step(), inpainting_method(s.config()).c_str(),
+                          d.hole_refine > 0 ? ",\nits code then refined on the pixels around the hole" : "");
       else if (conditional)
         ImGui::SetTooltip("reconstruction G(E(x, y), y), step %lld\ny: %s", (long long)s.step(),
                           s.attributes.summary().c_str());

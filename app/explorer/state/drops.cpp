@@ -130,16 +130,18 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
     return Key{drops_.version_, drops_.holes_version_, panel_y(s)};
   }
   Job request(AppState& s, const Key&) override {
-    std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect, std::vector<float>>> work;
+    std::vector<std::tuple<uint64_t, torch::Tensor, ConformOptions, Rect, std::vector<float>, int>> work;
     for (const auto& d : drops_.images_)
-      if (d.hole) work.emplace_back(d.id, d.hwc, d.conform, *d.hole, d.attributes);
+      if (d.hole) work.emplace_back(d.id, d.hwc, d.conform, *d.hole, d.attributes, d.hole_refine);
     auto y1 = s.attributes.row();
     return [work, y1](AliModel& m, Filled& out) {
-      for (const auto& [id, hwc, options, hole, read] : work) {
+      for (const auto& [id, hwc, options, hole, read, refine_steps] : work) {
         auto x = conform(hwc, m.config, options).image.unsqueeze(0);
         auto hole_in = clip_hole(hole, m.config.image_size);
         if (!hole_in) continue;  // a hole drawn for a bigger model
-        auto filled = inpaint(m, x, *hole_in, drop_attributes(m.config, read, y1));
+        InpaintOptions o;
+        o.refine_steps = refine_steps;
+        auto filled = inpaint(m, x, *hole_in, drop_attributes(m.config, read, y1), o);
         out.ids.push_back(id);
         out.images.push_back(to_pixels(filled[0]));
       }
@@ -355,6 +357,14 @@ void Drops::set_hole(uint64_t id, std::optional<Rect> hole) {
   }
 }
 
+void Drops::set_hole_refine(uint64_t id, int steps) {
+  for (auto& d : images_)
+    if (d.id == id && d.hole_refine != std::max(0, steps)) {
+      d.hole_refine = std::max(0, steps);
+      ++holes_version_;
+    }
+}
+
 void Drops::handle(const std::vector<std::string>& paths) {
   for (const auto& p : paths) {
     std::error_code ec;
@@ -419,6 +429,7 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   images_.push_back(std::move(d));
   ++version_;
   if (!app_.options.inpaint.empty()) set_hole(id, parse_rect(app_.options.inpaint));
+  if (app_.options.inpaint_refine > 0) set_hole_refine(id, app_.options.inpaint_refine);
   if (!app_.options.crop.empty()) {  // as a rectangle dragged on the picture (encode panel)
     const DroppedImage& added = images_.back();
     const int64_t w = added.hwc.size(1), h = added.hwc.size(0);

@@ -36,9 +36,10 @@ struct DroppedImage {
   std::vector<float> attributes;
   bool shelved = false;     // its code went onto the shelf once (removing it there keeps it off)
   // Inpainting: a hole in the conformed input's pixels (image_size units) and the model's fill,
-  // outside the hole the input exactly, inside G(mu(E(x with the hole masked))).
+  // outside the hole the input exactly, inside ali::inpaint's (inpainting_method says how).
   std::optional<Rect> hole;
   Image filled;
+  int hole_refine = 0;  // > 0: the fill's code is then refined this many steps on the pixels around it
   // Refinement: z from E(x) by gradient descent, run in chunks; `refined` empty when there is none.
   std::vector<float> refined;
   Image refined_recon;
@@ -74,6 +75,9 @@ class Drops {
   // A hole to fill (clipped to the model's image; an empty one clears it), drawn live while the
   // user drags it and following the model while it trains.
   void set_hole(uint64_t id, std::optional<Rect> hole);
+  // Refine the fill's code `steps` steps on the known pixels (ali::InpaintOptions::refine_steps;
+  // 0: the encoder's fill), for this hole and the ones dragged after it.
+  void set_hole_refine(uint64_t id, int steps);
   size_t inpainted() const;           // holes filled
   size_t inpainted_requests() const;  // holes drawn
   // New overrides: re-conformed and re-encoded at once; a refinement is dropped (it was for the old

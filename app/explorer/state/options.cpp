@@ -85,10 +85,15 @@ int parse_options(int argc, char** argv, Options& o) {
       return std::string(e.what());
     }
   };
-  app.add_option("--inpaint", o.inpaint,
-                 "X,Y,W,H: fill this hole (model pixels) in every dropped image, as a rectangle "
-                 "dragged on it does")
-      ->check(valid_rect);
+  auto* inpaint = app.add_option("--inpaint", o.inpaint,
+                                 "X,Y,W,H: fill this hole (model pixels) in every dropped image, as a "
+                                 "rectangle dragged on it does")
+                      ->check(valid_rect);
+  app.add_option("--inpaint-refine", o.inpaint_refine,
+                 "then refine each fill's code this many steps on the pixels around the hole, as "
+                 "the card's \"refine the fill\" does")
+      ->check(CLI::Range(0, 100000))
+      ->needs(inpaint);
   app.add_option("--crop", o.crop,
                  "X,Y,W,H: frame every dropped image from this region (its pixels as kept), as a "
                  "rectangle dragged on the picture does")

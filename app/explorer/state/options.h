@@ -16,6 +16,7 @@ struct Options {
   bool has_objective = false;        // --objective given: start with a new model, not the asset
   int64_t labels = 1000;             // objective semi: labelled training images
   std::string inpaint;               // "X,Y,W,H": a hole filled in every dropped image
+  int inpaint_refine = 0;            // > 0: each fill's code refined this many steps (its checkbox)
   std::string crop;                  // "X,Y,W,H": the crop every dropped image is framed from
   int refine = 0;                    // > 0: refine every dropped image's code this many steps
   bool raw = false;                  // dropped images as they are (no conforming)
