@@ -5,6 +5,7 @@
 
 #include "ali/celeba.h"
 #include "ali/evaluation.h"
+#include "ali/inpaint.h"
 #include "test_util.h"
 
 using namespace ali;
@@ -470,16 +471,26 @@ TEST(Attributes, FidelityOfADecoderThatIgnoresItsAttributesIsChance) {
   ASSERT_EQ(fid.size(), 2u);
   for (const auto& f : fid) EXPECT_NEAR(f.fidelity(), 0.5, 1e-12) << f.name;
   EvalOptions o;
-  auto j = evaluate_attribute_model(m, test, clf, false, o);
+  auto j = evaluate_attribute_model(m, train, test, clf, false, o);
   EXPECT_NEAR(j["attribute_fidelity"]["mean"].get<double>(), 0.5, 1e-12);
-  for (const char* k : {"reconstruction", "sample_quality", "classifier"}) EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"reconstruction", "sample_quality", "classifier", "inpainting", "prior_match"})
+    EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_FALSE(j.contains("attribute_reading")) << "this D cannot read attributes";
+  // Inpainting with the test images' own attributes, as the class report's; the baseline is the
+  // training set's mean image in the same holes. Seeded: the same report again.
+  double hole = j["inpainting"]["hole_mse"], hole_mean = j["inpainting"]["baseline_mean_image_mse"];
+  EXPECT_GT(hole, 0.0);
+  EXPECT_LT(hole, 1.0);
+  EXPECT_GT(hole_mean, 0.0);
+  EXPECT_EQ(j["inpainting"]["method"].get<std::string>(), inpainting_method(c));
+  EXPECT_GE(j["prior_match"]["kl_to_prior"].get<double>(), 0.0);
   {
     EvalOptions r;
     r.refine_steps = 20;
     r.refine_limit = 30;
-    auto jf = evaluate_attribute_model(m, test, clf, false, r);
+    auto jf = evaluate_attribute_model(m, train, test, clf, false, r);
     ASSERT_TRUE(jf.contains("reconstruction_refined"));
+    EXPECT_DOUBLE_EQ(jf["inpainting"]["hole_mse"].get<double>(), hole);
     const auto& rr = jf["reconstruction_refined"];
     EXPECT_EQ(rr["images"].get<int64_t>(), 30);
     auto rows = torch::arange(30);
@@ -501,7 +512,7 @@ TEST(Attributes, FidelityOfADecoderThatIgnoresItsAttributesIsChance) {
     params["aux.bias"].fill_(-5.0f);
     params["aux.bias"][0] = 5.0f;
   }
-  auto jr = evaluate_attribute_model(reader, test, clf, false, o);
+  auto jr = evaluate_attribute_model(reader, train, test, clf, false, o);
   ASSERT_TRUE(jr.contains("attribute_reading"));
   const auto& rd = jr["attribute_reading"];
   auto y = test.attributes;

@@ -65,7 +65,7 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   fs::path path = classifier_path(a, c, std::to_string(train.size()) + "-attribute-classifier");
   bool cached = false;
   auto clf = cached_attribute_classifier(path, train, test, &cached, progress);
-  auto j = evaluate_attribute_model(m, test, clf, cached, a.options, progress);
+  auto j = evaluate_attribute_model(m, train, test, clf, cached, a.options, progress);
   j["checkpoint"] = {{"path", a.model}, {"step", h.step}};
   j["classifier"]["path"] = path.string();
   std::cout << "attribute evaluation of " << a.model << " (" << c.arch << ", step " << h.step << ") on "
@@ -94,8 +94,12 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
   row("attribute preservation G(E(x))", r["attribute_preservation"], "classifier on x itself",
       r["classifier_accuracy_on_inputs"]);
   refined_rows(j, "attribute");
+  row("inpainting MSE in the holes", j["inpainting"]["hole_mse"], "mean image",
+      j["inpainting"]["baseline_mean_image_mse"]);
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "test half vs half", s["baseline_half_vs_half"]);
+  const auto& q = j["prior_match"];
+  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", q["baseline_prior_samples"]["kl_to_prior"]);
   if (j.contains("attribute_reading")) {
     const auto& rd = j["attribute_reading"];
     row("attributes D reads (mean accuracy)", rd["mean_accuracy"], "evaluation classifier",

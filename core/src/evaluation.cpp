@@ -850,9 +850,9 @@ std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>
   return out;
 }
 
-nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, AttributeClassifier& clf,
-                                        bool classifier_from_cache, const EvalOptions& o,
-                                        const Progress& progress) {
+nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                                        AttributeClassifier& clf, bool classifier_from_cache,
+                                        const EvalOptions& o, const Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
   const ModelConfig& c = m.config;
   if (!c.conditional() || c.attributes != test.attribute_names)
@@ -924,6 +924,9 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
           return mean_of(per_column_accuracy(attribute_probabilities(clf, images), truth));
         });
 
+  say(progress, "inpainting");
+  j["inpainting"] = inpainting_figures(m, train, test, rows, x, o.seed);
+
   // The decoder is sampled with z independent of y; codes that tell an attribute are codes it meets
   // with the wrong value of it (what --independence-weight trains away).
   say(progress, "what the codes tell of the attributes");
@@ -940,6 +943,7 @@ nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, Attri
       {"per_attribute", told},
       {"what", "squared correlations of E(x, y)'s mu with each attribute, less chance, summed over "
                "the code (0: the codes carry nothing linear about it)"}};
+  j["prior_match"] = prior_match_figures(m, test, rows, o.seed);
 
   say(progress, "samples and Frechet distance");
   auto z = seeded_normal(n, c.nlat, o.seed + 5);

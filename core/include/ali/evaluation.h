@@ -176,10 +176,12 @@ std::vector<RealReading> real_reading_of_requests(const std::vector<std::string>
 
 // A conditional model on a CelebA-layout dataset: attribute classifier accuracy, per-attribute
 // fidelity and its mean, reconstruction MSE against random pairs, attribute preservation of
-// G(E(x, y), y), and the Frechet distance in the attribute classifier's feature space.
-nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& test, AttributeClassifier& classifier,
-                                        bool classifier_from_cache, const EvalOptions& options,
-                                        const Progress& progress = {});
+// G(E(x, y), y), inpainting (holes as evaluate_model's, beside the training set's mean image),
+// what the codes tell of the attributes, the prior match, and the Frechet distance in the attribute
+// classifier's feature space.
+nlohmann::json evaluate_attribute_model(AliModel& m, const ImageSet& train, const ImageSet& test,
+                                        AttributeClassifier& classifier, bool classifier_from_cache,
+                                        const EvalOptions& options, const Progress& progress = {});
 
 // Batched helpers over a model (CPU outputs).
 torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, bool sample);
