@@ -144,6 +144,12 @@ TEST(Checkpoint, BadFilesAreRefusedWithAReason) {
   EXPECT_NE(error_of([&] { load_model(dir.path(), torch::kCPU); }).find("folder"), std::string::npos);
   EXPECT_TRUE(looks_like_checkpoint(dir / "good.ali"));
   EXPECT_FALSE(looks_like_checkpoint(dir / "text.ali"));
+  EXPECT_TRUE(has_checkpoint_extension("a/model.ali"));
+  EXPECT_TRUE(has_checkpoint_extension("MODEL.ALI"));
+  EXPECT_TRUE(has_checkpoint_extension("m.Ali"));
+  EXPECT_FALSE(has_checkpoint_extension("model.ali.png"));
+  EXPECT_FALSE(has_checkpoint_extension("ali"));
+  EXPECT_FALSE(has_checkpoint_extension(".ali"));  // a hidden file named ".ali", no extension
 }
 
 TEST(Checkpoint, MismatchedModelIsNamed) {

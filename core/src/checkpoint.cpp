@@ -529,4 +529,6 @@ bool looks_like_checkpoint(const fs::path& path) {
   return ok;
 }
 
+bool has_checkpoint_extension(const fs::path& path) { return lower_extension(path) == ".ali"; }
+
 }  // namespace ali

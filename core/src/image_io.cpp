@@ -161,11 +161,6 @@ void append_bytes(void* ctx, void* data, int size) {
   static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
 }
 
-std::string lower_extension(const fs::path& path) {
-  std::string e = path.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return e;
-}
 
 // Encoded in memory, then written with every write checked: stb's file writer ignores write errors.
 void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {

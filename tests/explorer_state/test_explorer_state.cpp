@@ -647,6 +647,7 @@ TEST(BoundedCopy, KeepsSmallImagesAndAspect) {
 TEST_F(ExplorerState, FileBrowserListsWhatThePurposeTakesAndChosenImagesAreAddedAndRemembered) {
   fs::create_directories(dir_ / "pics" / "sub");
   std::ofstream(dir_ / "pics" / "model.ali") << "x";
+  std::ofstream(dir_ / "pics" / "OLD.ALI") << "x";  // a checkpoint's name in any case
   std::ofstream(dir_ / "pics" / "notes.txt") << "x";
   std::ofstream(dir_ / "pics" / ".hidden.png") << "x";
   write_image("pics/a.png", 20, 30);
@@ -661,11 +662,11 @@ TEST_F(ExplorerState, FileBrowserListsWhatThePurposeTakesAndChosenImagesAreAdded
     for (const auto& e : b.entries()) v.push_back((e.folder ? "/" : "") + e.name);
     return v;
   };
-  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "model.ali"}));
+  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "model.ali", "OLD.ALI"}));
   b.open(BrowsePurpose::AddImages, dir_ / "pics");
   EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "a.png", "b.png"}));
   b.set_show_all(true);
-  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "a.png", "b.png", "model.ali", "notes.txt"}));
+  EXPECT_EQ(names(), (std::vector<std::string>{"/sub", "a.png", "b.png", "model.ali", "notes.txt", "OLD.ALI"}));
   b.set_show_all(false);
   b.click("sub");  // a folder is entered
   EXPECT_EQ(b.dir().filename(), "sub");

@@ -144,7 +144,8 @@ void conform_controls(AppState& s, const DroppedImage& d) {
     if (ImGui::Checkbox("refine the fill", &refine_fill)) s.drops.set_hole_refine(d.id, refine_fill ? 100 : 0);
     if (ImGui::IsItemHovered())
       ImGui::SetTooltip("then 100 steps of gradient descent on the fill's code, fitting the pixels around "
-                        "the hole (about 0.2 s a face on 2 cores; Fashion-MNIST test holes: MSE 0.050 -> 0.025)");
+                        "the hole\n(one thread: 0.33 s a face, 0.13 s a 28x28 image; in Fashion-MNIST "
+                        "test holes MSE 0.050 -> 0.025)");
   }
   if (!d.warning.empty()) ImGui::TextColored(ImVec4(1.0f, 0.7f, 0.25f, 1.0f), "%s", d.warning.c_str());
   if (d.refine_mse.size() >= 2) {

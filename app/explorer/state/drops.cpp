@@ -386,7 +386,7 @@ void Drops::handle(const std::vector<std::string>& paths) {
     }
     // Named .ali but unreadable: the checkpoint loader's own error ("not an ALI checkpoint",
     // "truncated") says more than an image decoder's would.
-    if (looks_like_checkpoint(p) || fs::path(p).extension() == ".ali") {
+    if (looks_like_checkpoint(p) || has_checkpoint_extension(p)) {
       app_.host.open(p);
       continue;
     }

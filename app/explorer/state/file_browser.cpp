@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
+#include "ali/checkpoint.h"
 #include "ali/image_io.h"
 #include "run_watch.h"
 
@@ -28,7 +30,7 @@ void FileBrowser::open(BrowsePurpose purpose, const fs::path& start) {
 bool FileBrowser::accepts(const fs::path& file) const {
   if (purpose_ == BrowsePurpose::AddImages) return has_image_extension(file);
   if (purpose_ == BrowsePurpose::WatchRun) return false;  // folders are what it chooses
-  return file.extension() == ".ali";
+  return has_checkpoint_extension(file);
 }
 
 bool FileBrowser::go(const fs::path& folder) {
@@ -52,7 +54,13 @@ bool FileBrowser::go(const fs::path& folder) {
       files.push_back({name, false, false, it->file_size(e2)});
     }
   }
-  auto by_name = [](const BrowseEntry& a, const BrowseEntry& b) { return a.name < b.name; };
+  // As file dialogs list them: letters of either case together ("a.png", "B.png", "c.png").
+  auto key = [](const std::string& name) {
+    std::string k = name;
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+    return std::pair(k, name);
+  };
+  auto by_name = [&](const BrowseEntry& a, const BrowseEntry& b) { return key(a.name) < key(b.name); };
   std::sort(folders.begin(), folders.end(), by_name);
   std::sort(files.begin(), files.end(), by_name);
   entries_ = std::move(folders);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "ali/checkpoint.h"
 #include "ali/inpaint.h"
 #include "ali/objective.h"
 
@@ -32,7 +33,7 @@ std::vector<fs::path> find_shipped_models(const fs::path& executable_dir) {
     if (!fs::is_directory(dir, ec)) continue;
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_regular_file(ec) && e.path().extension() == ".ali")
+      if (e.is_regular_file(ec) && has_checkpoint_extension(e.path()))
         found.push_back(fs::weakly_canonical(e.path(), ec));
     std::sort(found.begin(), found.end());
     if (!found.empty()) return found;

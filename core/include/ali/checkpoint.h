@@ -136,5 +136,7 @@ void check_compatible(const ModelConfig& have, const ModelConfig& want, const st
 
 // True when the file starts with the checkpoint magic (for sniffing dropped files).
 bool looks_like_checkpoint(const std::filesystem::path& path);
+// True when the file is named as a checkpoint: ".ali" in any case ("MODEL.ALI" too).
+bool has_checkpoint_extension(const std::filesystem::path& path);
 
 }  // namespace ali

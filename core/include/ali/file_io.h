@@ -19,6 +19,9 @@ std::string read_regular_file(const std::filesystem::path& path, size_t max_byte
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes,
                            const std::string& what);
 
+// The file name's extension in lower case, with its dot (".png" for "A.PNG"; empty for none).
+std::string lower_extension(const std::filesystem::path& path);
+
 // Removes `path`.tmp-PID files whose writer process is gone.
 void remove_stale_temporaries(const std::filesystem::path& path);
 // The same for every file in `dir` (a folder whose writers may have been killed mid-write, such as a
