@@ -549,6 +549,19 @@ TEST(Inpaint, OtherModelsFillTheHoleWithTheirMeanSampleThenTheirReconstruction) 
   EXPECT_TRUE(torch::equal(inpaint_masked(m, y, mask, {}, o), refined));
   EXPECT_FALSE(torch::equal(refined, out));
   EXPECT_TRUE(torch::equal(refined.masked_select(~in), x.masked_select(~in)));
+  // A hole over a whole image leaves nothing to refine on: that image keeps its unrefined fill (no
+  // error), the others are refined.
+  auto whole = mask.clone();
+  whole[1].fill_(1.0f);
+  auto refined_whole = inpaint_masked(m, x, whole, {}, o);
+  o.refine_steps = 0;
+  auto unrefined_whole = inpaint_masked(m, x, whole, {}, o);
+  EXPECT_TRUE(torch::equal(refined_whole[1], unrefined_whole[1]));
+  EXPECT_FALSE(torch::equal(refined_whole[0], unrefined_whole[0]));
+  EXPECT_FALSE(torch::equal(refined_whole[2], unrefined_whole[2]));
+  auto alone = inpaint_masked(m, x.narrow(0, 1, 1), whole.narrow(0, 1, 1), {}, o);
+  o.refine_steps = 5;
+  EXPECT_TRUE(torch::equal(inpaint_masked(m, x.narrow(0, 1, 1), whole.narrow(0, 1, 1), {}, o), alone));
   o.samples = 0;
   EXPECT_THROW(inpaint_masked(m, x, mask, {}, o), Error);
 }

@@ -39,7 +39,8 @@ struct InpaintOptions {
   int samples = 8;
   int rounds = 2;
   uint64_t seed = 0;
-  // > 0: then refine the code this many steps on the known pixels alone (refine.h, `known`).
+  // > 0: then refine the code this many steps on the known pixels alone (refine.h, `known`); an
+  // image whose hole covers it whole has none, and keeps the fill above.
   int refine_steps = 0;
 };
 
