@@ -3,11 +3,12 @@
 # first 2,000 Fashion-MNIST test images (the linear probes on mu and on the encoder's last hidden
 # layers, label preservation, and for the conditional one its fidelity) and must stay within 0.03 of
 # the figure in its *.eval.json (measured on all 10,000); the KL of its codes' Gaussian fit to the
-# prior and the Frechet distance of its samples must stay within 20 % + 1 and 20 % + 2 of the
-# report's.
+# prior, the Frechet distance of its samples and its inpainting error must stay within 20 % + 1,
+# 20 % + 2 and 20 % + 0.005 of the report's (and the fill must beat the mean image).
 # The face model is evaluated on faces of its own (a fresh `ali make-faces` set, seed 99, not
 # the training seed): its mean attribute fidelity and attribute preservation must stay within 0.06 of
-# its report (a smaller set and its own attribute classifier move them more). The set has 12,000 faces
+# its report (a smaller set and its own attribute classifier move them more), and its inpainting error
+# within 30 % + 0.005. The set has 12,000 faces
 # because fidelity is read by a classifier trained on them: trained on 2,400 faces it reads the finer
 # attributes (wavy hair, bangs) at 0.71 to 0.78 and measured the step-10,857 model at 0.766 against the
 # report's 0.853; on 9,600 it measures 0.831. A missing, corrupt or foreign asset fails here.
@@ -57,6 +58,13 @@ fd, fd_reported = now["sample_quality"]["frechet_distance"], shipped["sample_qua
 good = fd <= 1.2 * fd_reported + 2.0
 ok &= good
 print(f"{name}: Frechet distance {fd:.2f} (reported {fd_reported:.2f}) {'ok' if good else 'TOO HIGH'}")
+# Inpainting: the model's fill beats the training set's mean image in the same holes, and its error
+# stays within 20 % (+ 0.005) of the report's (2,000 images read 0.051 where the split read 0.054).
+hole, hole_reported = now["inpainting"]["hole_mse"], shipped["inpainting"]["hole_mse"]
+good = hole <= 1.2 * hole_reported + 0.005 and hole < now["inpainting"]["baseline_mean_image_mse"]
+ok &= good
+print(f"{name}: inpainting MSE in the holes {hole:.4f} (reported {hole_reported:.4f}, mean image "
+      f"{now['inpainting']['baseline_mean_image_mse']:.4f}) {'ok' if good else 'TOO HIGH'}")
 # The raw-pixel baseline is measured in the same run: the model must still beat chance clearly.
 if now["linear_probe"]["accuracy_mean"] < 0.5: ok = False
 sys.exit(0 if ok else 1)
@@ -84,6 +92,13 @@ for what, path in [("attribute fidelity", ("attribute_fidelity", "mean")),
     good = measured >= reported - 0.06
     ok &= good
     print(f"faces64-conditional: {what} {measured:.4f} (reported {reported:.4f}) {'ok' if good else 'TOO LOW'}")
+# Inpainting on these faces: the fill beats the mean face in the same holes and stays within 30 %
+# (+ 0.005) of the report's error.
+hole, hole_reported = now["inpainting"]["hole_mse"], shipped["inpainting"]["hole_mse"]
+good = hole <= 1.3 * hole_reported + 0.005 and hole < now["inpainting"]["baseline_mean_image_mse"]
+ok &= good
+print(f"faces64-conditional: inpainting MSE in the holes {hole:.4f} (reported {hole_reported:.4f}, mean "
+      f"face {now['inpainting']['baseline_mean_image_mse']:.4f}) {'ok' if good else 'TOO HIGH'}")
 # Above chance (0.5) on its own, whatever the report says.
 if now["attribute_fidelity"]["mean"] < 0.53: ok = False
 sys.exit(0 if ok else 1)
