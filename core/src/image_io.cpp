@@ -161,7 +161,6 @@ void append_bytes(void* ctx, void* data, int size) {
   static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
 }
 
-
 // Encoded in memory, then written with every write checked: stb's file writer ignores write errors.
 void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {
   auto hwc = to_hwc_u8(chw);
