@@ -202,6 +202,13 @@ TEST(Evaluation, UnlabelledImagesGetTheFiguresThatNeedNoLabels) {
   torch::manual_seed(9);
   auto labelled_report = prior_match(encode_all(m, test, rows, true));
   EXPECT_NEAR(j["prior_match"]["kl_to_prior"].get<double>(), labelled_report.kl, 1e-9);
+  EXPECT_FALSE(j["prior_match"].contains("note")) << "120 codes in 64 dimensions fit properly";
+  // No more codes than dimensions: a singular fit, its KL large for the prior's own samples too,
+  // and the report says so.
+  auto few = evaluate_unlabelled_model(m, train, unlabelled(40, 6), o);
+  ASSERT_TRUE(few["prior_match"].contains("note"));
+  EXPECT_NE(few["prior_match"]["note"].get<std::string>().find("40 codes in 64 dimensions"), std::string::npos);
+  EXPECT_GT(few["prior_match"]["baseline_prior_samples"]["kl_to_prior"].get<double>(), 100.0);
   // One set for both (a folder without a split) is said; refinement gives MSEs alone.
   o.refine_steps = 5;
   o.refine_limit = 10;

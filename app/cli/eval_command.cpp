@@ -51,6 +51,13 @@ void refined_rows(const nlohmann::json& j, const std::string& what) {
       rr["encoder_" + what + "_preservation"]);
 }
 
+// The KL of E(x)'s Gaussian fit to the prior, beside prior samples of the same count, and why both
+// are large when there are fewer codes than dimensions.
+void kl_row(const nlohmann::json& q) {
+  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", q["baseline_prior_samples"]["kl_to_prior"]);
+  if (q.contains("note")) std::cout << "  (" << q["note"].get<std::string>() << ")\n";
+}
+
 void write_report(const EvalArgs& a, const nlohmann::json& j) {
   std::cout << "  (" << std::setprecision(1) << j["seconds"].get<double>() << " s)\n";
   if (a.out.empty()) return;
@@ -98,8 +105,7 @@ void run_attribute_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader& 
       j["inpainting"]["baseline_mean_image_mse"]);
   const auto& s = j["sample_quality"];
   row("Frechet distance (samples)", s["frechet_distance"], "test half vs half", s["baseline_half_vs_half"]);
-  const auto& q = j["prior_match"];
-  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", q["baseline_prior_samples"]["kl_to_prior"]);
+  kl_row(j["prior_match"]);
   if (j.contains("attribute_reading")) {
     const auto& rd = j["attribute_reading"];
     row("attributes D reads (mean accuracy)", rd["mean_accuracy"], "evaluation classifier",
@@ -128,8 +134,7 @@ void run_unlabelled_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader&
       j["inpainting"]["baseline_mean_image_mse"]);
   const auto& s = j["sample_quality"];
   row("Frechet distance (8x8 pixels)", s["frechet_distance"], "images half vs half", s["baseline_half_vs_half"]);
-  const auto& q = j["prior_match"];
-  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", q["baseline_prior_samples"]["kl_to_prior"]);
+  kl_row(j["prior_match"]);
   write_report(a, j);
 }
 
@@ -177,7 +182,7 @@ void run_eval(const EvalArgs& a) {
   row("E(x) mean norm", q["mean_norm"], "N(0,I) samples", qb["mean_norm"]);
   row("E(x) mean variance", q["mean_variance"], "N(0,I) samples", qb["mean_variance"]);
   row("E(x) mean |off-diag corr|", q["mean_abs_offdiag_corr"], "N(0,I) samples", qb["mean_abs_offdiag_corr"]);
-  row("KL(fit || N(0,I))", q["kl_to_prior"], "N(0,I) samples", qb["kl_to_prior"]);
+  kl_row(q);
   if (c.objective == "semi") {
     progress("the K+1 discriminator as a classifier");
     auto semi = evaluate_semi(*m, h.options, train, test, a.options.test_limit);

@@ -390,20 +390,26 @@ nlohmann::json refined_figures(AliModel& m, const ImageSet& set, const torch::Te
   return j;
 }
 
-// E(x)'s sampled codes of the rows against the prior, beside prior samples of the same count.
+// E(x)'s sampled codes of the rows against the prior, beside prior samples of the same count (with a
+// note when there are no more codes than dimensions: a singular fit, whose KL says little).
 nlohmann::json prior_match_figures(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
                                    uint64_t seed) {
   auto pm = prior_match(encode_all(m, set, rows, true));
   auto ref = prior_match(seeded_normal(rows.size(0), m.config.nlat, seed + 3));
-  return {{"mean_norm", pm.mean_norm},
-          {"mean_variance", pm.mean_variance},
-          {"mean_abs_offdiag_corr", pm.mean_abs_offdiag},
-          {"kl_to_prior", pm.kl},
-          {"baseline_prior_samples",
-           {{"mean_norm", ref.mean_norm},
-            {"mean_variance", ref.mean_variance},
-            {"mean_abs_offdiag_corr", ref.mean_abs_offdiag},
-            {"kl_to_prior", ref.kl}}}};
+  nlohmann::json j = {{"mean_norm", pm.mean_norm},
+                      {"mean_variance", pm.mean_variance},
+                      {"mean_abs_offdiag_corr", pm.mean_abs_offdiag},
+                      {"kl_to_prior", pm.kl},
+                      {"baseline_prior_samples",
+                       {{"mean_norm", ref.mean_norm},
+                        {"mean_variance", ref.mean_variance},
+                        {"mean_abs_offdiag_corr", ref.mean_abs_offdiag},
+                        {"kl_to_prior", ref.kl}}}};
+  if (rows.size(0) <= m.config.nlat)
+    j["note"] = std::to_string(rows.size(0)) + " codes in " + std::to_string(m.config.nlat) +
+                " dimensions: the fit's covariance is singular, so the KL is large here and for the "
+                "prior samples alike; compare the two, or evaluate more images";
+  return j;
 }
 
 // Inpainting (what gali-mix trains for; any model can do it): one random rectangle per test image,
