@@ -282,8 +282,8 @@ int main(int argc, char** argv) {
     if (s.drops.inpainted_requests()) {
       std::cout << "inpainted: " << s.drops.inpainted() << " of " << s.drops.inpainted_requests();
       for (const auto& d : s.drops.images())
-        if (d.hole && d.hole_refine > 0)
-          std::cout << " | " << d.name << " fill refined " << d.hole_refine << " steps";
+        if (d.hole && !d.filled.empty() && d.filled_refine > 0)
+          std::cout << " | " << d.name << " fill refined " << d.filled_refine << " steps";
       std::cout << std::endl;
     }
     if (s.has_model()) std::cout << "objective: " << s.config().objective << std::endl;

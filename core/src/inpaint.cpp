@@ -70,16 +70,17 @@ torch::Tensor inpaint_masked(AliModel& m, const torch::Tensor& images, const tor
     }
   }
   // Refined where something around the hole is known; a hole over the whole image keeps its fill.
-  auto known = 1 - hole;
-  auto rows = (known.flatten(1).sum(1) > 0).nonzero().flatten();
-  if (o.refine_steps > 0 && rows.numel() > 0) {
-    RefineOptions ro;
-    ro.steps = o.refine_steps;
-    ro.feature_weight = 0;
-    ro.known = known.index_select(0, rows);
-    auto some = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, rows) : t; };
-    auto refined = refine_codes(m, some(x), some(z), some(yd), ro).z.to(dev);
-    z = z.index_copy(0, rows, refined);
+  if (o.refine_steps > 0) {
+    auto known = 1 - hole;
+    auto rows = (known.flatten(1).sum(1) > 0).nonzero().flatten();
+    if (rows.numel() > 0) {
+      RefineOptions ro;
+      ro.steps = o.refine_steps;
+      ro.feature_weight = 0;
+      ro.known = known.index_select(0, rows);
+      auto some = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, rows) : t; };
+      z = z.index_copy(0, rows, refine_codes(m, some(x), some(z), some(yd), ro).z.to(dev));
+    }
   }
   torch::InferenceMode guard;
   auto filled = m.decoder->forward(z, yd);

@@ -61,18 +61,19 @@ RefineResult refine_codes(AliModel& m, const torch::Tensor& x, const torch::Tens
     }
   } restore{frozen};
 
-  torch::Tensor known;
+  torch::Tensor known, known_count;
   if (o.known.defined()) {
     if (o.known.dim() != 4 || o.known.size(0) != x.size(0) || o.known.size(2) != x.size(2) ||
         o.known.size(3) != x.size(3) || (o.known.size(1) != 1 && o.known.size(1) != x.size(1)))
       throw Error("refinement: the known-pixel mask does not fit the images");
     known = o.known.to(dev, torch::kFloat).expand_as(target).contiguous();
-    if (!(known.sum().item<double>() > 0)) throw Error("refinement: no known pixel to fit");
+    known_count = known.sum();
+    if (!(known_count.item<double>() > 0)) throw Error("refinement: no known pixel to fit");
   }
   // The fit's error: the mean over every pixel, or over the known ones.
   auto error = [&](const torch::Tensor& g) {
     auto sq = (g - target).pow(2);
-    return known.defined() ? (sq * known).sum() / known.sum() : sq.mean();
+    return known.defined() ? (sq * known).sum() / known_count : sq.mean();
   };
   torch::Tensor target_features, feature_scale;
   bool use_features = features && o.feature_weight > 0 && !known.defined();

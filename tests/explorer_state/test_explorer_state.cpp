@@ -451,8 +451,10 @@ TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
   refined.refine_steps = 30;
   EXPECT_EQ(max_pixel_difference(d.filled.pixels, to_pixels(inpaint(*a, x, h, {}, refined)[0])), 0);
   EXPECT_GT(max_pixel_difference(d.filled.pixels, before), 0) << "refinement changes the fill";
+  EXPECT_EQ(d.filled_refine, 30) << "the fill shown says how it was made";
   s->drops.set_hole_refine(id, 0);
   ASSERT_TRUE(pump(*s, [&] { return max_pixel_difference(s->drops.images()[0].filled.pixels, before) == 0; }));
+  EXPECT_EQ(d.filled_refine, 0);
 
   // Another model: the fill follows it.
   settle(*s);

@@ -13,6 +13,7 @@ namespace ali::explorer {
 
 namespace {
 std::optional<std::pair<uint64_t, ConformOptions>> drag_crop;  // a crop being dragged
+constexpr int kRefineSteps = 100;  // what a card's Refine and "refine the fill" ask for
 
 // The conformed input; dragging a rectangle on it sets the hole the model fills (live, also while
 // training), a right click clears it.
@@ -129,10 +130,11 @@ void conform_controls(AppState& s, const DroppedImage& d) {
   if (d.refining()) {
     ImGui::Text("refining %d/%d", d.refine_done, d.refine_target);
   } else {
-    if (ImGui::SmallButton(d.refined.empty() ? "Refine" : "Refine again")) s.drops.refine(d.id, 100);
+    if (ImGui::SmallButton(d.refined.empty() ? "Refine" : "Refine again")) s.drops.refine(d.id, kRefineSteps);
     if (ImGui::IsItemHovered())
-      ImGui::SetTooltip("100 steps of gradient descent on z from E(x): pixels, classifier features and "
-                        "the prior; the refined code then stands for the image");
+      ImGui::SetTooltip("%d steps of gradient descent on z from E(x): pixels, classifier features and "
+                        "the prior; the refined code then stands for the image",
+                        kRefineSteps);
     if (!d.refined.empty()) {
       ImGui::SameLine();
       if (ImGui::SmallButton("encoder")) s.drops.drop_refinement(d.id);
@@ -141,11 +143,12 @@ void conform_controls(AppState& s, const DroppedImage& d) {
   }
   if (d.hole) {
     bool refine_fill = d.hole_refine > 0;
-    if (ImGui::Checkbox("refine the fill", &refine_fill)) s.drops.set_hole_refine(d.id, refine_fill ? 100 : 0);
+    if (ImGui::Checkbox("refine the fill", &refine_fill)) s.drops.set_hole_refine(d.id, refine_fill ? kRefineSteps : 0);
     if (ImGui::IsItemHovered())
-      ImGui::SetTooltip("then 100 steps of gradient descent on the fill's code, fitting the pixels around "
-                        "the hole\n(one thread: 0.33 s a face, 0.13 s a 28x28 image; in Fashion-MNIST "
-                        "test holes MSE 0.050 -> 0.025)");
+      ImGui::SetTooltip("then %d steps of gradient descent on the fill's code, fitting the pixels around "
+                        "the hole\n(100 steps on one thread: 0.33 s a face, 0.13 s a 28x28 image; in "
+                        "Fashion-MNIST test holes MSE 0.050 -> 0.025)",
+                        kRefineSteps);
   }
   if (!d.warning.empty()) ImGui::TextColored(ImVec4(1.0f, 0.7f, 0.25f, 1.0f), "%s", d.warning.c_str());
   if (d.refine_mse.size() >= 2) {
@@ -208,7 +211,7 @@ void EncodePanel::draw(AppState& s) {
       if (filled)
         ImGui::SetTooltip("inpainted, step %lld: outside the hole the input itself, inside\n%s%s",
                           (long long)s.step(), inpainting_method(s.config()).c_str(),
-                          d.hole_refine > 0 ? ",\nits code then refined on the pixels around the hole" : "");
+                          d.filled_refine > 0 ? ",\nits code then refined on the pixels around the hole" : "");
       else if (conditional)
         ImGui::SetTooltip("reconstruction G(E(x, y), y), step %lld\ny: %s", (long long)s.step(),
                           s.attributes.summary().c_str());

@@ -45,6 +45,7 @@ struct Refined {
 struct Filled {
   std::vector<uint64_t> ids;
   std::vector<PixelBuffer> images;
+  std::vector<int> refine_steps;  // each fill's refinement (0: none)
 };
 
 // Refinement runs in chunks of this many steps: the card shows the reconstruction converge.
@@ -144,13 +145,17 @@ class InpaintView : public View<std::tuple<uint64_t, uint64_t, std::vector<float
         auto filled = inpaint(m, x, *hole_in, drop_attributes(m.config, read, y1), o);
         out.ids.push_back(id);
         out.images.push_back(to_pixels(filled[0]));
+        out.refine_steps.push_back(refine_steps);
       }
     };
   }
   void complete(AppState&, Filled&& r) override {
     for (size_t i = 0; i < r.ids.size(); ++i)
       for (auto& d : drops_.images_)
-        if (d.id == r.ids[i] && d.hole) d.filled.set(std::move(r.images[i]));
+        if (d.id == r.ids[i] && d.hole) {
+          d.filled.set(std::move(r.images[i]));
+          d.filled_refine = r.refine_steps[i];
+        }
   }
   Drops& drops_;
 };
@@ -352,15 +357,19 @@ void Drops::set_hole(uint64_t id, std::optional<Rect> hole) {
                            hole->h == d.hole->h));
     if (same) return;
     d.hole = hole;
-    if (!hole) d.filled.clear();
+    if (!hole) {
+      d.filled.clear();
+      d.filled_refine = 0;
+    }
     ++holes_version_;
   }
 }
 
 void Drops::set_hole_refine(uint64_t id, int steps) {
+  steps = std::max(0, steps);
   for (auto& d : images_)
-    if (d.id == id && d.hole_refine != std::max(0, steps)) {
-      d.hole_refine = std::max(0, steps);
+    if (d.id == id && d.hole_refine != steps) {
+      d.hole_refine = steps;
       ++holes_version_;
     }
 }

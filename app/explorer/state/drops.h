@@ -40,6 +40,7 @@ struct DroppedImage {
   std::optional<Rect> hole;
   Image filled;
   int hole_refine = 0;  // > 0: the fill's code is then refined this many steps on the pixels around it
+  int filled_refine = 0;  // the steps `filled` was refined (hole_refine when it was computed)
   // Refinement: z from E(x) by gradient descent, run in chunks; `refined` empty when there is none.
   std::vector<float> refined;
   Image refined_recon;
