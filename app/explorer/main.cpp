@@ -217,8 +217,8 @@ int main(int argc, char** argv) {
                          !(s.host.session && s.host.session->state() == ali::TrainState::Paused));
       if (s.watch.active() && opt.min_steps > 0) steps_done = s.watch.checkpoint_step() >= opt.min_steps;
       // Settled: loading and dropped files handled, and (unless training keeps it busy) inference
-      // done.
-      bool settled = !loading && (training || (!s.worker.busy() && !s.drops.refining()));
+      // done, a snapshot's deferred re-render included.
+      bool settled = !loading && (training || (!s.worker.busy() && !s.views.deferred() && !s.drops.refining()));
       settled_frames = settled ? settled_frames + 1 : 0;
       if (frame >= opt.frames && steps_done && settled_frames >= 3) last = true;
       if (elapsed > opt.timeout_s) {
@@ -311,6 +311,7 @@ int main(int argc, char** argv) {
     std::cout << "frame ms: p50 " << s.frames.p50() << " p95 " << s.frames.p95() << " max "
               << s.frames.max() << " over " << s.frames.count() << " frames ("
               << window->gl_renderer() << ")" << std::endl;
+    std::cout << s.views.stats() << std::flush;
   }
   s.persist();
   ImGui::SaveIniSettingsToDisk(s.settings.ini_path().string().c_str());

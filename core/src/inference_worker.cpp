@@ -1,6 +1,7 @@
 #include "ali/inference_worker.h"
 
 #include <sys/resource.h>
+#include <chrono>
 #include <unistd.h>
 
 #include "ali/error.h"
@@ -90,6 +91,7 @@ void InferenceWorker::run(StopToken st) {
     res.kind = req.kind;
     res.generation = req.generation;
     res.model_version = req.model_version;
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       if (!req.model) throw Error("no model is loaded");
       if (!copy_ || copy_version_ != req.model_version) {
@@ -104,6 +106,7 @@ void InferenceWorker::run(StopToken st) {
     } catch (const std::exception& e) {
       res.error = describe_exception(e);
     }
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard lock(mu_);
     running_ = false;
     // A newer request of this kind exists: this result is stale, the newer one will replace it.

@@ -471,6 +471,63 @@ TEST_F(ExplorerState, HoleOnADroppedImageIsFilledAndFollowsTheModel) {
   settle(*s);
 }
 
+TEST(SnapshotRenders, WaitForTheRenderInFlightAndASpacingOfItsTime) {
+  EXPECT_FALSE(snapshot_render_due(true, 100, 0)) << "a render in flight is never superseded by a snapshot";
+  EXPECT_FALSE(snapshot_render_due(false, 0.3, 0.1));
+  EXPECT_TRUE(snapshot_render_due(false, 0.4, 0.1));
+  EXPECT_TRUE(snapshot_render_due(false, 0, 0)) << "a view that costs nothing follows every snapshot";
+}
+
+// Training snapshots come faster than a slow view renders (four refined face fills: 1.5 s a render,
+// a snapshot a second): each snapshot used to supersede the render in flight, so that none landed
+// and the fill stood still for the whole run. Now every render posted lands, and the fill follows the
+// newest snapshot.
+TEST_F(ExplorerState, SnapshotsFasterThanASlowViewDoNotStarveIt) {
+  auto s = make_state();
+  auto fitted = [&](uint64_t seed) {  // statistics that fit the data, so that fills differ by model
+    auto m = model(seed);
+    BatchNormRefit fit;
+    fit.batches = 2;
+    fit.batch = 4;
+    refit_batch_norm(*m, load_dataset((dir_ / "data").string(), "train", 28, 1), fit);
+    return m;
+  };
+  adopt(*s, fitted(1));
+  s->pending_drops.push_back(write_image("photo.png", 40, 40));
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.reconstructed() == 1; }));
+  const uint64_t id = s->drops.images()[0].id;
+  const Rect hole{6, 6, 14, 12};
+  s->drops.set_hole(id, hole);
+  s->drops.set_hole_refine(id, 200);  // a render of some 0.2 s
+  ASSERT_TRUE(pump(*s, [&] { return s->drops.inpainted() == 1 && s->drops.images()[0].filled_refine == 200; }));
+  settle(*s);
+  const ViewStats& st = s->views.stats(ViewKind::Inpaint);
+  const int posted = st.posted;
+  ASSERT_EQ(st.delivered, posted);
+  const uint64_t filled = s->drops.images()[0].filled.version;
+
+  // Ten snapshots, one a frame, then frames until the fill has followed.
+  std::shared_ptr<AliModel> last;
+  for (uint64_t seed = 2; seed < 12; ++seed) {
+    last = fitted(seed);
+    CheckpointHeader h;
+    h.config = last->config;
+    s->host.follow(last, h, "");
+    s->update();
+  }
+  ASSERT_TRUE(pump(*s, [&] { return s->idle() && s->drops.images()[0].filled.version != filled; }));
+  settle(*s);
+  EXPECT_EQ(st.delivered, st.posted) << "no render was superseded by a snapshot";
+  EXPECT_GT(st.posted, posted);
+  EXPECT_LT(st.posted, posted + 10) << "not a render for every snapshot";
+  const DroppedImage& d = s->drops.images()[0];
+  auto x = from_pixels(d.input.pixels).unsqueeze(0);
+  InpaintOptions refined;
+  refined.refine_steps = 200;
+  EXPECT_EQ(max_pixel_difference(d.filled.pixels, to_pixels(inpaint(*last, x, hole, {}, refined)[0])), 0)
+      << "the fill is the newest snapshot's";
+}
+
 TEST_F(ExplorerState, LatentMapIsLaidOutByTsneOffTheWorkerAndSwitchesToPcaAtOnce) {
   auto s = make_state();
   adopt(*s, model(1));

@@ -91,7 +91,7 @@ struct AppState {
   // Settings and the shelf to the config folder.
   void persist();
   // Nothing left to do: no task, no drop, no view rendering (scripted runs end when settled).
-  bool idle() const { return !tasks.busy() && pending_drops.empty() && !worker.busy(); }
+  bool idle() const { return !tasks.busy() && pending_drops.empty() && !worker.busy() && !views.deferred(); }
 
  private:
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();

@@ -1,5 +1,9 @@
 #include "views.h"
 
+#include <algorithm>
+#include <iomanip>
+#include <sstream>
+
 #include "app_state.h"
 
 namespace ali::explorer {
@@ -49,6 +53,23 @@ void ViewBase::cancel(AppState& s) { s.worker.cancel(view_name(kind_)); }
 
 uint64_t ViewBase::model_version(const AppState& s) { return s.host.version; }
 
+uint64_t ViewBase::adoptions(const AppState& s) { return s.host.adoptions; }
+
+double ViewBase::now(const AppState& s) { return s.now(); }
+
+void ViewBase::delivered(const InferenceResult& r) {
+  ++stats_.delivered;
+  stats_.seconds.push_back(r.seconds);
+  last_render_s_ = r.seconds;
+}
+
+double ViewStats::median_seconds() const {
+  if (seconds.empty()) return 0;
+  std::vector<double> v = seconds;
+  std::nth_element(v.begin(), v.begin() + ptrdiff_t(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 void ViewBase::report(AppState& s, const std::string& error) {
   s.error(std::string(view_name(kind_)) + ": " + error);
 }
@@ -56,6 +77,29 @@ void ViewBase::report(AppState& s, const std::string& error) {
 void ViewSet::frame(AppState& s) {
   for (auto& v : views_)
     if (v) v->frame(s);
+}
+
+bool ViewSet::deferred() const {
+  for (const auto& v : views_)
+    if (v && v->deferred()) return true;
+  return false;
+}
+
+const ViewStats& ViewSet::stats(ViewKind k) const {
+  static const ViewStats none;
+  return views_[size_t(k)] ? views_[size_t(k)]->stats() : none;
+}
+
+std::string ViewSet::stats() const {
+  std::ostringstream out;
+  for (const auto& v : views_) {
+    if (!v || v->stats().posted == 0) continue;
+    const ViewStats& st = v->stats();
+    out << "view " << view_name(v->kind()) << ": " << st.delivered << " of " << st.posted
+        << " renders landed, median " << std::fixed << std::setprecision(1) << st.median_seconds() * 1000
+        << " ms\n";
+  }
+  return out.str();
 }
 
 void ViewSet::deliver(AppState& s, std::vector<InferenceResult> results) {

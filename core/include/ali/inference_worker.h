@@ -36,6 +36,7 @@ struct InferenceResult {
   std::vector<double> numbers;  // job-specific scalars
   std::string message;   // informative text (e.g. "wrote strip.png")
   std::string error;     // non-empty when the job threw
+  double seconds = 0;    // the job's wall time on the worker (the snapshot's copy included)
 };
 
 class InferenceWorker {
