@@ -75,6 +75,13 @@ TEST(Faces, SameSeedSameFilesAndTheReaderLoadsThem) {
     EXPECT_EQ(test_split.attributes[0][int64_t(k)].item<float>(), float(ix.attributes[36 * 40 + k]));
   // And through the generic entry point the training command uses.
   EXPECT_EQ(load_dataset(a.path().string(), "valid", 64, 3).size(), 4);
+  // A folder with a dataset in it (this one, or CelebA itself) is never written over.
+  const std::string before = test::read_file(a / "list_attr_celeba.txt");
+  o.count = 3;
+  EXPECT_NE(test::error_of([&] { make_face_dataset(a.path(), o); }).find("is not empty"), std::string::npos);
+  EXPECT_EQ(test::read_file(a / "list_attr_celeba.txt"), before);
+  EXPECT_NE(test::error_of([&] { make_face_dataset(a / "list_attr_celeba.txt", o); }).find("is a file"),
+            std::string::npos);
 }
 
 TEST(Faces, AttributeRatesAreSaneAndRowsConsistent) {

@@ -431,8 +431,17 @@ torch::Tensor render_face(const FaceAttributes& a, uint64_t seed) {
 FaceDatasetSummary make_face_dataset(const fs::path& out, const FaceDatasetOptions& o) {
   if (o.count < 1 || o.count > 999999) throw Error("make-faces: count must be 1..999999");
   if (o.quality < 1 || o.quality > 100) throw Error("make-faces: JPEG quality must be 1..100");
-  const fs::path img_dir = out / "img_align_celeba";
+  // A new dataset only: writing over a folder that holds one (CelebA itself, or an earlier set of
+  // another count) would replace its images and leave its lists describing a mix.
   std::error_code ec;
+  if (fs::exists(out, ec)) {
+    if (!fs::is_directory(out, ec)) throw Error("make-faces: " + out.string() + " is a file, not a folder");
+    if (!fs::is_empty(out, ec))
+      throw Error("make-faces: " + out.string() +
+                  " is not empty (make-faces writes a new dataset and would replace its files): give a new or "
+                  "empty folder");
+  }
+  const fs::path img_dir = out / "img_align_celeba";
   fs::create_directories(img_dir, ec);
   if (ec) throw Error("cannot create " + img_dir.string() + ": " + ec.message());
 

@@ -55,7 +55,8 @@ struct FaceDatasetSummary {
   std::vector<double> rates;  // fraction of faces with each of the 40 attributes on
 };
 
-// Writes the dataset into `out` (created if needed; existing files of the same names are replaced).
+// Writes the dataset into `out`, created if needed; a file or a folder that is not empty is refused
+// (an error), so that no dataset is overwritten.
 FaceDatasetSummary make_face_dataset(const std::filesystem::path& out, const FaceDatasetOptions& o);
 
 }  // namespace ali
