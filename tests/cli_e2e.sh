@@ -38,6 +38,24 @@ grep -q ", $(grep -q avx512_bf16 /proc/cpuinfo && echo bf16 || echo fp32) (auto)
 [ "$(wc -l <"$run/log.csv")" -eq 31 ] || fail "resumed log.csv should have 30 rows"
 must_fail "training over an existing run without --resume" "$ALI" train --steps 2 --out "$run"
 must_fail "unknown precision" "$ALI" train --steps 2 --precision fp16 --out "$work/r_prec"
+[ ! -e "$work/r_prec" ] || fail "a refused run left its folder behind"
+must_fail "--resume of no run" "$ALI" train --resume --steps 2 --out "$work/r_none"
+[ ! -e "$work/r_none" ] || fail "--resume of no run made a folder"
+must_fail "--steps 0" "$ALI" train --steps 0 --out "$work/r_s0"
+grep -q "not a whole number >= 1" "$work/err" || fail "--steps 0: $(cat "$work/err")"
+must_fail "a batch of one" "$ALI" train --batch 1 --steps 2 --out "$work/r_b1"
+ck="$run/checkpoint.ali"
+must_fail "a negative seed" "$ALI" sample --model "$ck" --seed -1 --out "$work/x.png"
+must_fail "a fractional seed endpoint" "$ALI" interpolate --model "$ck" --from seed:1.5 --to seed:2 --out "$work/x.png"
+must_fail "a negative GIF delay" "$ALI" interpolate --model "$ck" --from seed:1 --to seed:2 --delay -5 --out "$work/x.gif"
+must_fail "instance noise NaN" "$ALI" train --instance-noise nan --steps 2 --out "$work/r_nan"
+must_fail "no frechet samples" "$ALI" eval --model "$ck" --samples 0 --test-limit 50
+must_fail "no probe labels" "$ALI" eval --model "$ck" --probe-per-class 0 --test-limit 50
+must_fail "a grid too tall for a JPEG" "$ALI" sample --model "$ck" --count 4096 --cols 1 --out "$work/tall.jpg"
+[ ! -e "$work/tall.jpg" ] || fail "a refused JPEG was written"
+must_fail "t-SNE of the whole train split" "$ALI" encode --model "$ck" --data fashion-mnist --split train \
+  --layout tsne --out "$work/x.csv"
+grep -q "at most 10000 codes" "$work/err" || fail "t-SNE's limit: $(cat "$work/err")"
 # --precision on --resume switches and is recorded.
 cp -r "$run" "$work/run_fp32"
 "$ALI" train --steps 31 --checkpoint-every 0 --out "$work/run_fp32" --resume --precision fp32 --device cpu >/dev/null
@@ -45,6 +63,8 @@ cp -r "$run" "$work/run_fp32"
 
 ck="$run/checkpoint.ali"
 "$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s1.png"
+must_fail "inpaint to a .gif" "$ALI" inpaint --model "$ck" --mask 1,1,5,5 --out "$work/x.gif" "$work/s1.png"
+must_fail "an output under a file" "$ALI" encode --model "$ck" --out "$work/s1.png/z.csv" "$work/s1.png"
 "$ALI" sample --model "$ck" --count 16 --seed 3 --out "$work/s2.png"
 "$ALI" sample --model "$ck" --count 9 --seed 4 --out "$work/s3.png"
 cmp -s "$work/s1.png" "$work/s2.png" || fail "same seed gave a different picture"
@@ -95,9 +115,12 @@ must_fail "cuda without a GPU build" bash -c "'$ALI' sample --model '$ck' --devi
 # No --attrs: one class per row, as the training grids draw them.
 "$ALI" sample --model "$work/cond/checkpoint.ali" --count 6 --cols 2 --out "$work/classes.png" | tee "$work/classes.log"
 grep -q "one attribute set per row: T-shirt/top | Trouser | Pullover$" "$work/classes.log" || fail "sample without --attrs: one class per row"
-"$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Bag;Trouser,Dress" --cols 5 --out "$work/sweep.png"
+"$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Bag;Trouser" --cols 5 --out "$work/sweep.png"
 [ -s "$work/sweep.png" ] || fail "attribute sweep"
 must_fail "unknown attribute in a sweep" "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker;Hat" --out "$work/x.png"
+must_fail "two classes at once" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs "Sneaker,Bag" --out "$work/x.png"
+must_fail "--attrs naming nothing" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs ",," --out "$work/x.png"
+must_fail "two classes in a sweep row" "$ALI" sweep --model "$work/cond/checkpoint.ali" --rows "Sneaker,Bag" --out "$work/x.png"
 must_fail "sweep on an unconditional model" "$ALI" sweep --model "$ck" --rows "Sneaker" --out "$work/x.png"
 must_fail "unknown attribute" "$ALI" sample --model "$work/cond/checkpoint.ali" --attrs Smiling --out "$work/x.png"
 # Fine-tuning: a new run starts from the conditional model's weights, adding D's auxiliary
@@ -176,6 +199,12 @@ must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$wo
 # A face dataset in the CelebA layout, readable as a dataset.
 "$ALI" make-faces --out "$work/faces" --count 12 --seed 2 >/dev/null
 [ "$(sed -n 1p "$work/faces/list_attr_celeba.txt" | tr -d '\r')" = "12" ] || fail "make-faces count line"
+sum=$(md5sum "$work/faces/list_attr_celeba.txt")
+must_fail "make-faces over a dataset" "$ALI" make-faces --out "$work/faces" --count 3 --seed 9
+[ "$(md5sum "$work/faces/list_attr_celeba.txt")" = "$sum" ] || fail "make-faces overwrote a dataset"
+must_fail "make-faces with a preview it cannot write" "$ALI" make-faces --out "$work/faces_p" --count 3 \
+  --preview "$work/p.bmp"
+[ ! -e "$work/faces_p" ] || fail "make-faces wrote its dataset before refusing the preview's name"
 "$ALI" info "$work/cond/checkpoint.ali" | grep -q "attributes: .*(classes: one at a time)" ||
   fail "a class-conditional model's attributes are classes"
 # A CelebA-layout folder with names of its own: labels, any of which may be on together.

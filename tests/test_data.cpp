@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include "ali/error.h"
+#include "ali/file_io.h"
 #include "ali/image_io.h"
 #include "test_util.h"
 
@@ -79,6 +80,25 @@ TEST(Data, MnistFolderLoadsBothSplits) {
   EXPECT_EQ(rgb.images.sizes(), (std::vector<int64_t>{12, 3, 32, 32}));
   EXPECT_NE(error_of([&] { load_mnist_folder(dir / "nope", "train"); }).find("does not exist"),
             std::string::npos);
+}
+
+TEST(Data, MnistFoldersNameAsManyClassesAsTheirLabelsAndRefuseEmptyImages) {
+  test::TempDir dir;
+  auto tr = torch::randint(0, 256, {4, 28, 28}, torch::kUInt8);
+  test::write_file(dir / "train-images-idx3-ubyte", idx_bytes(tr));
+  test::write_file(dir / "train-labels-idx1-ubyte", idx_bytes(torch::tensor({0, 3, 25, 1}, torch::kUInt8)));
+  test::write_file(dir / "t10k-images-idx3-ubyte", idx_bytes(tr.narrow(0, 0, 2)));
+  test::write_file(dir / "t10k-labels-idx1-ubyte", idx_bytes(torch::tensor({0, 2}, torch::kUInt8)));
+  // EMNIST-style letters: 26 classes, named alike in both splits (the test split lacks the last).
+  EXPECT_EQ(load_mnist_folder(dir.path(), "train").class_names.size(), 26u);
+  EXPECT_EQ(load_mnist_folder(dir.path(), "test").class_names, load_mnist_folder(dir.path(), "train").class_names);
+  // A Fashion-MNIST folder has ten.
+  fs::create_directories(dir / "fashion");
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}) fs::copy(dir / f, dir / "fashion" / f);
+  EXPECT_NE(error_of([&] { load_mnist_folder(dir / "fashion", "train"); }).find("go up to 25"), std::string::npos);
+  // Images of 0 x 0 pixels.
+  test::write_file(dir / "train-images-idx3-ubyte", idx_bytes(torch::zeros({4, 0, 0}, torch::kUInt8)));
+  EXPECT_NE(error_of([&] { load_mnist_folder(dir.path(), "train"); }).find("0 x 0 pixels"), std::string::npos);
 }
 
 TEST(Data, ImageFolderWithMixedSizesAndClassFolders) {
@@ -174,4 +194,34 @@ TEST(Data, GridsPngAndGifFilesAreWritten) {
   EXPECT_EQ(gif.size(0), 8);
   save_gif(dir / "grey.gif", {torch::rand({1, 8, 8}), torch::rand({1, 8, 8})});
   EXPECT_EQ(test::read_file(dir / "grey.gif").substr(0, 6), "GIF89a");
+  save_image(dir / "g.JPG", grid);  // by the name, in any case
+  EXPECT_EQ(test::read_file(dir / "g.JPG").substr(0, 3), "\xFF\xD8\xFF");
+}
+
+TEST(Data, ImageNamesAndSizesAFormatCannotHoldAreRefused) {
+  test::TempDir dir;
+  auto img = torch::rand({3, 4, 4});
+  // Each writer takes its own names only: PNG bytes under .jpg or .gif would be a lie.
+  EXPECT_NE(error_of([&] { save_png(dir / "a.jpg", img); }).find("name it .png"), std::string::npos);
+  EXPECT_NE(error_of([&] { save_image(dir / "a.bmp", img); }).find("name it .png or .jpg"), std::string::npos);
+  EXPECT_NE(error_of([&] { save_gif(dir / "a.png", {img}); }).find("name it .gif"), std::string::npos);
+  EXPECT_NE(error_of([&] { save_gif(dir / "a.gif", {img}, 0); }).find("delay"), std::string::npos);
+  // JPEG and GIF store a side in 16 bits: a taller picture is refused, not written corrupt.
+  auto tall = torch::zeros({1, 65536, 1});
+  EXPECT_NE(error_of([&] { save_image(dir / "tall.jpg", tall); }).find("65,535 pixels a side"), std::string::npos);
+  EXPECT_NE(error_of([&] { save_gif(dir / "tall.gif", {tall}); }).find("65,535 pixels a side"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "tall.jpg"));
+  save_png(dir / "tall.png", tall);  // PNG holds it
+  EXPECT_EQ(test::read_file(dir / "tall.png").substr(1, 3), "PNG");
+  // Checked before any work: the name, and a folder that can be made.
+  EXPECT_NO_THROW(check_image_output(dir / "new" / "deeper" / "a.gif", ImageFiles::StillOrGif));
+  EXPECT_NO_THROW(check_image_output(dir / "a.JPEG", ImageFiles::Still));
+  EXPECT_NE(error_of([&] { check_image_output(dir / "a.gif", ImageFiles::Still); }).find("name it .png or .jpg"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { check_image_output(dir / "a.jpg", ImageFiles::Png); }).find("name it .png"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { check_image_output(dir / "tall.png" / "x.png", ImageFiles::Png); }).find("not a folder"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { check_output_path(dir.path(), "codes"); }).find("it is a folder"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "new")) << "a check makes nothing";
 }

@@ -284,6 +284,10 @@ TEST(Attributes, RequestsKeepRowsConsistent) {
   ModelConfig own;
   own.attributes = {"Striped", "Dotted", "Red"};
   EXPECT_TRUE(own.attributes_are_classes());
+  // Classes are drawn one at a time: two at once were never trained.
+  EXPECT_NE(test::error_of([&] { attribute_vector(own, {"Striped", "Red"}); }).find("one at a time"),
+            std::string::npos);
+  EXPECT_TRUE(torch::equal(attribute_vector(own, {"Red"}), torch::tensor({{0.0f, 0.0f, 1.0f}})));
   own.attribute_classes = false;
   EXPECT_FALSE(own.attributes_are_classes());
   EXPECT_TRUE(exclusive_attribute_groups(own).empty());

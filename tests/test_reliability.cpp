@@ -331,6 +331,16 @@ TEST(Reliability, ARunFolderCanBeLockedOnlyOnce) {
       << e;
   first.reset();
   EXPECT_NO_THROW(FolderLock again(dir.path()));
+  EXPECT_TRUE(fs::exists(dir / ".lock")) << "a folder that was there keeps its lock file";
+  // A folder the lock made: gone again when nothing else was written (a run refused at once), kept
+  // with what was.
+  { FolderLock made(dir / "new"); }
+  EXPECT_FALSE(fs::exists(dir / "new"));
+  {
+    FolderLock made(dir / "used");
+    test::write_file(dir / "used" / "log.csv", "step\n");
+  }
+  EXPECT_TRUE(fs::exists(dir / "used" / "log.csv"));
 }
 
 TEST(Reliability, CelebaCacheNoticesAChangedOrDeletedJpeg) {

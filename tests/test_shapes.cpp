@@ -205,6 +205,7 @@ TEST(Shapes, AttributeSweepHoldsCodesAcrossAndAttributesDown) {
   ModelConfig c;
   c.arch = "fmnist28";
   c.attributes = {"A", "B", "C"};
+  c.attribute_classes = false;  // labels, any on together (a class model refuses {"B", "C"})
   AliModel m(c);
   {
     torch::NoGradGuard ng;  // N(0, 0.01) weights would flatten every output to about the bias

@@ -6,6 +6,7 @@
 #include "ali/error.h"
 #include "ali/pca.h"
 #include "ali/tsne.h"
+#include "test_util.h"
 
 using namespace ali;
 
@@ -57,6 +58,9 @@ TEST(Tsne, FewCodesBadCodesAndCancelling) {
   EXPECT_EQ(few.sizes(), (std::vector<int64_t>{6, 2}));
   EXPECT_TRUE(torch::isfinite(few).all().item<bool>());
   EXPECT_THROW(tsne(torch::randn({3, 4})), Error);
+  // More rows than its N x N matrices hold in memory: refused before any work.
+  EXPECT_NE(test::error_of([] { tsne(torch::zeros({kTsneMaxRows + 1, 2})); }).find("at most 10000 codes"),
+            std::string::npos);
   auto bad = torch::randn({10, 4});
   bad[2][1] = NAN;
   EXPECT_THROW(tsne(bad), Error);

@@ -139,6 +139,7 @@ void run_unlabelled_eval(const EvalArgs& a, AliModel& m, const CheckpointHeader&
 }
 
 void run_eval(const EvalArgs& a) {
+  if (!a.out.empty()) check_output_path(a.out, "report");  // before minutes of evaluation
   CheckpointHeader h;
   auto m = load_model(a.model, resolve_device(a.device), &h);
   const ModelConfig& c = m->config;
@@ -146,6 +147,7 @@ void run_eval(const EvalArgs& a) {
   auto test = load_dataset(a.data, "test", c.image_size, c.image_channels);
   if (!train.labels.defined() && train.attributes.defined()) return run_attribute_eval(a, *m, h, train, test);
   if (!train.labels.defined()) return run_unlabelled_eval(a, *m, h, train, test);
+  check_model_takes_classes(c, train);  // before minutes of training the classifier
   ClassifierReport cr;
   auto clf = cached_classifier(classifier_path(a, c), train, test, &cr, progress);
   auto j = evaluate_model(*m, train, test, clf, cr, a.options, progress);
@@ -205,11 +207,17 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "write the report as JSON");
   cmd->add_option("--classifier", a->classifier, "evaluation classifier (trained and cached when missing)");
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
-  cmd->add_option("--test-limit", a->options.test_limit, "use only the first N test images");
-  cmd->add_option("--probe-draws", a->options.probe_draws, "random labelled subsets for the probe")->capture_default_str();
-  cmd->add_option("--probe-per-class", a->options.probe_per_class, "labels per class")->capture_default_str();
-  cmd->add_option("--samples", a->options.fd_samples, "generated samples for the Frechet distance")->capture_default_str();
-  cmd->add_option("--seed", a->options.seed)->capture_default_str();
+  cmd->add_option("--test-limit", a->options.test_limit, "use only the first N test images")->check(whole_number(1));
+  cmd->add_option("--probe-draws", a->options.probe_draws, "random labelled subsets for the probe")
+      ->capture_default_str()
+      ->check(whole_number(1, 1000));
+  cmd->add_option("--probe-per-class", a->options.probe_per_class, "labels per class")
+      ->capture_default_str()
+      ->check(whole_number(1));
+  cmd->add_option("--samples", a->options.fd_samples, "generated samples for the Frechet distance")
+      ->capture_default_str()
+      ->check(whole_number(2, 1000000));
+  cmd->add_option("--seed", a->options.seed)->capture_default_str()->check(seed_number());
   cmd->add_option("--refine-steps", a->options.refine_steps,
                   "also reconstruct from codes refined this many steps from E(x) (pixels only), beside "
                   "the encoder's own: what Refine buys")

@@ -22,6 +22,9 @@ struct FacesArgs {
 };
 
 void run_make_faces(const FacesArgs& a) {
+  // The preview's settings are checked before the dataset is written, not after.
+  const CelebaCrop crop = parse_celeba_crop(a.crop);
+  if (!a.preview.empty()) check_image_output(a.preview, ImageFiles::Png);
   FaceDatasetOptions o;
   o.count = a.count;
   o.seed = a.seed;
@@ -39,7 +42,7 @@ void run_make_faces(const FacesArgs& a) {
   if (!a.preview.empty()) {
     // What the model sees: the first faces after CelebA preprocessing to 64 x 64.
     CelebaOptions co;
-    co.crop = parse_celeba_crop(a.crop);
+    co.crop = crop;
     co.threads = a.threads;
     auto set = load_celeba(a.out, "all", co);
     int64_t n = std::min<int64_t>(64, set.size());
@@ -58,9 +61,9 @@ void add_faces_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "dataset folder (img_align_celeba/, list_attr_celeba.txt, ...)")
       ->required();
   cmd->add_option("--count", a->count, "number of faces")->capture_default_str()->check(CLI::Range(1, 999999));
-  cmd->add_option("--seed", a->seed, "random seed (same seed, same files)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed (same seed, same files)")->capture_default_str()->check(seed_number());
   cmd->add_option("--quality", a->quality, "JPEG quality")->capture_default_str()->check(CLI::Range(1, 100));
-  cmd->add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str()->check(whole_number(0, 1024));
   cmd->add_option("--preview", a->preview, "also write a PNG contact sheet of the first 64 faces at 64x64");
   cmd->add_option("--crop", a->crop, "preview preprocessing: ali, crop108 or crop140")->capture_default_str();
   cmd->callback([a] { run_make_faces(*a); });

@@ -1,4 +1,5 @@
 // `ali`: the headless command line over ali_core (training on servers, sampling, encoding, ...).
+#include <algorithm>
 #include <iostream>
 
 #include "ali/device.h"
@@ -9,6 +10,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"ali: Adversarially Learned Inference from the command line"};
   app.require_subcommand(1);
+  // Option errors read as every other error does ("ali: error: ..."), for people and for scripts.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "ali: error: " + std::string(e.what()) + "\nRun with --help for more information.\n";
+  });
   app.set_version_flag("--version", std::string("ali 0.1.0") +
                                         (ali::distributed_supported() ? " (distributed: c10d/Gloo)"
                                                                       : " (no distributed support)"));
@@ -17,6 +22,16 @@ int main(int argc, char** argv) {
   ali::cli::add_model_commands(app);
   ali::cli::add_faces_command(app);
   ali::cli::add_eval_command(app);
+  const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
+  const bool known = argc > 1 && std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) {
+                       return sub->get_name() == argv[1];
+                     });
+  if (argc > 1 && argv[1][0] != '-' && !known) {
+    std::string names;
+    for (const auto* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+    std::cerr << "ali: error: unknown command '" << argv[1] << "' (commands: " << names << ")\n";
+    return 109;  // CLI11's exit status for an unknown subcommand or extra argument
+  }
   try {
     ali::configure_threads(0);
     app.parse(argc, argv);

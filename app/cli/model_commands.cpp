@@ -1,8 +1,12 @@
 // `ali sample | reconstruct | encode | interpolate | info`: inference on a saved model.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "ali/batch_statistics.h"
@@ -58,7 +62,9 @@ Loaded open_model(const ModelArgs& a) {
     if (!l.model->config.conditional()) throw Error("--attrs read: an unconditional model has no attributes");
     l.read = true;
   } else {
-    l.y = attribute_vector(l.model->config, split_list(a.attrs));
+    auto names = split_list(a.attrs);
+    if (names.empty() && !a.attrs.empty()) throw Error("--attrs '" + a.attrs + "' names no attribute");
+    l.y = attribute_vector(l.model->config, names);
   }
   return l;
 }
@@ -141,10 +147,20 @@ torch::Tensor codes_for(AliModel& m, const torch::Tensor& x, const torch::Tensor
 int display_scale(const ModelConfig& c) { return c.image_size < 48 ? 2 : 1; }
 
 void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
+  check_image_output(a.out, ImageFiles::Still);
   auto l = open_model(a);
   refuse_read(l, "sample");
   const ModelConfig& c = l.model->config;
   if (cols <= 0) cols = int(std::ceil(std::sqrt(count)));
+  cols = std::min(cols, count);
+  if (lower_extension(a.out) != ".png") {  // JPEG: at most 65,535 pixels a side, known before decoding
+    const int64_t cell = int64_t(c.image_size + 2) * display_scale(c);
+    const int64_t rows = (count + cols - 1) / cols;
+    if (std::max(rows, int64_t(cols)) * cell > 65535)
+      throw Error("cannot write " + a.out + ": a JPEG holds at most 65,535 pixels a side, and " +
+                  std::to_string(rows) + " rows of " + std::to_string(cols) +
+                  " would not fit (name it .png, or give --cols nearer the square root of --count)");
+  }
   auto z = seeded_normal(count, c.nlat, seed);
   // A conditional model asked for no attributes draws the grid `ali train` and the explorer show:
   // one attribute set per row (each class in turn; consistent faces for CelebA attributes).
@@ -164,6 +180,7 @@ void run_sample(const ModelArgs& a, int count, uint64_t seed, int cols) {
 }
 
 void run_reconstruct(const ModelArgs& a, const RefineArgs& refine, const std::vector<std::string>& files) {
+  check_image_output(a.out, ImageFiles::Still);
   auto l = open_model(a);
   auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
@@ -212,7 +229,9 @@ torch::Tensor layout_codes(const std::string& layout, const torch::Tensor& mu, c
 void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<std::string>& files,
                 const std::string& data, const std::string& split, int64_t limit,
                 const std::string& layout) {
-  if (files.empty() == data.empty()) throw Error("give either image files or --data, not both");
+  if (files.empty() && data.empty()) throw Error("give image files or --data");
+  if (!files.empty() && !data.empty()) throw Error("give either image files or --data, not both");
+  check_output_path(a.out, "codes");
   auto l = open_model(a);
   const ModelConfig& c = l.model->config;
   std::vector<std::string> source;
@@ -239,12 +258,19 @@ void run_encode(const ModelArgs& a, const RefineArgs& refine, const std::vector<
 
 torch::Tensor endpoint(const std::string& spec, const ModelArgs& a, AliModel& m, const torch::Tensor& y) {
   if (spec.rfind("seed:", 0) == 0) {
+    // Digits only: "seed:1.5" or "seed:-1" is a typo, not seed 1 or 2^64 - 1.
+    const std::string digits = spec.substr(5);
     uint64_t seed = 0;
-    try {
-      seed = std::stoull(spec.substr(5));
-    } catch (const std::exception&) {
-      throw Error("bad endpoint '" + spec + "': use seed:N or an image file");
+    bool ok = !digits.empty() && digits.size() <= 20 &&
+              std::all_of(digits.begin(), digits.end(), [](unsigned char ch) { return std::isdigit(ch); });
+    if (ok) {
+      try {
+        seed = std::stoull(digits);
+      } catch (const std::exception&) {
+        ok = false;
+      }
     }
+    if (!ok) throw Error("bad endpoint '" + spec + "': use seed:N (N a whole number, 0 to 2^64 - 1) or an image file");
     return seeded_normal(1, m.config.nlat, seed)[0];
   }
   auto x = load_input(spec, a, m.config).unsqueeze(0);
@@ -253,14 +279,14 @@ torch::Tensor endpoint(const std::string& spec, const ModelArgs& a, AliModel& m,
 
 void run_interpolate(const ModelArgs& a, const std::string& from, const std::string& to, int steps,
                      bool slerp, int delay_cs) {
+  check_image_output(a.out, ImageFiles::StillOrGif);
   auto l = open_model(a);
-  refuse_read(l, "interpolate");
+  if (l.read) throw Error("--attrs read: interpolate takes the attributes it is given (--attrs NAMES), not read ones");
   auto path = interpolation_path(endpoint(from, a, *l.model, l.y), endpoint(to, a, *l.model, l.y), steps,
                                  slerp);
   auto frames = decode(*l.model, path, rows_of(l.y, steps));
   int scale = display_scale(l.model->config);
-  std::string ext = fs::path(a.out).extension().string();
-  if (ext == ".gif") {
+  if (lower_extension(a.out) == ".gif") {
     std::vector<torch::Tensor> v;
     for (int64_t i = 0; i < steps; ++i) v.push_back(upscale(frames[i], scale * 2));
     for (int64_t i = steps - 2; i > 0; --i) v.push_back(upscale(frames[i], scale * 2));  // ping-pong
@@ -275,6 +301,7 @@ void run_interpolate(const ModelArgs& a, const std::string& from, const std::str
 void run_inpaint(const ModelArgs& a, const std::string& mask, int refine_steps,
                  const std::vector<std::string>& files) {
   Rect hole = parse_rect(mask);
+  check_image_output(a.out, ImageFiles::Still);
   auto l = open_model(a);
   auto x = load_images(files, a, l.model->config);
   int64_t n = x.size(0);
@@ -284,8 +311,8 @@ void run_inpaint(const ModelArgs& a, const std::string& mask, int refine_steps,
   auto shown = x.clone();  // the hole as the encoder sees it, clamped to black for display
   shown.slice(2, hole.y, hole.y + hole.h).slice(3, hole.x, hole.x + hole.w).fill_(0.0f);
   // Rows: inputs, inputs with the hole, inpainted.
-  save_png(a.out, upscale(make_grid(torch::cat({x, shown, filled}), int(n)),
-                          display_scale(l.model->config)));
+  save_image(a.out, upscale(make_grid(torch::cat({x, shown, filled}), int(n)),
+                            display_scale(l.model->config)));
   std::cout << "wrote " << n << " inpainted image" << (n == 1 ? "" : "s") << " to " << a.out
             << "\n";
 }
@@ -296,13 +323,14 @@ void run_inpaint(const ModelArgs& a, const std::string& mask, int refine_steps,
 // row kept consistent by request_attribute; for a class model, that class instead of its own).
 void run_edit(const ModelArgs& a, const RefineArgs& refine, const std::string& toggles_text,
               const std::vector<std::string>& files) {
+  check_image_output(a.out, ImageFiles::Still);
   auto l = open_model(a);
   const ModelConfig& c = l.model->config;
   if (!c.conditional()) throw Error("edit: an unconditional model has no attributes to edit");
   if (a.attrs.empty()) l.read = true;  // the images' own attributes
   auto toggles = split_list(toggles_text);
   if (toggles.empty()) throw Error("edit: --toggle names no attribute");
-  attribute_vector(c, toggles);  // unknown names: the error lists the valid ones
+  for (const auto& t : toggles) attribute_vector(c, {t});  // unknown names: the error lists the valid ones
   auto x = load_images(files, a, c);
   const int64_t n = x.size(0);
   auto y = attributes_for(l, x, files);
@@ -328,6 +356,7 @@ void run_edit(const ModelArgs& a, const RefineArgs& refine, const std::string& t
 }
 
 void run_sweep(const ModelArgs& a, const std::string& rows_text, int cols, uint64_t seed) {
+  check_image_output(a.out, ImageFiles::Still);
   auto l = open_model(a);
   std::vector<std::vector<std::string>> rows;
   for (const auto& row : split_list(rows_text, ';')) rows.push_back(split_list(row, ','));
@@ -351,6 +380,10 @@ void run_export(const ExportArgs& a) {
   if (!a.refit_data.empty()) {
     const ModelConfig& c = m->config;
     auto set = load_dataset(a.refit_data, "train", c.image_size, c.image_channels);
+    if (!c.dataset.empty() && set.name != c.dataset)
+      std::cerr << "warning: the model was trained on " << c.dataset << ", and its statistics are refit on "
+                << set.name << " (resized to " << c.image_channels << "x" << c.image_size << "x" << c.image_size
+                << "): they will fit that data, not its own\n";
     if (c.conditional()) set = with_condition_attributes(std::move(set));
     BatchNormRefit o;
     o.batches = a.refit_batches;
@@ -440,8 +473,10 @@ void add_model_commands(CLI::App& app) {
                                               "without --attrs: one attribute set per row)");
     add_model_options(cmd, *a);
     cmd->add_option("--count", *count, "number of samples")->capture_default_str()->check(CLI::Range(1, 4096));
-    cmd->add_option("--seed", *seed, "seed of the codes (same seed, same picture)")->capture_default_str();
-    cmd->add_option("--cols", *cols, "columns (default: square)");
+    cmd->add_option("--seed", *seed, "seed of the codes (same seed, same picture)")
+        ->capture_default_str()
+        ->check(seed_number());
+    cmd->add_option("--cols", *cols, "columns (default: square)")->check(CLI::Range(1, 4096));
     cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->callback([=] { run_sample(*a, *count, *seed, *cols); });
   }
@@ -472,7 +507,8 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--out", a->out, "CSV file")->required();
     cmd->add_option("--data", *data, "a dataset instead of files (fashion-mnist, a folder)");
     cmd->add_option("--split", *split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--limit", *limit, "encode at most this many dataset images");
+    cmd->add_option("--limit", *limit, "encode at most this many dataset images (default: all)")
+        ->check(whole_number(1));
     cmd->add_option("--layout", *layout,
                     "also lay the codes out in 2-D (columns map_x, map_y), as the explorer's latent map: "
                     "tsne (nearest neighbours kept together) or pca")
@@ -496,7 +532,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--to", *to, "image file or seed:N")->required();
     cmd->add_option("--steps", *steps, "frames, endpoints included")->capture_default_str()->check(CLI::Range(2, 512));
     cmd->add_flag("--slerp", *slerp, "spherical instead of linear interpolation");
-    cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str();
+    cmd->add_option("--delay", *delay, "GIF frame delay in 1/100 s")->capture_default_str()->check(CLI::Range(1, 65535));
     cmd->add_option("--out", a->out, "strip.png, strip.jpg or sweep.gif")->required();
     cmd->callback([=] { run_interpolate(*a, *from, *to, *steps, *slerp, *delay); });
   }
@@ -517,7 +553,7 @@ void add_model_commands(CLI::App& app) {
                     "pixels outside the hole (0: none)")
         ->capture_default_str()
         ->check(CLI::Range(0, 100000));
-    cmd->add_option("--out", a->out, "PNG grid: inputs, holes, inpainted")->required();
+    cmd->add_option("--out", a->out, "PNG or JPEG grid (.png, .jpg): inputs, holes, inpainted")->required();
     cmd->add_option("images", *files, "image files")->required();
     cmd->callback([=] { run_inpaint(*a, *mask, *refine, *files); });
   }
@@ -548,7 +584,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--rows", *rows, "attribute sets, ';' between rows, ',' within: \"Black_Hair;Blond_Hair,Bangs\"")
         ->required();
     cmd->add_option("--cols", *cols, "fixed codes (columns)")->capture_default_str()->check(CLI::Range(1, 64));
-    cmd->add_option("--seed", *seed, "seed of the codes")->capture_default_str();
+    cmd->add_option("--seed", *seed, "seed of the codes")->capture_default_str()->check(seed_number());
     cmd->add_option("--out", a->out, "PNG or JPEG file (.png, .jpg)")->required();
     cmd->callback([=] { run_sweep(*a, *rows, *cols, *seed); });
   }

@@ -1,6 +1,7 @@
 #include "objective_args.h"
 
 #include "ali/objective.h"
+#include "commands.h"
 
 namespace ali::cli {
 
@@ -21,7 +22,8 @@ void add_objective_options(CLI::App* cmd, ObjectiveArgs& a) {
       ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--instance-noise", a.instance_noise,
                   "std of Gaussian noise on D's images, annealed per epoch to 0 over the run "
-                  "(default 0.1 for GALI objectives, else 0)");
+                  "(default 0.1 for GALI objectives, else 0)")
+      ->check(finite_number(0, true));
   cmd->add_option("--labels", a.labels,
                   "objective semi: labelled training images (class-balanced, seeded)");
   cmd->add_option(

@@ -412,7 +412,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   auto data = load_dataset(a.data, "train", c.image_size, c.image_channels);
   if (resume && !c.dataset.empty() && data.name != c.dataset)
     throw Error("--resume: the run in " + out.string() + " was trained on " + c.dataset + ", not " +
-                data.name + " (give its --data)");
+                data.name + (cmd.count("--data") ? "" : " (--data's default)") + ": give its --data");
   if (c.conditional()) data = with_condition_attributes(std::move(data));
   trainer->set_data(std::make_shared<const ImageSet>(std::move(data)));
   trainer->set_gradient_sync(sync);  // rank 0's weights, this rank's slice and noise
@@ -626,11 +626,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--conditional", a->conditional, "condition on the dataset's class labels");
   cmd->add_option("--nlat", a->nlat, "latent size (default: the preset's)")
       ->check(CLI::Range(0, kMaxLatentSize).description("0.." + std::to_string(kMaxLatentSize)));
-  cmd->add_option("--steps", a->steps, "train until this many steps in all")->check(CLI::PositiveNumber);
-  cmd->add_option("--epochs", a->epochs, "train this many epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", a->batch, "batch size")
+  cmd->add_option("--steps", a->steps, "train until this many steps in all")->check(whole_number(1));
+  cmd->add_option("--epochs", a->epochs, "train this many epochs")->check(whole_number(1));
+  cmd->add_option("--batch", a->batch, "batch size (BatchNorm needs 2 or more)")
       ->capture_default_str()
-      ->check(CLI::Range(1, kMaxBatch).description("1.." + std::to_string(kMaxBatch)));
+      ->check(whole_number(2, kMaxBatch));
   cmd->add_option("--lr", a->lr, "Adam learning rate")
       ->capture_default_str()
       ->check(finite_number(0, false));
@@ -680,13 +680,15 @@ void add_train_command(CLI::App& app) {
                   "fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where the hardware runs it "
                   "natively: AVX512_BF16/AMX CPUs, CUDA compute capability 8+); default auto, or the "
                   "checkpoint's on --resume");
-  cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed")->capture_default_str()->check(seed_number());
   cmd->add_option("--out", a->out, "run folder (checkpoint.ali, log.csv, samples)")->required();
   cmd->add_flag("--resume", a->resume, "continue the run in --out");
   cmd->add_option("--checkpoint-every", a->checkpoint_every, "steps between checkpoints (0: end only)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number(0));
   cmd->add_option("--keep-every", a->keep_every,
-                  "also keep checkpoint_STEP.ali every N steps (to pick the best by evaluation)");
+                  "also keep checkpoint_STEP.ali every N steps (to pick the best by evaluation)")
+      ->check(whole_number(1));
   cmd->add_option("--nproc", a->nproc,
                   "train data-parallel in this many local processes (batch is per process; torchrun, "
                   "Slurm and Open MPI launches are recognised by their variables)")

@@ -138,17 +138,34 @@ ImageSet load_mnist_folder(const fs::path& dir, const std::string& split) {
   if (images.dim() != 3) throw Error("image IDX file must be N x H x W");
   if (labels.dim() != 1 || labels.size(0) != images.size(0))
     throw Error("label count does not match image count in " + dir.string());
+  if (images.size(0) == 0) throw Error("the " + split + " IDX file in " + dir.string() + " holds no images");
+  if (images.size(1) == 0 || images.size(2) == 0)
+    throw Error("the " + split + " IDX file in " + dir.string() + " holds images of " +
+                std::to_string(images.size(1)) + " x " + std::to_string(images.size(2)) + " pixels");
   ImageSet s;
   s.name = dir.filename().string();
   s.images = images.unsqueeze(1).contiguous();
   s.labels = labels.to(torch::kLong);
+  // Labels are bytes (at most 256 classes). The other split's count too, so that both name the same
+  // classes when one lacks the last.
+  int64_t classes = s.labels.max().item<int64_t>() + 1;
+  try {
+    auto other = read_idx(find_idx(dir, split == "train" ? "t10k" : "train", "labels-idx1"));
+    if (other.numel() > 0) classes = std::max(classes, other.max().item<int64_t>() + 1);
+  } catch (const Error&) {
+    // a folder with one split: its own labels
+  }
   std::string lower = dir.string();
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
   if (lower.find("fashion") != std::string::npos) {
     s.class_names = fashion_mnist_class_names();
     s.name = "fashion-mnist";
+    if (classes > int64_t(s.class_names.size()))
+      throw Error("the " + split + " labels in " + dir.string() + " go up to " + std::to_string(classes - 1) +
+                  ": Fashion-MNIST's are 0 to 9");
   } else {
-    for (int i = 0; i < 10; ++i) s.class_names.push_back(std::to_string(i));
+    // Digits 0-9, or as many classes as the labels name (EMNIST's letters, say).
+    for (int64_t i = 0; i < std::max<int64_t>(10, classes); ++i) s.class_names.push_back(std::to_string(i));
   }
   return s;
 }

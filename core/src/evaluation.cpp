@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "ali/error.h"
+#include "ali/text.h"
 #include "ali/inpaint.h"
 #include "ali/objective.h"
 #include "ali/refine.h"
@@ -457,6 +458,20 @@ nlohmann::json inpainting_figures(AliModel& m, const ImageSet& train, const Imag
 }
 }  // namespace
 
+namespace {
+// "A, B, C, ... (40)": enough of a list to tell two apart.
+std::string first_names(const std::vector<std::string>& names) {
+  if (names.size() <= 4) return names.empty() ? "none" : joined(names);
+  return joined({names[0], names[1], names[2]}) + ", ... (" + std::to_string(names.size()) + ")";
+}
+}  // namespace
+
+void check_model_takes_classes(const ModelConfig& c, const ImageSet& train) {
+  if (c.conditional() && c.attributes != train.class_names)
+    throw Error("this conditional model's attributes (" + first_names(c.attributes) + ") are not the dataset's classes (" +
+                first_names(train.class_names) + ")");
+}
+
 nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet& test,
                               Classifier& classifier, const ClassifierReport& cr,
                               const EvalOptions& o, const Progress& progress) {
@@ -466,9 +481,8 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
   const int classes = int(train.class_names.size());
   const ModelConfig& c = m.config;
   ImageSet tr = train, te = test;
+  check_model_takes_classes(c, train);
   if (c.conditional()) {
-    if (c.attributes != train.class_names)
-      throw Error("this conditional model's attributes are not the dataset's classes");
     tr = with_class_attributes(tr);
     te = with_class_attributes(te);
   }

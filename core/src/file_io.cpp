@@ -106,6 +106,20 @@ void remove_stale_temporaries_in(const fs::path& dir) {
   for (const auto& t : targets) remove_stale_temporaries(t);
 }
 
+void check_output_path(const fs::path& path, const std::string& what) {
+  const std::string head = "cannot write " + what + " " + path.string() + ": ";
+  std::error_code ec;
+  if (path.empty() || path.filename().empty()) throw Error(head + "no file name");
+  if (fs::is_directory(path, ec)) throw Error(head + "it is a folder");
+  fs::path dir = fs::absolute(path, ec).parent_path();
+  while (!dir.empty() && !fs::exists(dir, ec)) {
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  if (!fs::is_directory(dir, ec)) throw Error(head + dir.string() + " is not a folder");
+  if (::access(dir.c_str(), W_OK) != 0) throw Error(head + "folder " + dir.string() + " is not writable");
+}
+
 void write_file_atomically(const fs::path& path, const std::string& bytes,
                            const std::string& what) {
   std::error_code ec;
@@ -143,8 +157,9 @@ void write_file_atomically(const fs::path& path, const std::string& bytes,
 
 namespace ali {
 
-FolderLock::FolderLock(const fs::path& dir) {
+FolderLock::FolderLock(const fs::path& dir) : dir_(dir) {
   std::error_code ec;
+  created_ = !fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create the run folder " + dir.string() + ": " + ec.message());
   const fs::path path = dir / ".lock";
@@ -168,7 +183,21 @@ FolderLock::FolderLock(const fs::path& dir) {
 }
 
 FolderLock::~FolderLock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  std::error_code ec;
+  if (created_) {  // still ours: remove the lock and the folder if nothing else is in it
+    bool only_lock = true;
+    for (const auto& e : fs::directory_iterator(dir_, ec))
+      if (e.path().filename() != ".lock") {
+        only_lock = false;
+        break;
+      }
+    if (only_lock && !ec) {
+      fs::remove(dir_ / ".lock", ec);
+      fs::remove(dir_, ec);  // fails harmlessly if a file appeared meanwhile
+    }
+  }
+  ::close(fd_);
 }
 
 std::string lower_extension(const fs::path& path) {

@@ -161,8 +161,41 @@ void append_bytes(void* ctx, void* data, int size) {
   static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
 }
 
+// JPEG and GIF store each side in 16 bits.
+constexpr int64_t kMaxSide16 = 65535;
+void check_side(const fs::path& path, int64_t h, int64_t w, const char* format) {
+  if (h > kMaxSide16 || w > kMaxSide16)
+    throw Error("cannot write " + path.string() + ": " + format + " holds at most 65,535 pixels a side, this is " +
+                std::to_string(w) + "x" + std::to_string(h) + " (name it .png, or fewer images a row or column)");
+}
+
+const char* files_text(ImageFiles files) {
+  switch (files) {
+    case ImageFiles::Png:
+      return ".png";
+    case ImageFiles::Still:
+      return ".png or .jpg";
+    case ImageFiles::StillOrGif:
+      return ".png, .jpg or .gif";
+  }
+  return "";
+}
+
+bool takes(ImageFiles files, const std::string& e) {
+  if (e == ".png") return true;
+  if (e == ".jpg" || e == ".jpeg") return files != ImageFiles::Png;
+  return e == ".gif" && files == ImageFiles::StillOrGif;
+}
+
+void check_name(const fs::path& path, ImageFiles files) {
+  if (!takes(files, lower_extension(path)))
+    throw Error("cannot write " + path.string() + ": name it " + files_text(files));
+}
+
 // Encoded in memory, then written with every write checked: stb's file writer ignores write errors.
 void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {
+  TORCH_CHECK(chw.dim() == 3, "expected C x H x W");
+  if (jpeg) check_side(path, chw.size(1), chw.size(2), "JPEG");
   auto hwc = to_hwc_u8(chw);
   int h = int(hwc.size(0)), w = int(hwc.size(1)), c = int(hwc.size(2));
   std::string bytes;
@@ -174,17 +207,28 @@ void save_encoded(const fs::path& path, const torch::Tensor& chw, bool jpeg) {
 }
 }  // namespace
 
-void save_png(const fs::path& path, const torch::Tensor& chw) { save_encoded(path, chw, false); }
+void check_image_output(const fs::path& path, ImageFiles files) {
+  check_name(path, files);
+  check_output_path(path, "image");
+}
+
+void save_png(const fs::path& path, const torch::Tensor& chw) {
+  check_name(path, ImageFiles::Png);
+  save_encoded(path, chw, false);
+}
 
 void save_image(const fs::path& path, const torch::Tensor& chw) {
-  const std::string e = lower_extension(path);
-  if (e == ".png") return save_encoded(path, chw, false);
-  if (e == ".jpg" || e == ".jpeg") return save_encoded(path, chw, true);
-  throw Error("cannot write " + path.string() + ": name it .png or .jpg");
+  check_name(path, ImageFiles::Still);
+  save_encoded(path, chw, lower_extension(path) != ".png");
 }
 
 void save_gif(const fs::path& path, const std::vector<torch::Tensor>& frames, int delay_cs) {
   if (frames.empty()) throw Error("no frames to write to " + path.string());
+  if (lower_extension(path) != ".gif") throw Error("cannot write " + path.string() + ": name it .gif");
+  if (delay_cs < 1 || delay_cs > 65535)
+    throw Error("cannot write " + path.string() + ": a frame's delay is 1 to 65535 hundredths of a second");
+  TORCH_CHECK(frames[0].dim() == 3, "expected C x H x W frames");
+  check_side(path, frames[0].size(1), frames[0].size(2), "GIF");
   int err = 0;
   std::string bytes;  // encoded in memory, written with every write checked
   GifFileType* gif = EGifOpen(

@@ -11,6 +11,7 @@
 #include "ali/celeba.h"
 #include "ali/dropout.h"
 #include "ali/error.h"
+#include "ali/text.h"
 #include "ali/precision.h"
 #include "ali/spectral_norm.h"
 
@@ -556,6 +557,8 @@ torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std:
     if (!on.empty()) throw Error("this model is not conditional: it takes no attributes");
     return {};
   }
+  if (config.attributes_are_classes() && on.size() > 1)
+    throw Error("this model's attributes are classes, drawn one at a time: name one, not " + joined(on));
   auto y = torch::zeros({1, int64_t(config.attributes.size())});
   for (const auto& name : on) {
     auto it = std::find(config.attributes.begin(), config.attributes.end(), name);

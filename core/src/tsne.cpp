@@ -125,6 +125,9 @@ void gradient(const std::vector<float>& y, const Sparse& p, double ex, std::vect
 
 torch::Tensor tsne(const torch::Tensor& rows, const TsneOptions& o) {
   if (rows.dim() != 2 || rows.size(0) < 4) throw Error("t-SNE needs at least four rows of codes");
+  if (rows.size(0) > kTsneMaxRows)
+    throw Error("t-SNE lays out at most " + std::to_string(kTsneMaxRows) + " codes (its memory grows as the square), not " +
+                std::to_string(rows.size(0)) + ": take fewer (ali encode --limit), or lay them out with pca");
   auto x = rows.detach().to(torch::kCPU, torch::kDouble);
   if (!torch::isfinite(x).all().item<bool>()) throw Error("t-SNE: the codes hold NaN or infinite values (has the model diverged?)");
   const int64_t n = x.size(0);

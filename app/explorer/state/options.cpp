@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "ali/checkpoint.h"
+#include "ali/image_io.h"
 #include "ali/inpaint.h"
 #include "ali/objective.h"
 
@@ -128,8 +129,20 @@ int parse_options(int argc, char** argv, Options& o) {
                  "the run's checkpoint of at least this step has loaded)");
   app.add_option("--timeout", o.timeout_s, "scripted mode: give up waiting after this many seconds")
       ->capture_default_str();
+  // Output names are checked before the window opens, not when the file is written at exit.
+  const CLI::Validator png_out(
+      [](std::string& path) -> std::string {
+        try {
+          check_image_output(path, ImageFiles::Png);
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return {};
+      },
+      "PNG");
   app.add_option("--screenshot", o.screenshot,
-                 "scripted mode: save the window as this PNG at exit");
+                 "scripted mode: save the window as this PNG at exit")
+      ->check(png_out);
   app.add_option("--tab", o.tab, "Explore tab to show first")
       ->check(CLI::IsMember({"interpolate", "inspect", "map"}));
   app.add_flag("--print-frame-stats", o.print_frame_stats, "print p50/p95/max frame times at exit");
@@ -144,7 +157,8 @@ int parse_options(int argc, char** argv, Options& o) {
   auto* sweep_out =
       app.add_option("--sweep-out", o.sweep_out,
                      "write the --sweep grid as this PNG once rendered (before --screenshot "
-                     "and exit)");
+                     "and exit)")
+          ->check(png_out);
   sweep_out->needs("--sweep");
   try {
     app.parse(argc, argv);

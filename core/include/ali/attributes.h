@@ -13,7 +13,8 @@ namespace ali {
 struct AliModel;
 
 // Multi-hot attribute row (1 x K) with the named attributes on. Unknown names throw ali::Error listing
-// the valid ones. A model without attributes returns an undefined tensor (and refuses any name).
+// the valid ones, as do several names for a model whose attributes are classes (one at a time). A
+// model without attributes returns an undefined tensor (and refuses any name).
 torch::Tensor attribute_vector(const ModelConfig& config, const std::vector<std::string>& on);
 // Groups of attributes of which at most one is on (CelebA's hair colours, straight/wavy hair), as
 // far as the names are present; for classes all names form one group (exactly one class on). The

@@ -111,6 +111,10 @@ struct EvalOptions {
   int64_t refine_limit = 2000;
 };
 
+// Refuses (ali::Error) a conditional model whose attributes are not the labelled dataset's classes:
+// what evaluate_model checks first, for callers with slow work before it (the classifier).
+void check_model_takes_classes(const ModelConfig& c, const ImageSet& train);
+
 // Every figure above for a model on a labelled dataset (train and test splits shaped as the model
 // takes). Returns the report as JSON (see docs in the CLI's `ali eval`).
 nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet& test,

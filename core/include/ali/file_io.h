@@ -19,6 +19,11 @@ std::string read_regular_file(const std::filesystem::path& path, size_t max_byte
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes,
                            const std::string& what);
 
+// Checks, before any work, that `path` can be written as write_file_atomically writes it: not a
+// folder, and its folder either there or creatable (the nearest existing ancestor a writable folder).
+// Throws ali::Error naming `what` and the path.
+void check_output_path(const std::filesystem::path& path, const std::string& what);
+
 // The file name's extension in lower case, with its dot (".png" for "A.PNG"; empty for none).
 std::string lower_extension(const std::filesystem::path& path);
 
@@ -34,7 +39,8 @@ namespace ali {
 
 // An exclusive lock on a run folder (its file `.lock`, holding the owner's process id), held while
 // the object lives; the kernel drops it when the process dies, however it dies. Throws ali::Error
-// naming the folder and the process that holds it.
+// naming the folder and the process that holds it. A folder the lock created and in which nothing
+// else was written (a run refused before its first file) is removed again with the lock.
 class FolderLock {
  public:
   explicit FolderLock(const std::filesystem::path& dir);
@@ -44,6 +50,8 @@ class FolderLock {
 
  private:
   int fd_ = -1;
+  std::filesystem::path dir_;
+  bool created_ = false;  // the folder did not exist before
 };
 
 }  // namespace ali

@@ -29,11 +29,23 @@ torch::Tensor to_hwc_u8(const torch::Tensor& chw);
 // Nearest-neighbour upscaling by an integer factor (small images in files people look at).
 torch::Tensor upscale(const torch::Tensor& chw, int factor);
 
-// Writes are checked (a full disk is an error, never an empty file) and atomic.
+// The image files an output takes, by its name's extension (any case).
+enum class ImageFiles {
+  Png,          // .png
+  Still,        // .png, .jpg, .jpeg
+  StillOrGif,   // those, or .gif (an animation)
+};
+// Checks an output's name before any work: an extension `files` takes, and a folder that is there or
+// can be made (check_output_path). Throws ali::Error saying what to name it.
+void check_image_output(const std::filesystem::path& path, ImageFiles files);
+
+// Writes are checked (a full disk is an error, never an empty file) and atomic. A name the writer does
+// not take is refused, as is a picture larger than its format holds (JPEG and GIF: 65,535 pixels a
+// side).
 void save_png(const std::filesystem::path& path, const torch::Tensor& chw);
-// PNG or JPEG as the name says (.png, .jpg, .jpeg); any other name is refused.
+// PNG or JPEG as the name says (.png, .jpg, .jpeg).
 void save_image(const std::filesystem::path& path, const torch::Tensor& chw);
-// Frames: float C x H x W in [0,1], same shape. delay in 1/100 s; loops forever.
+// Frames: float C x H x W in [0,1], same shape. delay in 1/100 s (1..65535); loops forever.
 void save_gif(const std::filesystem::path& path, const std::vector<torch::Tensor>& frames,
               int delay_cs = 8);
 

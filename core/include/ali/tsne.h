@@ -28,8 +28,10 @@ struct TsneOptions {
 // without options.start, the start is the rows' first two principal components, scaled small (no
 // random draw), so the same rows give the same layout. The affinities use each point's 3 perplexity
 // nearest neighbours; the layout's gradient is exact (O(N^2) per iteration: 2,000 codes take about
-// 1.7 s with two intra-op threads, 3 s with one, bench_map). ali::Error for fewer than 4 rows,
-// non-finite values or a start of another shape.
+// 1.7 s with two intra-op threads, 3 s with one, bench_map). ali::Error for fewer than 4 rows, more
+// than kTsneMaxRows (its N x N matrices: 10,000 rows take about 6 GB and 90 s, 60,000 would take
+// 29 GB a matrix), non-finite values or a start of another shape.
+constexpr int64_t kTsneMaxRows = 10000;
 torch::Tensor tsne(const torch::Tensor& rows, const TsneOptions& options = {});
 
 // The fraction of points whose k nearest other points (Euclidean, in `points`) mostly share its

@@ -83,7 +83,11 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
     throw Error("unknown loss weighting '" + o.weighting + "' (valid: uniform, released)");
   if (o.weighting == "released" && !is_gali(c.objective))
     throw Error("the released loss weighting applies to the GALI objectives, not " + c.objective);
-  if (o.instance_noise < 0) throw Error("instance noise must not be negative");
+  if (!(o.instance_noise >= 0) || !std::isfinite(o.instance_noise))
+    throw Error("instance noise must be a finite number >= 0");
+  if (o.batch < 2)
+    throw Error("a batch of " + std::to_string(o.batch) +
+                " image: batch normalisation (in every preset's networks) needs at least 2");
   if (o.rec_weight > 0 && c.objective != "ali")
     throw Error("the reconstruction weight applies to objective ali, not " + c.objective);
   if (o.prior_weight > 0 && c.objective != "ali")
