@@ -3,7 +3,8 @@
 # model's framing (negated, cropped to the object) and a uniform picture warns instead of failing;
 # --refine (the cards' Refine button) refines every dropped image's code live and lowers the photo's
 # reconstruction error; --crop frames a dropped picture from a region, as a rectangle dragged on it does
-# (one outside the picture is an error in the window, and the picture is framed automatically); --raw
+# (one outside the picture is an error in the window, and the picture is framed automatically; so is an
+# --inpaint hole outside the model's image); --raw
 # leaves pictures as they are.
 EXPLORER=$1 FIXTURE=$2 HERE=$3
 source "$HERE/common.sh"
@@ -48,6 +49,12 @@ run_explorer "$T/outside" --config-dir "$T/config4" --model "$MODEL" --drop "$T/
   --frames 5
 grep -q "lies outside photo (220 x 160" "$T/outside.err" || fail "no error for a crop outside the photo"
 grep -q "drop photo: framing object, inverted$" "$T/outside.out" || fail "the photo should be framed automatically"
+# A hole outside the model's 28 x 28 image: an error (the drop comes before the model is loaded).
+run_explorer "$T/hole" --config-dir "$T/config6" --model "$MODEL" --drop "$T/photo.png" --inpaint 30,30,5,5 \
+  --frames 5
+grep -q "inpaint 30,30,5,5 lies outside the model's 28 x 28 image" "$T/hole.err" ||
+  fail "no error for a hole outside the image: $(cat "$T/hole.err")"
+grep -q "^inpainted: 0 of 1" "$T/hole.out" || fail "a hole outside the image was filled"
 
 run_explorer "$T/raw" --config-dir "$T/config2" --model "$FIXTURE/run/checkpoint.ali" \
   --drop "$T/photo.png" --raw --frames 5

@@ -89,6 +89,10 @@ void AppState::model_adopted() {
   if (!startup_applied_) {
     startup_applied_ = true;
     if (options.has_attrs) attributes.set_names(options.attrs);
+    const int64_t size = config().image_size;
+    if (!options.inpaint.empty() && !clip_hole(parse_rect(options.inpaint), size))  // as the CLI says of such a mask
+      error("--inpaint " + options.inpaint + " lies outside the model's " + std::to_string(size) + " x " +
+            std::to_string(size) + " image: no image gets a hole");
     if (!options.browse.empty()) browser.open(BrowsePurpose::AddImages, options.browse);
     if (!options.sweep.empty()) {
       attributes.sweep_rows = options.sweep;

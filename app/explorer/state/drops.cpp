@@ -437,14 +437,8 @@ void Drops::add(const std::string& path, torch::Tensor hwc) {
   const uint64_t id = d.id;
   images_.push_back(std::move(d));
   ++version_;
-  if (!app_.options.inpaint.empty()) {
-    set_hole(id, parse_rect(app_.options.inpaint));
-    if (!images_.back().hole)  // clipped to nothing: as the CLI says of such a mask
-      app_.error("--inpaint " + app_.options.inpaint + " lies outside the model's " +
-                 std::to_string(app_.has_model() ? app_.config().image_size : 0) + " x " +
-                 std::to_string(app_.has_model() ? app_.config().image_size : 0) + " image: " +
-                 images_.back().name + " has no hole");
-  }
+  // (An --inpaint outside the model's image is reported once, when the first model is adopted.)
+  if (!app_.options.inpaint.empty()) set_hole(id, parse_rect(app_.options.inpaint));
   if (app_.options.inpaint_refine > 0) set_hole_refine(id, app_.options.inpaint_refine);
   if (!app_.options.crop.empty()) {  // as a rectangle dragged on the picture (encode panel)
     const DroppedImage& added = images_.back();
