@@ -195,6 +195,26 @@ must_fail "--init-from on --resume" "$ALI" train --resume --init-from "$work/con
   --steps 9 --out "$work/cond_aux"
 must_fail "--init-from a file that is not a model" "$ALI" train --init-from "$work/sweep.png" \
   --steps 2 --out "$work/r_aux"
+# Fitting the encoder alone to a trained model's decoder: only the encoder's weights change, the
+# log has no D columns, info says so; refused without a model to start from or a reconstruction term.
+"$ALI" train --init-from "$work/prior/checkpoint.ali" --fit-encoder --rec-weight 5 --prior-weight 0.1 \
+  --steps 3 --checkpoint-every 0 --batch 80 --out "$work/fit" --device cpu >/dev/null
+head -1 "$work/fit/log.csv" | grep -q ",rec,prior_kl$" || fail "fit-encoder's log.csv: rec, prior_kl"
+head -1 "$work/fit/log.csv" | grep -q "p_real" && fail "fit-encoder runs no D: no p_real in log.csv"
+"$ALI" info "$work/fit/checkpoint.ali" | grep -q "the encoder fitted alone" || fail "info shows --fit-encoder"
+"$ALI" sample --model "$work/prior/checkpoint.ali" --count 4 --seed 3 --out "$work/fit_before.png" >/dev/null
+"$ALI" sample --model "$work/fit/checkpoint.ali" --count 4 --seed 3 --out "$work/fit_after.png" >/dev/null
+cmp -s "$work/fit_before.png" "$work/fit_after.png" || fail "--fit-encoder changed the decoder's samples"
+"$ALI" encode --model "$work/prior/checkpoint.ali" --out "$work/fit_codes_before.csv" "$work/sneaker1.png" >/dev/null
+"$ALI" encode --model "$work/fit/checkpoint.ali" --out "$work/fit_codes_after.csv" "$work/sneaker1.png" >/dev/null
+cmp -s "$work/fit_codes_before.csv" "$work/fit_codes_after.csv" && fail "--fit-encoder left the encoder as it was"
+must_fail "--fit-encoder without --init-from" "$ALI" train --fit-encoder --rec-weight 5 --steps 2 \
+  --out "$work/r_fit"
+must_fail "--fit-encoder without a reconstruction weight" "$ALI" train --init-from "$work/prior/checkpoint.ali" \
+  --fit-encoder --steps 2 --batch 80 --out "$work/r_fit"
+must_fail "--fit-encoder with another objective" "$ALI" train --init-from "$work/prior/checkpoint.ali" \
+  --fit-encoder --objective gali4 --steps 2 --batch 80 --out "$work/r_fit"
+must_fail "--resume turning --fit-encoder off" "$ALI" train --resume --fit-encoder=false --steps 5 --out "$work/fit"
 
 # A face dataset in the CelebA layout, readable as a dataset.
 "$ALI" make-faces --out "$work/faces" --count 12 --seed 2 >/dev/null

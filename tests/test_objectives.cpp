@@ -376,6 +376,69 @@ void expect_same_state(torch::nn::Module& a, torch::nn::Module& b) {
 }
 }  // namespace
 
+TEST(Objectives, FittingTheEncoderChangesTheEncoderAlone) {
+  test::TempDir dir;
+  TrainOptions o = small_options();
+  o.rec_weight = 5;
+  o.lr = 1e-3;
+  // A decoder to fit to: a fresh one draws the same image from every code in eval mode (its
+  // BatchNorm statistics are the initial ones), so it trains a little first.
+  auto base = trainer_for("ali", dir, o);
+  for (int i = 0; i < 30; ++i) base->step();
+  o.fit_encoder = true;
+  auto t = trainer_for("ali", dir, o);
+  t->init_weights_from(base->model());
+  AliModel& m = t->model();
+  EXPECT_EQ(*t->metric_names(), (std::vector<std::string>{"rec"}));  // no D: no p_real, p_fake
+  auto x = t->data().float_images(torch::arange(16));
+  // The reconstruction error of 16 training images as inference reads it (eval mode, the means).
+  auto error = [&] {
+    torch::NoGradGuard ng;
+    m.train(false);
+    double e = (m.decoder->forward(m.encoder->forward(x).mu) - x).abs().mean().item<double>();
+    m.train(true);
+    return e;
+  };
+  const double before_error = error();
+  auto before = m.clone_to(torch::kCPU);
+  for (int i = 0; i < 25; ++i) {
+    auto s = t->step();
+    EXPECT_EQ(s.d_loss, 0.0);
+    EXPECT_GT(s.metric("rec"), 0.0);
+  }
+  EXPECT_TRUE(m.decoder->is_training());  // the step's eval mode is the decoder's only for the step
+  // Neither the decoder (weights or BatchNorm statistics) nor D moved; the encoder did, towards
+  // codes this decoder draws the images from.
+  expect_same_state(*m.decoder, *before->decoder);
+  expect_same_state(*m.discriminator, *before->discriminator);
+  auto e_now = m.encoder->parameters(), e_was = before->encoder->parameters();
+  int moved = 0;
+  for (size_t i = 0; i < e_now.size(); ++i) moved += !torch::equal(e_now[i], e_was[i]);
+  EXPECT_EQ(moved, int(e_now.size()));
+  EXPECT_LT(error(), before_error);
+  t->save(dir / "fit.ali");  // a resumed run goes on fitting the encoder alone
+  auto resumed = Trainer::resume(dir / "fit.ali", torch::kCPU);
+  EXPECT_TRUE(resumed->options().fit_encoder);
+  // ... unless told to play the whole game again (the explorer's Train): D and the decoder move.
+  resumed->set_fit_encoder(false);
+  resumed->set_data(std::make_shared<const ImageSet>(t->data()));
+  EXPECT_EQ(*resumed->metric_names(), (std::vector<std::string>{"p_real", "p_fake", "rec"}));
+  auto was = resumed->model().clone_to(torch::kCPU);
+  EXPECT_GT(resumed->step().metric("p_real"), 0.0);
+  EXPECT_FALSE(torch::equal(resumed->model().decoder->parameters()[0], was->decoder->parameters()[0]));
+  EXPECT_FALSE(torch::equal(resumed->model().discriminator->parameters()[0],
+                            was->discriminator->parameters()[0]));
+
+  // Refused where it cannot fit anything, or another objective's game would be skipped.
+  TrainOptions no_rec = o;
+  no_rec.rec_weight = 0;
+  EXPECT_THROW(make_objective(m.config, no_rec), Error);
+  EXPECT_THROW(make_objective(config_for("gali4"), o), Error);
+  TrainOptions aux = o;
+  aux.aux_weight = 1;
+  EXPECT_THROW(make_objective(m.config, aux), Error);
+}
+
 TEST(Objectives, CheckpointKeepsTheObjectiveAndResumeEqualsAnUninterruptedRun) {
   test::TempDir dir;
   TrainOptions o = small_options();

@@ -440,6 +440,7 @@ void run_info(const std::string& path) {
   if (h.options.contrastive_weight > 0)
     std::cout << ", contrastive-weight " << h.options.contrastive_weight;
   if (h.options.aux_edit_weight > 0) std::cout << ", aux-edit-weight " << h.options.aux_edit_weight;
+  if (h.options.fit_encoder) std::cout << ", the encoder fitted alone";
   if (h.options.instance_noise > 0) std::cout << ", instance noise " << h.options.instance_noise;
   if (h.options.labels > 0) std::cout << ", " << h.options.labels << " labels";
   if (h.options.schedule != "simultaneous") std::cout << ", " << h.options.schedule << " updates";

@@ -106,6 +106,7 @@ struct TrainArgs {
   double independence_weight = 0.0;
   double contrastive_weight = 0.0;
   double aux_edit_weight = 0.0;
+  bool fit_encoder = false;
   std::string init_from;  // a model file a new run starts from (fine-tuning)
   std::string device = "auto";
   uint64_t seed = 0;
@@ -181,6 +182,7 @@ void check_resume_options(const CLI::App& cmd, const TrainArgs& a, const Trainer
     conflicts.push_back("--contrastive-weight");
   if (given("--aux-edit-weight") && a.aux_edit_weight != o.aux_edit_weight)
     conflicts.push_back("--aux-edit-weight");
+  if (given("--fit-encoder") && a.fit_encoder != o.fit_encoder) conflicts.push_back("--fit-encoder");
   if (given("--init-from")) conflicts.push_back("--init-from (it starts a new run)");
   if (conflicts.empty()) return;
   throw Error("--resume continues the run as it was configured; these options disagree with it: " +
@@ -243,8 +245,12 @@ class RunFolderWriter : public SessionObserver {
     double rate = double(s.step - s0_) / std::max(wall_, 1e-9);
     std::ostringstream line;
     line << "step " << s.step << "/" << total_ << " | " << std::fixed << std::setprecision(2) << rate
-         << " it/s | ETA " << format_duration(double(total_ - s.step) / rate) << " | L_D "
-         << std::setprecision(3) << s.d_loss << " L_GE " << s.g_loss << " |";
+         << " it/s | ETA " << format_duration(double(total_ - s.step) / rate) << " | "
+         << std::setprecision(3);
+    if (t.options().fit_encoder)  // no D: the encoder's loss alone
+      line << "L_E " << s.g_loss << " |";
+    else
+      line << "L_D " << s.d_loss << " L_GE " << s.g_loss << " |";
     for (size_t i = 0; i < metric_names.size(); ++i)
       if (metric_names[i] != "rec" || t.options().rec_weight > 0)
         line << ' ' << metric_names[i] << ' ' << s.metrics[i];
@@ -337,6 +343,9 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
   } else {
     if (writer && fs::exists(ckpt))
       throw Error(ckpt.string() + " already exists: use --resume to continue it, or another --out");
+    if (a.fit_encoder && a.init_from.empty())
+      throw Error("--fit-encoder fits the encoder to a trained model's decoder: give that model "
+                  "with --init-from");
     ModelConfig c;
     std::shared_ptr<AliModel> start;  // --init-from's model
     CheckpointHeader start_header;
@@ -370,6 +379,7 @@ void run_train(const CLI::App& cmd, const TrainArgs& a) {
     o.independence_weight = a.independence_weight;
     o.contrastive_weight = a.contrastive_weight;
     o.aux_edit_weight = a.aux_edit_weight;
+    o.fit_encoder = a.fit_encoder;
     o.seed = a.seed;
     ObjectiveChoice choice = a.objective;
     if (world > 1 && choice.objective == "gali-pretrain" && choice.feature_net.empty()) {
@@ -670,6 +680,10 @@ void add_train_command(CLI::App& app) {
                   "train the decoder to be read as so edited, with this weight (0: none)")
       ->capture_default_str()
       ->check(finite_number(0, true));
+  cmd->add_flag("--fit-encoder", a->fit_encoder,
+                "with --init-from: fit the encoder alone to the model's decoder, from --rec-weight's "
+                "reconstruction term (and --prior-weight's, --contrastive-weight's); the decoder and "
+                "D stay as they are and D is not run (a stage after training)");
   cmd->add_option("--init-from", a->init_from,
                   "start a new run from this model's weights (fine-tuning; its arch, code size and "
                   "attributes; new parts such as --aux-weight's classifier start fresh)")

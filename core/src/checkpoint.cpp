@@ -160,6 +160,8 @@ void check_header_fields(const nlohmann::json& j, const std::string& name) {
   for (const char* k : {"lr", "beta1", "beta2"}) check_number(t, k, name, "training.");
   for (const char* k : {"d_lr_scale", "rec_weight", "aux_weight", "prior_weight",
                         "independence_weight", "contrastive_weight", "aux_edit_weight"}) check_number(t, k, name, "training.", false);
+  if (t.contains("fit_encoder") && !t.at("fit_encoder").is_boolean())
+    bad_field(name, "training.fit_encoder", "is not true or false");
 }
 
 // Expected shape and type of every parameter and buffer of a module, by name.
@@ -225,6 +227,7 @@ void to_json(nlohmann::json& j, const TrainOptions& o) {
        {"independence_weight", o.independence_weight},
        {"contrastive_weight", o.contrastive_weight},
        {"aux_edit_weight", o.aux_edit_weight},
+       {"fit_encoder", o.fit_encoder},
        {"weighting", o.weighting},
        {"schedule", o.schedule},
        {"instance_noise", o.instance_noise},
@@ -247,6 +250,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.independence_weight = j.value("independence_weight", 0.0);
   o.contrastive_weight = j.value("contrastive_weight", 0.0);
   o.aux_edit_weight = j.value("aux_edit_weight", 0.0);
+  o.fit_encoder = j.value("fit_encoder", false);
   o.weighting = j.value("weighting", std::string("uniform"));
   o.schedule = j.value("schedule", std::string("simultaneous"));
   o.instance_noise = j.value("instance_noise", 0.0);

@@ -200,7 +200,7 @@ StepStats Trainer::step() {
   }
   StepContext ctx;
   ctx.step = step_;
-  ctx.update = update_for_step(options_.schedule, step_);
+  ctx.update = options_.fit_encoder ? Update::EncoderOnly : update_for_step(options_.schedule, step_);
   ctx.instance_noise =
       instance_noise_at(options_.instance_noise, options_.noise_steps, steps_per_epoch(), step_);
   ctx.rank = rank();
@@ -241,14 +241,14 @@ StepStats Trainer::step() {
 
   if (world_size() > 1) {  // the mean gradient of the global batch, for the nets that step
     std::vector<torch::Tensor> params;
-    if (ctx.update != Update::GeneratorsOnly) params = model_->discriminator->parameters();
+    if (updates_discriminator(ctx.update)) params = model_->discriminator->parameters();
     if (ctx.update != Update::DiscriminatorOnly)
-      params = concat(concat(std::move(params), model_->encoder->parameters()),
-                      model_->decoder->parameters());
+      params = concat(std::move(params), model_->encoder->parameters());
+    if (updates_decoder(ctx.update)) params = concat(std::move(params), model_->decoder->parameters());
     timed([&] { sync_->average_gradients(params); });
   }
-  if (ctx.update != Update::GeneratorsOnly) opt_d_->step();
-  if (ctx.update != Update::DiscriminatorOnly) opt_g_->step();
+  if (updates_discriminator(ctx.update)) opt_d_->step();
+  if (ctx.update != Update::DiscriminatorOnly) opt_g_->step();  // EncoderOnly: only E has gradients
   ++step_;
 
   StepStats out;
@@ -260,6 +260,17 @@ StepStats Trainer::step() {
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.sync_seconds = sync_seconds;
   return out;
+}
+
+void Trainer::set_fit_encoder(bool on) {
+  if (options_.fit_encoder == on) return;
+  TrainOptions o = options_;
+  o.fit_encoder = on;
+  auto objective = make_objective(model_->config, o, device_);  // refuses what cannot be fitted
+  if (data_) objective->prepare(data_, o);
+  options_ = o;
+  objective_ = std::move(objective);
+  metric_names_ = std::make_shared<const std::vector<std::string>>(objective_->metric_names());
 }
 
 void Trainer::set_learning_rate(double lr) {

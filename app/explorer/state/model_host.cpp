@@ -258,6 +258,12 @@ void ModelHost::start_training() {
                 if (box->trainer->options().batch != want_batch)
                   note = "batch size " + std::to_string(box->trainer->options().batch) +
                          " comes from the checkpoint (a new batch size applies to new models)";
+                if (box->trainer->options().fit_encoder) {  // a stage of the CLI's, not the game
+                  box->trainer->set_fit_encoder(false);
+                  note += std::string(note.empty() ? "" : "; ") +
+                          "this model's last run fitted its encoder alone (ali train "
+                          "--fit-encoder): training here plays the whole game";
+                }
               }
               Trainer& t = *box->trainer;
               std::shared_ptr<const ImageSet> data = cached;

@@ -48,6 +48,11 @@ struct TrainOptions {
   // aux_edit_weight * aux_loss(aux(G(z, y')), y'), so that it obeys each attribute in the
   // combinations an edit asks for, not only those the data holds. 0: none.
   double aux_edit_weight = 0.0;
+  // Fit the encoder alone to the model's decoder (objective ali, a stage after training): each step
+  // E learns from the reconstruction term mean|x - G(E(x))| and its own added terms (prior,
+  // independence, contrastive), with the decoder as inference runs it (eval mode, its statistics as
+  // they are); neither the decoder nor D changes, and D is not run. Needs rec_weight > 0.
+  bool fit_encoder = false;
   // Objective options (see ali/objective.h). GALI loss weights: "uniform" or "released".
   std::string weighting = "uniform";
   std::string schedule = "simultaneous";  // or "alternate": 5 D-only steps, then 1 E/G-only step

@@ -21,8 +21,11 @@
 
 namespace ali {
 
-// Which networks one step updates: both (simultaneous), or one side of the alternating schedule.
-enum class Update { Both, DiscriminatorOnly, GeneratorsOnly };
+// Which networks one step updates: both (simultaneous), one side of the alternating schedule, or
+// the encoder alone (TrainOptions::fit_encoder).
+enum class Update { Both, DiscriminatorOnly, GeneratorsOnly, EncoderOnly };
+inline bool updates_discriminator(Update u) { return u == Update::Both || u == Update::DiscriminatorOnly; }
+inline bool updates_decoder(Update u) { return u == Update::Both || u == Update::GeneratorsOnly; }
 // "simultaneous": every step Both. "alternate": 5 D-only steps, then 1 E/G-only step, repeating.
 Update update_for_step(const std::string& schedule, int64_t step);
 const std::vector<std::string>& schedule_names();
@@ -136,6 +139,8 @@ struct GradientResult {
 };
 // The terms added to the ALI game, each by its weight (0: not added).
 struct AliTerms {
+  // rec, prior, independence and contrastive are the encoder's terms: with Update::EncoderOnly
+  // they are all it learns from (no D, the decoder in eval mode and fixed).
   double rec = 0.0;           // L_GE += rec * mean|x - G(z_hat)| (ALICE's explicit cycle term)
   double aux = 0.0;           // L_D += aux * aux_loss(aux(x), y), L_GE += aux * aux_loss(aux(G(z, y)), y)
   double prior = 0.0;         // L_GE += prior * batch_prior_kl(z_hat); only the encoder's means see it

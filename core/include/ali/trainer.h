@@ -83,6 +83,9 @@ class Trainer {
     return metric_names_;
   }
   void set_learning_rate(double lr);
+  // Turns TrainOptions::fit_encoder on or off for the steps to come (the objective and its metric
+  // names follow); throws ali::Error where the options do not allow it.
+  void set_fit_encoder(bool on);
   torch::Device device() const { return device_; }
   // What the steps run in: options().precision with auto resolved for this device.
   Precision precision() const { return resolve_precision(options_.precision, device_); }

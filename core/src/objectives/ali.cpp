@@ -112,8 +112,64 @@ torch::Tensor edited_attributes(const torch::Tensor& y) {
   return y.clone().scatter_(1, which.unsqueeze(1), value.unsqueeze(1));
 }
 
+namespace {
+// The terms only the encoder learns from (prior, independence, contrastive), by their weights,
+// summed (a 0-d zero when none is weighted); each term's value is kept in r.
+torch::Tensor encoder_terms(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
+                            const EncoderOutput& enc, const torch::Tensor& z_hat,
+                            const AliTerms& terms, GradientResult& r) {
+  auto loss = torch::zeros({}, enc.mu.options().dtype(torch::kFloat));
+  if (terms.prior > 0) {
+    // The codes E gives should spread like the z G is sampled from. The fit is of the sampled
+    // codes, as eval measures, but only the means move: through sigma the cheapest way to
+    // decorrelate the codes is more noise, which drowned what mu carries (the fmnist28 probe fell
+    // 0.80 -> 0.75 in 1,500 steps at weight 0.1 when sigma took the term's gradient too).
+    r.prior_kl = batch_prior_kl(enc.mu + (z_hat - enc.mu).detach());
+    loss = loss + terms.prior * r.prior_kl.to(torch::kFloat);
+  }
+  if (terms.independence > 0) {
+    // G draws z independently of y; codes E gives that tell y are codes G meets with the wrong
+    // attributes (the face model's mu read Male linearly at 0.96, and asked for Male with a prior
+    // z the decoder drew a man only 61 % of the time). The means carry what E tells; they move.
+    // Only correlations above what chance gives are pushed down: nothing is gained below chance.
+    // The encoder (which sees y, and the batch through BatchNorm) still drifts there: on the face
+    // model at weight 0.2 the logged estimate's 50-step mean was -2.1 by step 500 with this
+    // (-2.9 with the whole sum as the loss) and rec rose 0.057 -> 0.072 (0.076 with the sum).
+    auto excess = excess_squared_correlations(enc.mu, y);
+    r.dependence = excess.sum();
+    loss = loss + terms.independence * excess.clamp_min(0).sum().to(torch::kFloat);
+  }
+  if (terms.contrastive > 0) {
+    // The view's codes are the encoder's too: both sides move.
+    r.contrastive = view_contrastive_loss(enc.mu, m.encoder->forward(view_of(x), y).mu);
+    loss = loss + terms.contrastive * r.contrastive.to(torch::kFloat);
+  }
+  return loss;
+}
+
+// TrainOptions::fit_encoder's step: the reconstruction term and encoder_terms, through the decoder
+// as inference runs it (eval mode: its BatchNorm statistics are used, not changed), E's gradients
+// only. D is not run; its logits are left undefined.
+GradientResult compute_encoder_fit_gradients(AliModel& m, const torch::Tensor& x,
+                                             const torch::Tensor& y, const AliTerms& terms) {
+  TORCH_CHECK(terms.rec > 0, "fitting the encoder alone needs a reconstruction weight");
+  const bool decoder_training = m.decoder->is_training();
+  m.decoder->eval();
+  auto enc = m.encoder->forward(x, y);
+  auto z_hat = m.encoder->sample(enc, m.config.bigan);
+  GradientResult r;
+  r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
+  auto g_loss = terms.rec * r.rec.to(torch::kFloat) + encoder_terms(m, x, y, enc, z_hat, terms, r);
+  r.losses = {torch::zeros_like(g_loss), g_loss};
+  set_gradients(m, r.losses.d_loss, g_loss, Update::EncoderOnly);
+  m.decoder->train(decoder_training);
+  return r;
+}
+}  // namespace
+
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
                                      const AliTerms& terms, Update update, double instance_noise) {
+  if (update == Update::EncoderOnly) return compute_encoder_fit_gradients(m, x, y, terms);
   const int64_t n = x.size(0);
   const ModelConfig& c = m.config;
   if (terms.aux > 0)
@@ -149,31 +205,7 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
     r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
     g_loss = g_loss + terms.rec * r.rec;
   }
-  if (terms.prior > 0) {
-    // The codes E gives should spread like the z G is sampled from. The fit is of the sampled
-    // codes, as eval measures, but only the means move: through sigma the cheapest way to
-    // decorrelate the codes is more noise, which drowned what mu carries (the fmnist28 probe fell
-    // 0.80 -> 0.75 in 1,500 steps at weight 0.1 when sigma took the term's gradient too).
-    r.prior_kl = batch_prior_kl(enc.mu + (z_hat - enc.mu).detach());
-    g_loss = g_loss + terms.prior * r.prior_kl.to(g_loss.scalar_type());
-  }
-  if (terms.independence > 0) {
-    // G draws z independently of y; codes E gives that tell y are codes G meets with the wrong
-    // attributes (the face model's mu read Male linearly at 0.96, and asked for Male with a prior
-    // z the decoder drew a man only 61 % of the time). The means carry what E tells; they move.
-    // Only correlations above what chance gives are pushed down: nothing is gained below chance.
-    // The encoder (which sees y, and the batch through BatchNorm) still drifts there: on the face
-    // model at weight 0.2 the logged estimate's 50-step mean was -2.1 by step 500 with this
-    // (-2.9 with the whole sum as the loss) and rec rose 0.057 -> 0.072 (0.076 with the sum).
-    auto excess = excess_squared_correlations(enc.mu, y);
-    r.dependence = excess.sum();
-    g_loss = g_loss + terms.independence * excess.clamp_min(0).sum().to(g_loss.scalar_type());
-  }
-  if (terms.contrastive > 0) {
-    // The view's codes are the encoder's too: both sides move.
-    r.contrastive = view_contrastive_loss(enc.mu, m.encoder->forward(view_of(x), y).mu);
-    g_loss = g_loss + terms.contrastive * r.contrastive.to(g_loss.scalar_type());
-  }
+  g_loss = g_loss + encoder_terms(m, x, y, enc, z_hat, terms, r).to(g_loss.scalar_type());
   if (terms.aux_edit > 0) {
     // Edits ask for combinations the data may never hold (a man wearing lipstick): D cannot judge
     // such pairs against real ones, so only its classifier, trained on real images, reads them.
@@ -197,12 +229,15 @@ class AliObjective : public Objective {
                .prior = o.prior_weight,
                .independence = o.independence_weight,
                .contrastive = o.contrastive_weight,
-               .aux_edit = o.aux_edit_weight} {}
+               .aux_edit = o.aux_edit_weight},
+        fit_encoder_(o.fit_encoder) {}
   std::string name() const override { return "ali"; }
   // The auxiliary classifier's losses (real images, decoder images), the batch's prior KL and its
-  // code/attribute dependence only in runs that train them.
+  // code/attribute dependence only in runs that train them; fitting the encoder alone runs no D, so
+  // no p_real, p_fake.
   std::vector<std::string> metric_names() const override {
     std::vector<std::string> names{"p_real", "p_fake", "rec"};
+    if (fit_encoder_) names = {"rec"};
     if (terms_.aux > 0) names.insert(names.end(), {"aux_real", "aux_fake"});
     if (terms_.prior > 0) names.push_back("prior_kl");
     if (terms_.independence > 0) names.push_back("dependence");
@@ -213,10 +248,9 @@ class AliObjective : public Objective {
   ObjectiveOutput compute_gradients(AliModel& m, const Batch& b, const StepContext& ctx) override {
     GradientResult r = compute_ali_gradients(m, b.x, b.y, terms_, ctx.update, ctx.instance_noise);
     auto rec = r.rec.defined() ? r.rec.detach() : torch::zeros({}, r.losses.d_loss.options());
-    ObjectiveOutput out{
-        r.losses.d_loss,
-        r.losses.g_loss,
-        {torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean(), rec}};
+    ObjectiveOutput out{r.losses.d_loss, r.losses.g_loss, {rec}};
+    if (!fit_encoder_)
+      out.metrics = {torch::sigmoid(r.l_q.detach()).mean(), torch::sigmoid(r.l_p.detach()).mean(), rec};
     if (terms_.aux > 0) out.metrics.insert(out.metrics.end(), {r.aux_real.detach(), r.aux_fake.detach()});
     if (terms_.prior > 0) out.metrics.push_back(r.prior_kl.detach().to(torch::kFloat));
     if (terms_.independence > 0) out.metrics.push_back(r.dependence.detach().to(torch::kFloat));
@@ -227,6 +261,7 @@ class AliObjective : public Objective {
 
  private:
   AliTerms terms_;
+  bool fit_encoder_;
 };
 
 }  // namespace

@@ -110,6 +110,14 @@ std::unique_ptr<Objective> make_objective(const ModelConfig& c, const TrainOptio
   if (o.aux_edit_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
     throw Error("the attribute-edit weight needs objective ali and a conditional model whose "
                 "discriminator has the auxiliary classifier (--aux-weight)");
+  if (o.fit_encoder && c.objective != "ali")
+    throw Error("fitting the encoder alone applies to objective ali, not " + c.objective);
+  if (o.fit_encoder && !(o.rec_weight > 0))
+    throw Error("fitting the encoder alone learns from the reconstruction term: give a "
+                "reconstruction weight > 0 (--rec-weight)");
+  if (o.fit_encoder && (o.aux_weight > 0 || o.aux_edit_weight > 0))
+    throw Error("fitting the encoder alone trains neither D nor the decoder: the auxiliary "
+                "classifier's weights (--aux-weight, --aux-edit-weight) have nothing to train");
   if (o.aux_weight > 0 && (c.objective != "ali" || !c.aux_classifier))
     throw Error("the auxiliary classifier's weight needs objective ali and a conditional model "
                 "whose discriminator has the classifier");
@@ -142,16 +150,17 @@ void assign(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>
 
 void set_gradients(AliModel& m, const torch::Tensor& d_loss, const torch::Tensor& g_loss,
                    Update update) {
-  const bool d = update != Update::GeneratorsOnly, g = update != Update::DiscriminatorOnly;
+  const bool d = updates_discriminator(update), g = update != Update::DiscriminatorOnly;
   AutocastPause no_autocast;  // the trainer autocasts the forward passes (bf16); never the backward
   // Only the gradients somebody uses: D's from L_D, E's and G's from L_GE, none of the cross terms.
+  // EncoderOnly: E's alone (the others keep no gradient, so their optimisers leave them as they are).
   if (d) {
     auto params = m.discriminator->parameters();
     assign(params, torch::autograd::grad({d_loss}, params, {}, /*retain_graph=*/g,
                                          /*create_graph=*/false, /*allow_unused=*/true));
   }
   if (g) {
-    auto params = generator_parameters(m);
+    auto params = update == Update::EncoderOnly ? m.encoder->parameters() : generator_parameters(m);
     assign(params, torch::autograd::grad({g_loss}, params, {}, false, false, true));
   }
 }
