@@ -428,6 +428,12 @@ TEST(Objectives, FittingTheEncoderChangesTheEncoderAlone) {
   EXPECT_FALSE(torch::equal(resumed->model().decoder->parameters()[0], was->decoder->parameters()[0]));
   EXPECT_FALSE(torch::equal(resumed->model().discriminator->parameters()[0],
                             was->discriminator->parameters()[0]));
+  // ... and back: the game's gradients left on the decoder and D do not step them again.
+  resumed->set_fit_encoder(true);
+  was = resumed->model().clone_to(torch::kCPU);
+  resumed->step();
+  expect_same_state(*resumed->model().decoder, *was->decoder);
+  expect_same_state(*resumed->model().discriminator, *was->discriminator);
 
   // Refused where it cannot fit anything, or another objective's game would be skipped.
   TrainOptions no_rec = o;

@@ -268,6 +268,10 @@ void Trainer::set_fit_encoder(bool on) {
   o.fit_encoder = on;
   auto objective = make_objective(model_->config, o, device_);  // refuses what cannot be fitted
   if (data_) objective->prepare(data_, o);
+  if (on) {  // gradients the game left would otherwise step the decoder and D on every fit step
+    for (auto& p : model_->decoder->parameters()) p.mutable_grad().reset();
+    for (auto& p : model_->discriminator->parameters()) p.mutable_grad().reset();
+  }
   options_ = o;
   objective_ = std::move(objective);
   metric_names_ = std::make_shared<const std::vector<std::string>>(objective_->metric_names());
