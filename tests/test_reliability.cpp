@@ -116,6 +116,8 @@ TEST(Reliability, HeaderFieldsOutOfRangeAreRefusedBeforeAnyAllocation) {
   EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["rec_weight"] = nullptr; }),
                        "training.rec_weight"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["beta1"] = 1.5; }), "beta1"));
+  EXPECT_TRUE(contains(edit([](auto& j) { j["training"]["fit_encoder"] = "yes"; }),
+                       "training.fit_encoder"));
   EXPECT_TRUE(contains(edit([](auto& j) { j["step"] = -1; }), "step"));
   EXPECT_TRUE(contains(edit([](auto& j) {
                          j["config"]["attributes"] = {1, 2};

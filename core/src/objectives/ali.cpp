@@ -169,7 +169,8 @@ GradientResult compute_encoder_fit_gradients(AliModel& m, const torch::Tensor& x
 
 GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
                                      const AliTerms& terms, Update update, double instance_noise) {
-  if (update == Update::EncoderOnly) return compute_encoder_fit_gradients(m, x, y, terms);
+  TORCH_CHECK(update != Update::EncoderOnly,
+              "the ALI game updates D or the decoder; fitting the encoder alone is its own step");
   const int64_t n = x.size(0);
   const ModelConfig& c = m.config;
   if (terms.aux > 0)
@@ -246,7 +247,9 @@ class AliObjective : public Objective {
     return names;
   }
   ObjectiveOutput compute_gradients(AliModel& m, const Batch& b, const StepContext& ctx) override {
-    GradientResult r = compute_ali_gradients(m, b.x, b.y, terms_, ctx.update, ctx.instance_noise);
+    GradientResult r = fit_encoder_ ? compute_encoder_fit_gradients(m, b.x, b.y, terms_)
+                                    : compute_ali_gradients(m, b.x, b.y, terms_, ctx.update,
+                                                            ctx.instance_noise);
     auto rec = r.rec.defined() ? r.rec.detach() : torch::zeros({}, r.losses.d_loss.options());
     ObjectiveOutput out{r.losses.d_loss, r.losses.g_loss, {rec}};
     if (!fit_encoder_)
