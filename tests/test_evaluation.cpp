@@ -64,6 +64,31 @@ TEST(Evaluation, ProbeDrawsBalancedSubsets) {
   for (auto n : seen) EXPECT_EQ(n, 10);
 }
 
+// split_probe measures linear separability: classes cut by hyperplanes through the codes probe near
+// 1, classes cut by a product of two coordinates (XOR's quadrants) near chance, and a class too rare
+// in the first half stops the probe rather than failing it.
+TEST(Evaluation, SplitProbeReadsLinearSeparability) {
+  torch::manual_seed(3);
+  auto z = torch::randn({4000, 8});
+  auto linear = torch::mm(z, torch::randn({8, 4})).argmax(1);
+  int used = -1;
+  auto lin = split_probe(z, linear, 4, 50, 2, 7, &used);
+  EXPECT_EQ(used, 50);
+  EXPECT_GT(lin.mean, 0.8);
+  auto quadrants = (z.select(1, 0) * z.select(1, 1)).gt(0).to(torch::kLong);
+  EXPECT_LT(split_probe(z, quadrants, 2, 50, 2, 7, &used).mean, 0.62);
+  // Fewer rows of a class than asked: the rarest class's count is used.
+  auto rare = torch::zeros({4000}, torch::kLong);
+  rare.narrow(0, 0, 30).fill_(1);
+  rare.narrow(0, 2000, 30).fill_(1);
+  split_probe(z, rare, 2, 50, 1, 7, &used);
+  EXPECT_EQ(used, 30);
+  rare.narrow(0, 1, 29).fill_(0);  // one row of class 1 left in the first half
+  auto none = split_probe(z, rare, 2, 50, 1, 7, &used);
+  EXPECT_EQ(used, 0);
+  EXPECT_TRUE(none.runs.empty());
+}
+
 namespace {
 ImageSet labelled(int n, uint64_t seed) {
   auto s = *test::synthetic_set(n, 1, 28, 10, seed);
@@ -92,6 +117,14 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
   // fmnist28's last three hidden layers: 128 x 3 x 3, 256, 256; then mu, 64.
   EXPECT_EQ(j["linear_probe_layers"]["dimensions"].get<int64_t>(), 1152 + 256 + 256 + 64);
   EXPECT_TRUE(j["linear_probe_layers"].contains("baseline_untrained_encoder_mean"));
+  // The decoder's latent space: an unconditional model's report probes z by G(z)'s class.
+  ASSERT_TRUE(j.contains("latent_probe"));
+  EXPECT_EQ(j["latent_probe"]["codes"].get<int64_t>(), 200);
+  if (!j["latent_probe"].contains("skipped"))
+    for (const char* k : {"accuracy_mean", "accuracy_all_labels", "encoder_mu_on_samples_mean", "baseline_sample_pixels_mean"}) {
+      EXPECT_GE(j["latent_probe"][k].get<double>(), 0.0) << k;
+      EXPECT_LE(j["latent_probe"][k].get<double>(), 1.0) << k;
+    }
   EXPECT_TRUE(j["reconstruction"].contains("baseline_random_pairs_mse"));
   // An untrained decoder outputs about the mean image: its MSE sits near the data's variance,
   // well below the random-pair MSE (twice the variance) and far from 0.
@@ -123,10 +156,16 @@ TEST(Evaluation, ReportHasEveryFigureWithItsBaseline) {
   EXPECT_NEAR(rr["encoder_pixel_mse"].get<double>(), (reconstruct_all(m, test, rows) - x).pow(2).mean().item<double>(), 1e-6);
   EXPECT_NEAR(rr["pixel_mse"].get<double>(),
               (refined_reconstructions(m, test, rows, 30) - x).pow(2).mean().item<double>(), 1e-6);
-  for (const char* k : {"label_preservation", "encoder_label_preservation"}) {
+  for (const char* k : {"label_preservation", "encoder_label_preservation", "linear_probe_refined_codes",
+                        "linear_probe_encoder_mu"}) {
     EXPECT_GE(rr[k].get<double>(), 0.0) << k;
     EXPECT_LE(rr[k].get<double>(), 1.0) << k;
   }
+  // The probe on mu of the same images is linear_probe's on those images (one draw).
+  auto mu40 = encode_all(m, test, rows, false);
+  EXPECT_NEAR(rr["linear_probe_encoder_mu"].get<double>(),
+              linear_probe([&](const torch::Tensor& r) { return encode_all(m, train, r, false); }, train.labels,
+                           mu40, test.labels.narrow(0, 0, 40), 10, 5, 1, o.seed).mean, 1e-9);
 }
 
 // A conditional encoder takes the class: the probes must not be handed it. On images that carry
@@ -155,6 +194,7 @@ TEST(Evaluation, ConditionalProbesAreNotHandedTheLabel) {
   o.fidelity_per_class = 5;
   auto j = evaluate_model(m, train, test, clf, cr, o);
   EXPECT_FALSE(j.contains("class_reading")) << "this D cannot read classes";
+  EXPECT_FALSE(j.contains("latent_probe")) << "a conditional decoder's z carries no class";
   EXPECT_LT(j["linear_probe"]["accuracy_mean"].get<double>(), 0.3);
   EXPECT_LT(j["linear_probe_layers"]["accuracy_mean"].get<double>(), 0.3);
   EXPECT_LT(j["linear_probe_layers"]["baseline_untrained_encoder_mean"].get<double>(), 0.3);
@@ -184,7 +224,7 @@ TEST(Evaluation, UnlabelledImagesGetTheFiguresThatNeedNoLabels) {
   auto j = evaluate_unlabelled_model(m, train, test, o);
   EXPECT_EQ(j["test_images"].get<int64_t>(), 120);
   EXPECT_FALSE(j["no_test_split"].get<bool>());
-  for (const char* k : {"linear_probe", "linear_probe_layers", "conditional_fidelity", "reconstruction_refined"})
+  for (const char* k : {"linear_probe", "linear_probe_layers", "latent_probe", "conditional_fidelity", "reconstruction_refined"})
     EXPECT_FALSE(j.contains(k)) << k;
   auto rows = torch::arange(120);
   auto x = test.float_images(rows);

@@ -49,6 +49,9 @@ void refined_rows(const nlohmann::json& j, const std::string& what) {
   if (what.empty()) return;  // no labels: no preservation
   row("refined " + what + " preservation", rr[what + "_preservation"], "encoder's, same images",
       rr["encoder_" + what + "_preservation"]);
+  if (rr.contains("linear_probe_refined_codes"))
+    row("linear probe on refined codes", rr["linear_probe_refined_codes"], "mu, same images",
+        rr["linear_probe_encoder_mu"]);
 }
 
 // The KL of E(x)'s Gaussian fit to the prior, beside prior samples of the same count, and why both
@@ -163,6 +166,12 @@ void run_eval(const EvalArgs& a) {
   const auto& pl = j["linear_probe_layers"];
   row("linear probe (3 hidden layers, mu)", pl["accuracy_mean"], "untrained encoder",
       pl["baseline_untrained_encoder_mean"]);
+  if (j.contains("latent_probe") && !j["latent_probe"].contains("skipped")) {
+    const auto& lp = j["latent_probe"];
+    row("probe on G's z (G(z)'s class)", lp["accuracy_mean"], "G(z)'s pixels", lp["baseline_sample_pixels_mean"]);
+    row("  the same, every code labelled", lp["accuracy_all_labels"], "", 0);
+    row("  probe on mu of E(G(z))", lp["encoder_mu_on_samples_mean"], "", 0);
+  }
   const auto& r = j["reconstruction"];
   row("reconstruction pixel MSE", r["pixel_mse"], "random pairs", r["baseline_random_pairs_mse"]);
   row("label preservation G(E(x))", r["label_preservation"], "classifier on x itself",

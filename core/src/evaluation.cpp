@@ -219,6 +219,19 @@ ProbeResult linear_probe(const std::function<torch::Tensor(const torch::Tensor&)
   return r;
 }
 
+ProbeResult split_probe(const torch::Tensor& features, const torch::Tensor& labels, int classes,
+                        int per_class, int draws, uint64_t seed, int* used_per_class) {
+  const int64_t half = features.size(0) / 2;
+  auto f_train = features.narrow(0, 0, half), y_train = labels.narrow(0, 0, half);
+  const int64_t rarest = torch::bincount(y_train, {}, classes).min().item<int64_t>();
+  const int used = rarest < 2 ? 0 : int(std::min<int64_t>(per_class, rarest));
+  if (used_per_class) *used_per_class = used;
+  if (used == 0) return {};
+  return linear_probe([&](const torch::Tensor& rows) { return f_train.index_select(0, rows); }, y_train,
+                      features.narrow(0, half, features.size(0) - half),
+                      labels.narrow(0, half, labels.size(0) - half), classes, used, draws, seed);
+}
+
 namespace {
 torch::Tensor sqrtm_psd(const torch::Tensor& s) {
   auto [w, v] = torch::linalg::eigh(s, "L");
@@ -300,8 +313,8 @@ const char* const kRefinedWhat =
     "own reconstructions of the same images";
 }  // namespace
 
-torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
-                                      int steps, double* seconds) {
+torch::Tensor refined_codes(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int steps,
+                            double* seconds) {
   RefineOptions ro;
   ro.steps = steps;
   ro.feature_weight = 0;
@@ -319,8 +332,19 @@ torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const to
     }
     auto r = refine_codes(m, x, mu, y, ro);
     if (seconds) *seconds += r.seconds;
-    torch::NoGradGuard ng;
-    return m.decoder->forward(r.z.to(dev), y).cpu();
+    return r.z;
+  });
+}
+
+torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
+                                      int steps, double* seconds) {
+  auto z = refined_codes(m, set, rows, steps, seconds);
+  const auto dev = m.device();
+  torch::NoGradGuard ng;
+  return batched(rows.size(0), 500, [&](int64_t a, int64_t b) {
+    torch::Tensor y;
+    if (m.config.conditional()) y = set.attributes.index_select(0, rows.slice(0, a, b)).to(dev);
+    return m.decoder->forward(z.slice(0, a, b).to(dev), y).cpu();
   });
 }
 
@@ -466,6 +490,55 @@ std::string first_names(const std::vector<std::string>& names) {
 }
 }  // namespace
 
+namespace {
+// How linearly the decoder's latent space separates the classes it draws (an unconditional model):
+// prior codes labelled by the classifier's reading of G(z), probed as split_probe does; beside them
+// the same probe on E(G(z))'s mu and on G(z)'s pixels, and a probe given every code of the first
+// half. An encoder that inverted G exactly would give mu the probe on z.
+nlohmann::json latent_probe_figures(AliModel& m, Classifier& classifier, int classes, const EvalOptions& o) {
+  const int64_t n = std::max<int64_t>(4, o.fd_samples);
+  auto z = seeded_normal(n, m.config.nlat, o.seed + 41);
+  auto images = [&] {
+    torch::InferenceMode guard;
+    m.train(false);
+    return batched(n, 500, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b)); });
+  }();
+  auto labels = classify(classifier, images).clone();  // a normal tensor: the probes' autograd saves it
+  auto mu = [&] {
+    torch::InferenceMode guard;
+    return batched(n, 500, [&](int64_t a, int64_t b) {
+      return m.encoder->forward(images.slice(0, a, b).to(m.device())).mu.cpu();
+    });
+  }();
+  int used = 0;
+  auto on_z = split_probe(z, labels, classes, o.probe_per_class, o.probe_draws, o.seed, &used);
+  auto shares = torch::bincount(labels, {}, classes).to(torch::kDouble) / double(n);
+  nlohmann::json j = {
+      {"what", "how linearly the decoder's latent space separates the classes it draws: prior codes z, each "
+               "labelled by the evaluation classifier's reading of G(z); the first half trains the probes, "
+               "the second tests them. An encoder that inverted G exactly would give mu the probe on z"},
+      {"codes", n},
+      {"labels_per_class", used},
+      {"draws", o.probe_draws},
+      {"smallest_class_share", shares.min().item<double>()}};
+  if (used == 0) {
+    j["skipped"] = "some class is drawn fewer than twice in the first half's samples";
+    return j;
+  }
+  const int64_t half = n / 2;
+  j["accuracy_mean"] = on_z.mean;
+  j["accuracy_std"] = on_z.std;
+  j["accuracy_all_labels"] = logistic_regression_accuracy(
+      z.narrow(0, 0, half), labels.narrow(0, 0, half), z.narrow(0, half, n - half),
+      labels.narrow(0, half, n - half), classes);
+  j["encoder_mu_on_samples_mean"] =
+      split_probe(mu.clone(), labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
+  j["baseline_sample_pixels_mean"] =
+      split_probe(images.clone().flatten(1), labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
+  return j;
+}
+}  // namespace
+
 void check_model_takes_classes(const ModelConfig& c, const ImageSet& train) {
   if (c.conditional() && c.attributes != train.class_names)
     throw Error("this conditional model's attributes (" + first_names(c.attributes) + ") are not the dataset's classes (" +
@@ -547,6 +620,11 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                               {"baseline_untrained_encoder_mean", layers_untrained.mean},
                               {"baseline_untrained_encoder_std", layers_untrained.std}};
 
+  if (!c.conditional()) {  // a conditional decoder's z carries no class: the class comes in y
+    say(progress, "linear probe on the decoder's latent space");
+    j["latent_probe"] = latent_probe_figures(m, classifier, classes, o);
+  }
+
   say(progress, "reconstructions");
   auto rec = reconstruct_all(m, te, test_rows);
   auto rf = reconstruction_figures(test_x, rec, test_y, classifier, o.seed);
@@ -559,6 +637,23 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
         m, te, test_rows, test_x, rec, o, progress, "label", [&](const torch::Tensor& images, int64_t k) {
           return accuracy(classify(classifier, images), test_y.narrow(0, 0, k));
         });
+  if (o.refine_steps > 0 && !c.conditional()) {
+    // Does a closer inversion carry more of the class? One draw of labelled training rows, refined
+    // as the test images are, against mu of the same rows and images.
+    say(progress, "linear probe on refined codes");
+    auto& rr = j["reconstruction_refined"];
+    const int64_t k = rr["images"].get<int64_t>();
+    auto refined_test = refined_codes(m, te, test_rows.narrow(0, 0, k), o.refine_steps);
+    auto yk = test_y.narrow(0, 0, k);
+    rr["linear_probe_refined_codes"] =
+        linear_probe([&](const torch::Tensor& rows) { return refined_codes(m, tr, rows, o.refine_steps); },
+                     tr.labels, refined_test, yk, classes, o.probe_per_class, 1, o.seed)
+            .mean;
+    rr["linear_probe_encoder_mu"] =
+        linear_probe([&](const torch::Tensor& rows) { return encode_all(m, tr, rows, false); }, tr.labels,
+                     test_mu.narrow(0, 0, k), yk, classes, o.probe_per_class, 1, o.seed)
+            .mean;
+  }
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 99);
 
   say(progress, "inpainting");

@@ -77,6 +77,13 @@ ProbeResult linear_probe(const std::function<torch::Tensor(const torch::Tensor&)
                          const torch::Tensor& test_y, int classes, int per_class, int draws,
                          uint64_t seed);
 
+// Probes of labelled rows split in halves, the first half to train and the second to test:
+// linear_probe's draws of `per_class` rows of each class, fewer when the first half's rarest class
+// has fewer (`used_per_class` says how many; 0 when a class has fewer than 2 there: no probe, and
+// the result is empty).
+ProbeResult split_probe(const torch::Tensor& features, const torch::Tensor& labels, int classes,
+                        int per_class, int draws, uint64_t seed, int* used_per_class);
+
 // Frechet distance between Gaussians fitted to two sets of rows (N x D).
 double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
 
@@ -192,9 +199,12 @@ torch::Tensor encode_all(AliModel& m, const ImageSet& set, const torch::Tensor& 
 // EncoderImpl::layer_features (the last `hidden` layers and mu) of the rows.
 torch::Tensor encode_layers_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int hidden = 3);
 torch::Tensor reconstruct_all(AliModel& m, const ImageSet& set, const torch::Tensor& rows);
-// G(refined z, y) for the rows: each code refined `steps` steps from E's mu on pixels alone (the
-// evaluation classifier's features would make its own preservation figure circular). `seconds`
-// (optional): the refinement's wall time is added there.
+// The rows' codes (CPU, N x nlat), each refined `steps` steps from E's mu on pixels alone (the
+// evaluation classifier's features would make its own preservation figure circular), in batches of
+// 500. `seconds` (optional): the refinement's wall time is added there.
+torch::Tensor refined_codes(AliModel& m, const ImageSet& set, const torch::Tensor& rows, int steps,
+                            double* seconds = nullptr);
+// G(refined z, y) for the rows: refined_codes decoded.
 torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
                                       int steps, double* seconds = nullptr);
 
