@@ -336,16 +336,20 @@ torch::Tensor refined_codes(AliModel& m, const ImageSet& set, const torch::Tenso
   });
 }
 
-torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
-                                      int steps, double* seconds) {
-  auto z = refined_codes(m, set, rows, steps, seconds);
-  const auto dev = m.device();
-  torch::NoGradGuard ng;
+namespace {
+// G(z, y) for codes of the rows (y: their attributes, for a conditional model).
+torch::Tensor decode_rows(AliModel& m, const ImageSet& set, const torch::Tensor& rows, const torch::Tensor& z) {
   return batched(rows.size(0), 500, [&](int64_t a, int64_t b) {
     torch::Tensor y;
-    if (m.config.conditional()) y = set.attributes.index_select(0, rows.slice(0, a, b)).to(dev);
-    return m.decoder->forward(z.slice(0, a, b).to(dev), y).cpu();
+    if (m.config.conditional()) y = set.attributes.index_select(0, rows.slice(0, a, b));
+    return decode(m, z.slice(0, a, b), y);
   });
+}
+}  // namespace
+
+torch::Tensor refined_reconstructions(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
+                                      int steps, double* seconds) {
+  return decode_rows(m, set, rows, refined_codes(m, set, rows, steps, seconds));
 }
 
 namespace {
@@ -392,15 +396,19 @@ nlohmann::json model_figures(const ModelConfig& c) {
 
 // `--refine-steps`: the first refine_limit rows (x, the encoder's reconstructions rec) reconstructed
 // from refined codes beside the encoder's own; with `preservation(images, k)` (of the first k rows),
-// that figure of both as `kind`_preservation and encoder_`kind`_preservation.
+// that figure of both as `kind`_preservation and encoder_`kind`_preservation; `codes` (optional):
+// the refined codes.
 nlohmann::json refined_figures(AliModel& m, const ImageSet& set, const torch::Tensor& rows,
                                const torch::Tensor& x, const torch::Tensor& rec, const EvalOptions& o,
                                const Progress& progress, const std::string& kind = {},
-                               const std::function<double(const torch::Tensor&, int64_t)>& preservation = {}) {
+                               const std::function<double(const torch::Tensor&, int64_t)>& preservation = {},
+                               torch::Tensor* codes = nullptr) {
   say(progress, "reconstructions from refined codes (" + std::to_string(o.refine_steps) + " steps)");
   const int64_t k = std::min<int64_t>(o.refine_limit, rows.size(0));
   double seconds = 0;
-  auto refined = refined_reconstructions(m, set, rows.narrow(0, 0, k), o.refine_steps, &seconds);
+  auto z = refined_codes(m, set, rows.narrow(0, 0, k), o.refine_steps, &seconds);
+  if (codes) *codes = z;
+  auto refined = decode_rows(m, set, rows.narrow(0, 0, k), z);
   auto xk = x.narrow(0, 0, k), enc = rec.narrow(0, 0, k);
   nlohmann::json j = {{"steps", o.refine_steps},
                       {"images", k},
@@ -498,11 +506,7 @@ namespace {
 nlohmann::json latent_probe_figures(AliModel& m, Classifier& classifier, int classes, const EvalOptions& o) {
   const int64_t n = std::max<int64_t>(4, o.fd_samples);
   auto z = seeded_normal(n, m.config.nlat, o.seed + 41);
-  auto images = [&] {
-    torch::InferenceMode guard;
-    m.train(false);
-    return batched(n, 500, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b)); });
-  }();
+  auto images = batched(n, 500, [&](int64_t a, int64_t b) { return decode(m, z.slice(0, a, b)); });
   auto labels = classify(classifier, images).clone();  // a normal tensor: the probes' autograd saves it
   auto mu = [&] {
     torch::InferenceMode guard;
@@ -632,18 +636,20 @@ nlohmann::json evaluate_model(AliModel& m, const ImageSet& train, const ImageSet
                          {"baseline_random_pairs_mse", rf.random_pairs_mse},
                          {"label_preservation", rf.label_preservation},
                          {"classifier_accuracy_on_inputs", rf.classifier_accuracy}};
+  torch::Tensor refined_test;
   if (o.refine_steps > 0)
     j["reconstruction_refined"] = refined_figures(
-        m, te, test_rows, test_x, rec, o, progress, "label", [&](const torch::Tensor& images, int64_t k) {
+        m, te, test_rows, test_x, rec, o, progress, "label",
+        [&](const torch::Tensor& images, int64_t k) {
           return accuracy(classify(classifier, images), test_y.narrow(0, 0, k));
-        });
+        },
+        &refined_test);
   if (o.refine_steps > 0 && !c.conditional()) {
     // Does a closer inversion carry more of the class? One draw of labelled training rows, refined
     // as the test images are, against mu of the same rows and images.
     say(progress, "linear probe on refined codes");
     auto& rr = j["reconstruction_refined"];
-    const int64_t k = rr["images"].get<int64_t>();
-    auto refined_test = refined_codes(m, te, test_rows.narrow(0, 0, k), o.refine_steps);
+    const int64_t k = refined_test.size(0);
     auto yk = test_y.narrow(0, 0, k);
     rr["linear_probe_refined_codes"] =
         linear_probe([&](const torch::Tensor& rows) { return refined_codes(m, tr, rows, o.refine_steps); },
