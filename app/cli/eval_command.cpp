@@ -166,7 +166,9 @@ void run_eval(const EvalArgs& a) {
   const auto& pl = j["linear_probe_layers"];
   row("linear probe (3 hidden layers, mu)", pl["accuracy_mean"], "untrained encoder",
       pl["baseline_untrained_encoder_mean"]);
-  if (j.contains("latent_probe") && !j["latent_probe"].contains("skipped")) {
+  if (j.contains("latent_probe") && j["latent_probe"].contains("skipped")) {
+    std::cout << "  (probe on G's z skipped: " << j["latent_probe"]["skipped"].get<std::string>() << ")\n";
+  } else if (j.contains("latent_probe")) {
     const auto& lp = j["latent_probe"];
     row("probe on G's z (G(z)'s class)", lp["accuracy_mean"], "G(z)'s pixels", lp["baseline_sample_pixels_mean"]);
     row("  the same, every code labelled", lp["accuracy_all_labels"], "", 0);
