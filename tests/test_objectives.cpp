@@ -407,6 +407,13 @@ TEST(Objectives, FittingTheEncoderChangesTheEncoderAlone) {
     EXPECT_GT(s.metric("rec"), 0.0);
   }
   EXPECT_TRUE(m.decoder->is_training());  // the step's eval mode is the decoder's only for the step
+  {  // also when the step throws: images the encoder cannot take
+    auto fit = make_objective(m.config, t->options());
+    Batch bad;
+    bad.x = torch::rand({4, 1, 20, 20});
+    EXPECT_ANY_THROW(fit->compute_gradients(m, bad, StepContext{}));
+    EXPECT_TRUE(m.decoder->is_training());
+  }
   // Neither the decoder (weights or BatchNorm statistics) nor D moved; the encoder did, towards
   // codes this decoder draws the images from.
   expect_same_state(*m.decoder, *before->decoder);

@@ -536,9 +536,9 @@ nlohmann::json latent_probe_figures(AliModel& m, Classifier& classifier, int cla
       z.narrow(0, 0, half), labels.narrow(0, 0, half), z.narrow(0, half, n - half),
       labels.narrow(0, half, n - half), classes);
   j["encoder_mu_on_samples_mean"] =
-      split_probe(mu.clone(), labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
+      split_probe(mu, labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
   j["baseline_sample_pixels_mean"] =
-      split_probe(images.clone().flatten(1), labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
+      split_probe(images.flatten(1), labels, classes, used, o.probe_draws, o.seed, nullptr).mean;
   return j;
 }
 }  // namespace

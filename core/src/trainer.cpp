@@ -242,13 +242,12 @@ StepStats Trainer::step() {
   if (world_size() > 1) {  // the mean gradient of the global batch, for the nets that step
     std::vector<torch::Tensor> params;
     if (updates_discriminator(ctx.update)) params = model_->discriminator->parameters();
-    if (ctx.update != Update::DiscriminatorOnly)
-      params = concat(std::move(params), model_->encoder->parameters());
+    if (updates_encoder(ctx.update)) params = concat(std::move(params), model_->encoder->parameters());
     if (updates_decoder(ctx.update)) params = concat(std::move(params), model_->decoder->parameters());
     timed([&] { sync_->average_gradients(params); });
   }
   if (updates_discriminator(ctx.update)) opt_d_->step();
-  if (ctx.update != Update::DiscriminatorOnly) opt_g_->step();  // EncoderOnly: only E has gradients
+  if (updates_encoder(ctx.update)) opt_g_->step();  // EncoderOnly: only E has gradients
   ++step_;
 
   StepStats out;

@@ -25,6 +25,7 @@ namespace ali {
 // the encoder alone (TrainOptions::fit_encoder).
 enum class Update { Both, DiscriminatorOnly, GeneratorsOnly, EncoderOnly };
 inline bool updates_discriminator(Update u) { return u == Update::Both || u == Update::DiscriminatorOnly; }
+inline bool updates_encoder(Update u) { return u != Update::DiscriminatorOnly; }
 inline bool updates_decoder(Update u) { return u == Update::Both || u == Update::GeneratorsOnly; }
 // "simultaneous": every step Both. "alternate": 5 D-only steps, then 1 E/G-only step, repeating.
 Update update_for_step(const std::string& schedule, int64_t step);

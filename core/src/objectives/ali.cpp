@@ -113,6 +113,12 @@ torch::Tensor edited_attributes(const torch::Tensor& y) {
 }
 
 namespace {
+// ALICE's explicit cycle term, mean|x - G(z_hat)|: the game's and the encoder fit's.
+torch::Tensor reconstruction_error(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
+                                   const torch::Tensor& z_hat) {
+  return (m.decoder->forward(z_hat, y) - x).abs().mean();
+}
+
 // The terms only the encoder learns from (prior, independence, contrastive), by their weights,
 // summed (a 0-d zero when none is weighted); each term's value is kept in r.
 torch::Tensor encoder_terms(AliModel& m, const torch::Tensor& x, const torch::Tensor& y,
@@ -153,16 +159,19 @@ torch::Tensor encoder_terms(AliModel& m, const torch::Tensor& x, const torch::Te
 GradientResult compute_encoder_fit_gradients(AliModel& m, const torch::Tensor& x,
                                              const torch::Tensor& y, const AliTerms& terms) {
   TORCH_CHECK(terms.rec > 0, "fitting the encoder alone needs a reconstruction weight");
-  const bool decoder_training = m.decoder->is_training();
+  struct DecoderAsInference {  // and as it was afterwards, also when a pass throws
+    DecoderImpl& d;
+    const bool training = d.is_training();
+    ~DecoderAsInference() { d.train(training); }
+  } as_inference{*m.decoder};
   m.decoder->eval();
   auto enc = m.encoder->forward(x, y);
   auto z_hat = m.encoder->sample(enc, m.config.bigan);
   GradientResult r;
-  r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
+  r.rec = reconstruction_error(m, x, y, z_hat);
   auto g_loss = terms.rec * r.rec.to(torch::kFloat) + encoder_terms(m, x, y, enc, z_hat, terms, r);
   r.losses = {torch::zeros_like(g_loss), g_loss};
   set_gradients(m, r.losses.d_loss, g_loss, Update::EncoderOnly);
-  m.decoder->train(decoder_training);
   return r;
 }
 }  // namespace
@@ -203,7 +212,7 @@ GradientResult compute_ali_gradients(AliModel& m, const torch::Tensor& x, const 
     g_loss = g_loss + terms.aux * r.aux_fake;
   }
   if (terms.rec > 0) {
-    r.rec = (m.decoder->forward(z_hat, y) - x).abs().mean();
+    r.rec = reconstruction_error(m, x, y, z_hat);
     g_loss = g_loss + terms.rec * r.rec;
   }
   g_loss = g_loss + encoder_terms(m, x, y, enc, z_hat, terms, r).to(g_loss.scalar_type());
@@ -237,8 +246,8 @@ class AliObjective : public Objective {
   // code/attribute dependence only in runs that train them; fitting the encoder alone runs no D, so
   // no p_real, p_fake.
   std::vector<std::string> metric_names() const override {
-    std::vector<std::string> names{"p_real", "p_fake", "rec"};
-    if (fit_encoder_) names = {"rec"};
+    std::vector<std::string> names = fit_encoder_ ? std::vector<std::string>{"rec"}
+                                                  : std::vector<std::string>{"p_real", "p_fake", "rec"};
     if (terms_.aux > 0) names.insert(names.end(), {"aux_real", "aux_fake"});
     if (terms_.prior > 0) names.push_back("prior_kl");
     if (terms_.independence > 0) names.push_back("dependence");

@@ -150,7 +150,7 @@ void assign(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>
 
 void set_gradients(AliModel& m, const torch::Tensor& d_loss, const torch::Tensor& g_loss,
                    Update update) {
-  const bool d = updates_discriminator(update), g = update != Update::DiscriminatorOnly;
+  const bool d = updates_discriminator(update), g = updates_encoder(update);
   AutocastPause no_autocast;  // the trainer autocasts the forward passes (bf16); never the backward
   // Only the gradients somebody uses: D's from L_D, E's and G's from L_GE, none of the cross terms.
   // EncoderOnly: E's alone (the others keep no gradient, so their optimisers leave them as they are).
